@@ -1,0 +1,5 @@
+"""``python -m switchover`` runs the CLI."""
+
+from switchover.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""Instance discovery: static lists, Nacos, caching."""

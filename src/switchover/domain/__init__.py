@@ -1,0 +1,1 @@
+"""Pure domain: statuses and transitions, records, events, failures, plan-file input."""

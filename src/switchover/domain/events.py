@@ -1,0 +1,85 @@
+"""Events: the append-only history of every state change, numbered per plan without gaps."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from switchover.domain.failure import FailureInfo
+
+
+class EventType(StrEnum):
+    """Past-tense names of what happened; values are persisted and never renamed."""
+
+    PLAN_CREATED = "PlanCreated"
+    PLAN_PAUSED = "PlanPaused"
+    PLAN_RESUMED = "PlanResumed"
+    PLAN_COMPLETED = "PlanCompleted"
+    PLAN_FAILED = "PlanFailed"
+    PLAN_CANCELLED = "PlanCancelled"
+    TASK_CREATED = "TaskCreated"
+    TASK_STARTED = "TaskStarted"
+    STAGE_STARTED = "StageStarted"
+    STAGE_COMPLETED = "StageCompleted"
+    STAGE_FAILED = "StageFailed"
+    TASK_PAUSED = "TaskPaused"
+    TASK_RESUMED = "TaskResumed"
+    TASK_COMPLETED = "TaskCompleted"
+    TASK_FAILED = "TaskFailed"
+    TASK_CANCELLED = "TaskCancelled"
+    TASK_RETRY_STARTED = "TaskRetryStarted"
+    TASK_ROLLING_BACK = "TaskRollingBack"
+    TASK_ROLLED_BACK = "TaskRolledBack"
+    TASK_ROLLBACK_FAILED = "TaskRollbackFailed"
+    TASK_PROGRESS = "TaskProgress"
+    STEP_WARNING = "StepWarning"
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One event. ``seq`` is 0 until the store assigns the plan's next number on commit."""
+
+    plan_id: str
+    type: EventType
+    at: float
+    task_id: str | None = None
+    tenant_id: str | None = None
+    status: str | None = None
+    stage: str | None = None
+    failure: FailureInfo | None = None
+    data: Mapping[str, Any] = field(default_factory=dict)
+    seq: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe form, as stored, printed by ``--json`` and streamed."""
+        return {
+            "seq": self.seq,
+            "plan_id": self.plan_id,
+            "type": self.type.value,
+            "at": self.at,
+            "task_id": self.task_id,
+            "tenant_id": self.tenant_id,
+            "status": self.status,
+            "stage": self.stage,
+            "failure": self.failure.to_dict() if self.failure else None,
+            "data": dict(self.data),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Event:
+        """Inverse of ``to_dict``."""
+        failure = data.get("failure")
+        return cls(
+            seq=int(data.get("seq", 0)),
+            plan_id=str(data["plan_id"]),
+            type=EventType(data["type"]),
+            at=float(data["at"]),
+            task_id=data.get("task_id"),
+            tenant_id=data.get("tenant_id"),
+            status=data.get("status"),
+            stage=data.get("stage"),
+            failure=FailureInfo.from_dict(failure) if failure else None,
+            data=dict(data.get("data") or {}),
+        )

@@ -1,0 +1,203 @@
+"""Plan, task, checkpoint, control-request and lease records: frozen, changed by ``replace``."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from switchover.domain.config import TenantConfig
+from switchover.domain.failure import FailureInfo
+from switchover.domain.status import ExecutionMode, PlanStatus, TaskStatus
+
+
+@dataclass(frozen=True, slots=True)
+class TenantSpec:
+    """One tenant as submitted: its new config and the previous one (None: cannot roll back)."""
+
+    config: TenantConfig
+    previous: TenantConfig | None
+
+
+@dataclass(frozen=True, slots=True)
+class PlanSpec:
+    """A validated plan file, ready to submit."""
+
+    plan_id: str
+    version: int
+    max_concurrency: int
+    tenants: tuple[TenantSpec, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """A submitted plan. ``operator_paused`` is set by a plan pause and cleared by resume."""
+
+    plan_id: str
+    version: int
+    max_concurrency: int
+    status: PlanStatus
+    task_count: int
+    created_at: float
+    updated_at: float
+    operator_paused: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    """The durable mark of progress within one run (forward or rollback) of a task.
+
+    ``last_stage`` is the index of the last stage that completed; the run continues at
+    ``last_stage + 1``. ``completed`` names the stages completed so far in this run.
+    """
+
+    mode: ExecutionMode
+    last_stage: int
+    completed: tuple[str, ...]
+    at: float
+
+    @property
+    def next_stage(self) -> int:
+        """Index of the stage a resumed run starts with."""
+        return self.last_stage + 1
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe form."""
+        return {
+            "mode": self.mode.value,
+            "last_stage": self.last_stage,
+            "completed": list(self.completed),
+            "at": self.at,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Checkpoint:
+        """Inverse of ``to_dict``."""
+        return cls(
+            mode=ExecutionMode(data["mode"]),
+            last_stage=int(data["last_stage"]),
+            completed=tuple(data["completed"]),
+            at=float(data["at"]),
+        )
+
+
+class BoundaryRequest(StrEnum):
+    """What an operator asked a running task to do at its next stage boundary."""
+
+    PAUSE = "PAUSE"
+    CANCEL = "CANCEL"
+
+
+@dataclass(frozen=True, slots=True)
+class Task:
+    """One tenant inside one plan.
+
+    ``config`` and ``previous`` are fixed at creation (``previous`` is the rollback snapshot).
+    ``mode`` and ``stages`` describe the current run: forward (NORMAL, built from ``config``)
+    or rollback (ROLLBACK, built from ``previous``). ``checkpoint`` marks progress in that run.
+    """
+
+    task_id: str
+    plan_id: str
+    tenant_id: str
+    position: int
+    config: TenantConfig
+    previous: TenantConfig | None
+    status: TaskStatus
+    created_at: float
+    updated_at: float
+    mode: ExecutionMode = ExecutionMode.NORMAL
+    stages: tuple[str, ...] = ()
+    checkpoint: Checkpoint | None = None
+    retry_count: int = 0
+    version_override: int | None = None
+    failure: FailureInfo | None = None
+    requested: BoundaryRequest | None = None
+    current_stage: str | None = None
+
+    @property
+    def next_stage(self) -> int:
+        """Index of the stage the current run continues with."""
+        return self.checkpoint.next_stage if self.checkpoint else 0
+
+    @property
+    def run_version(self) -> int:
+        """The version this run writes and verifies (rollback: override or previous version)."""
+        if self.mode is ExecutionMode.ROLLBACK and self.previous is not None:
+            if self.version_override is not None:
+                return self.version_override
+            return self.previous.plan_version
+        return self.config.plan_version
+
+
+class ControlAction(StrEnum):
+    """Operations a CLI in another process can ask the live engine to perform."""
+
+    SUBMIT = "SUBMIT"
+    PAUSE = "PAUSE"
+    RESUME = "RESUME"
+    CANCEL = "CANCEL"
+    RETRY = "RETRY"
+    ROLLBACK = "ROLLBACK"
+
+
+class TargetKind(StrEnum):
+    """What an operation is addressed to."""
+
+    PLAN = "plan"
+    TASK = "task"
+    TENANT = "tenant"
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """The addressee of an operation: a plan, a task id, or a tenant (its most recent task)."""
+
+    kind: TargetKind
+    key: str
+
+    @classmethod
+    def plan(cls, plan_id: str) -> Target:
+        """Address a whole plan."""
+        return cls(TargetKind.PLAN, plan_id)
+
+    @classmethod
+    def task(cls, task_id: str) -> Target:
+        """Address one task by id."""
+        return cls(TargetKind.TASK, task_id)
+
+    @classmethod
+    def tenant(cls, tenant_id: str) -> Target:
+        """Address the tenant's most recent task."""
+        return cls(TargetKind.TENANT, tenant_id)
+
+    def __str__(self) -> str:
+        return f"{self.kind.value} {self.key}"
+
+
+@dataclass(frozen=True, slots=True)
+class ControlRequest:
+    """An operation written to the store for the live engine to perform.
+
+    ``result`` is None while pending; once done it holds ``{"ok": bool, ...}`` and, when
+    refused, ``error_type`` and ``message``.
+    """
+
+    control_id: str
+    action: ControlAction
+    target: Target
+    options: Mapping[str, Any]
+    created_at: float
+    result: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Lease:
+    """Which engine process currently owns the store's work, until ``expires_at``."""
+
+    owner: str
+    host: str
+    pid: int
+    expires_at: float
+    extra: Mapping[str, Any] = field(default_factory=dict)

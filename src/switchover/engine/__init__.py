@@ -1,0 +1,1 @@
+"""asyncio orchestration: scheduler, task runner, heartbeat, leases, control requests."""

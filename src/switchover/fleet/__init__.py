@@ -1,0 +1,1 @@
+"""Local fleet: loopback HTTP instances that behave like the platform services, and redis-server."""

@@ -1,0 +1,1 @@
+"""The stage catalogue: which stages a tenant config gets, and their steps."""

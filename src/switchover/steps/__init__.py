@@ -1,0 +1,1 @@
+"""The Step protocol and the built-in steps."""

@@ -1,0 +1,124 @@
+"""The Store protocol: the source of truth for plans, tasks, checkpoints, events and control."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from switchover.domain.events import Event
+from switchover.domain.records import ControlRequest, Lease, Plan, Task
+from switchover.domain.status import TaskStatus
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One atomic unit of work against one plan.
+
+    Every task row in ``tasks`` is written whole (its checkpoint included), ``plan`` when
+    given, and ``events`` appended in order, numbered ``last_seq + 1 ...`` for the plan — all
+    in one transaction, so no event describes a state that was not committed and a stage's
+    checkpoint never exists without its events.
+    """
+
+    plan_id: str
+    tasks: Sequence[Task] = ()
+    plan: Plan | None = None
+    events: Sequence[Event] = ()
+
+
+class Store(Protocol):
+    """Durable state. Implementations: ``SqliteStore`` (embedded, default); Redis later.
+
+    All writes of one engine are serialised; ``commit`` may batch several callers' changes into
+    one transaction (group commit) but returns only once the caller's change is durable.
+    """
+
+    async def open(self) -> None:
+        """Create or migrate the schema; idempotent."""
+        ...
+
+    async def close(self) -> None:
+        """Flush pending writes and release resources."""
+        ...
+
+    async def create_plan(
+        self, plan: Plan, tasks: Sequence[Task], events: Sequence[Event]
+    ) -> list[Event]:
+        """Insert a new plan with its tasks and first events in one transaction.
+
+        Returns:
+            The events as stored, with their sequence numbers (starting at 1).
+
+        Raises:
+            ConflictError: a plan with this id already exists (nothing is written).
+        """
+        ...
+
+    async def commit(self, change: Change) -> list[Event]:
+        """Apply ``change`` atomically and durably; returns its events with sequence numbers."""
+        ...
+
+    async def get_plan(self, plan_id: str) -> Plan | None:
+        """One plan, or None."""
+        ...
+
+    async def list_plans(self) -> list[Plan]:
+        """Every plan, most recent first."""
+        ...
+
+    async def get_task(self, task_id: str) -> Task | None:
+        """One task, or None."""
+        ...
+
+    async def list_tasks(self, plan_id: str) -> list[Task]:
+        """The plan's tasks in submission order."""
+        ...
+
+    async def find_task(self, tenant_id: str) -> Task | None:
+        """The tenant's most recently created task, or None."""
+        ...
+
+    async def tasks_with_status(self, statuses: Sequence[TaskStatus]) -> list[Task]:
+        """Every task (all plans) whose status is one of ``statuses``, by plan then position."""
+        ...
+
+    async def read_events(self, plan_id: str, since: int = 0, limit: int = 1000) -> list[Event]:
+        """The plan's events with ``seq > since``, ascending, at most ``limit``."""
+        ...
+
+    async def last_seq(self, plan_id: str) -> int:
+        """The plan's highest event sequence number (0 when it has none)."""
+        ...
+
+    async def submit_control(self, request: ControlRequest) -> None:
+        """Queue an operation for the live engine."""
+        ...
+
+    async def pending_controls(self) -> list[ControlRequest]:
+        """Queued operations without a result, oldest first."""
+        ...
+
+    async def finish_control(self, request: ControlRequest) -> None:
+        """Record ``request.result`` for a queued operation."""
+        ...
+
+    async def get_control(self, control_id: str) -> ControlRequest | None:
+        """One control request, with its result once done."""
+        ...
+
+    async def get_lease(self) -> Lease | None:
+        """The current engine lease, expired or not, or None."""
+        ...
+
+    async def swap_lease(self, expected_owner: str | None, lease: Lease) -> bool:
+        """Write ``lease`` iff the current holder is ``expected_owner`` (None: no lease row).
+
+        Returns:
+            Whether the lease was written.
+        """
+        ...
+
+    async def release_lease(self, owner: str) -> None:
+        """Delete the lease if ``owner`` holds it."""
+        ...

@@ -35,7 +35,7 @@ class SwitchoverError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class ValidationIssue:
-    """One problem in a plan file: which tenant (or None for the plan), which field, what is wrong."""
+    """One problem in a plan file: which tenant (None: the plan), which field, what is wrong."""
 
     tenant: str | None
     field: str

@@ -1,4 +1,4 @@
-"""The one settings model: defaults from SPEC §4/§11, a YAML file, and ``SWITCHOVER_*`` variables."""
+"""The one settings model: defaults, a YAML file, and ``SWITCHOVER_*`` variables."""
 
 from __future__ import annotations
 
@@ -51,7 +51,7 @@ class HttpSettings(_Section):
 
 
 class RetrySettings(_Section):
-    """Retry of transient I/O errors inside a step: attempts after the first, exponential backoff."""
+    """Retry of transient I/O errors in a step: attempts after the first, exponential backoff."""
 
     attempts: int = Field(3, ge=0)
     base_delay: float = 0.5
@@ -76,7 +76,7 @@ class AsbcSettings(_Section):
 
 
 class AgentSettings(_Section):
-    """OB agent-readiness polling; ``check`` is ``module:function`` of a ``judge_agent`` callable."""
+    """OB agent-readiness polling; ``check`` is ``module:function`` naming a judge_agent."""
 
     check: str | None = None
     interval: float = 3.0

@@ -147,6 +147,18 @@ class StoreError(SwitchoverError):
     """The state store failed (I/O, corruption, schema mismatch)."""
 
 
+class EngineBusyError(SwitchoverError):
+    """Another live engine process owns this store's work."""
+
+    error_type = ErrorType.CONFLICT
+
+    def __init__(self, owner: str, host: str, pid: int) -> None:
+        self.owner = owner
+        self.host = host
+        self.pid = pid
+        super().__init__(f"another engine (pid {pid} on {host}) is running on this store")
+
+
 class EngineUnavailableError(SwitchoverError):
     """No engine could be reached or started for the request (e.g. a control request timed out)."""
 

@@ -1,0 +1,66 @@
+"""The engine lease: one live engine per store, taken over when its holder dies."""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+import uuid
+
+from switchover.domain.records import Lease
+from switchover.errors import EngineBusyError
+from switchover.stores.protocol import Store
+
+HOST = socket.gethostname()
+
+
+def new_owner_id() -> str:
+    """A fresh, unique engine owner id."""
+    return f"{HOST}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this pid exists on this host."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def lease_is_live(lease: Lease, now: float | None = None) -> bool:
+    """Unexpired, and (when held on this host) its process still exists.
+
+    A lease held by a dead process on this host is not live even before it expires, so a
+    restart after ``kill -9`` takes over at once instead of waiting out the TTL.
+    """
+    if lease.expires_at <= (time.time() if now is None else now):
+        return False
+    return lease.host != HOST or pid_alive(lease.pid)
+
+
+async def acquire_lease(store: Store, owner: str, ttl: float) -> Lease:
+    """Take the store's lease for ``owner``.
+
+    Raises:
+        EngineBusyError: a live engine holds it.
+    """
+    for _ in range(5):
+        current = await store.get_lease()
+        mine = Lease(owner=owner, host=HOST, pid=os.getpid(), expires_at=time.time() + ttl)
+        if current is not None and current.owner != owner and lease_is_live(current):
+            raise EngineBusyError(current.owner, current.host, current.pid)
+        if await store.swap_lease(current.owner if current else None, mine):
+            return mine
+    current = await store.get_lease()
+    if current is None:
+        raise EngineBusyError("unknown", "unknown", 0)
+    raise EngineBusyError(current.owner, current.host, current.pid)
+
+
+async def renew_lease(store: Store, lease: Lease, ttl: float) -> Lease | None:
+    """Extend ``lease``; None when it was lost to another engine."""
+    renewed = Lease(lease.owner, lease.host, lease.pid, time.time() + ttl)
+    return renewed if await store.swap_lease(lease.owner, renewed) else None

@@ -1,0 +1,149 @@
+"""Admission: per-plan slots and FIFO order, and one active task per tenant. No I/O."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class Admission:
+    """A task the engine may start now; ``queued_op``: an accepted resume/retry/rollback."""
+
+    plan_id: str
+    task_id: str
+    queued_op: bool
+
+
+@dataclass(slots=True)
+class _PlanQueue:
+    max_concurrency: int
+    accepting: bool = True
+    in_slots: set[str] = field(default_factory=set)
+    ops: deque[str] = field(default_factory=deque)
+    pending: deque[tuple[str, str]] = field(default_factory=deque)
+    blocked: list[tuple[str, str]] = field(default_factory=list)
+
+
+class Scheduler:
+    """Who may run next.
+
+    Per plan: at most ``max_concurrency`` tasks hold a slot (RUNNING or ROLLING_BACK); PENDING
+    tasks are admitted in submission order, skipping (and keeping their place for) those whose
+    tenant is busy. Operator operations (resume, retry, rollback) on a task that already holds
+    its tenant wait in a separate FIFO that goes before new tasks, and are admitted even while
+    the plan accepts no new tasks. Across plans: a tenant is held by at most one task.
+    """
+
+    def __init__(self) -> None:
+        self._plans: dict[str, _PlanQueue] = {}
+        self._tenants: dict[str, str] = {}
+
+    def add_plan(self, plan_id: str, max_concurrency: int, *, accepting: bool) -> None:
+        """Start tracking a plan (idempotent)."""
+        if plan_id not in self._plans:
+            self._plans[plan_id] = _PlanQueue(max_concurrency, accepting)
+        else:
+            self._plans[plan_id].accepting = accepting
+
+    def has_plan(self, plan_id: str) -> bool:
+        """Whether the plan is tracked."""
+        return plan_id in self._plans
+
+    def set_accepting(self, plan_id: str, accepting: bool) -> None:
+        """Allow or stop the admission of the plan's PENDING tasks (plan pause/resume/cancel)."""
+        self._plans[plan_id].accepting = accepting
+
+    def add_pending(self, plan_id: str, task_id: str, tenant_id: str) -> None:
+        """Queue a PENDING task; call in submission order."""
+        self._plans[plan_id].pending.append((task_id, tenant_id))
+
+    def drop_pending(self, plan_id: str) -> None:
+        """Forget every queued PENDING task of the plan (plan cancel)."""
+        queue = self._plans[plan_id]
+        queue.pending.clear()
+        queue.blocked.clear()
+
+    def queue_op(self, plan_id: str, task_id: str) -> None:
+        """Queue an accepted operation for a slot; the task must already hold its tenant."""
+        self._plans[plan_id].ops.append(task_id)
+
+    def unqueue_op(self, plan_id: str, task_id: str) -> None:
+        """Withdraw a queued operation (its task was cancelled meanwhile)."""
+        queue = self._plans[plan_id]
+        if task_id in queue.ops:
+            queue.ops.remove(task_id)
+
+    def tenant_holder(self, tenant_id: str) -> str | None:
+        """The task holding the tenant, or None."""
+        return self._tenants.get(tenant_id)
+
+    def hold_tenant(self, tenant_id: str, task_id: str) -> bool:
+        """Take the tenant for ``task_id``; False when another task holds it."""
+        holder = self._tenants.get(tenant_id)
+        if holder is not None and holder != task_id:
+            return False
+        self._tenants[tenant_id] = task_id
+        return True
+
+    def release_tenant(self, tenant_id: str, task_id: str) -> None:
+        """Give the tenant back if ``task_id`` holds it."""
+        if self._tenants.get(tenant_id) == task_id:
+            del self._tenants[tenant_id]
+
+    def hold_slot(self, plan_id: str, task_id: str) -> None:
+        """Count ``task_id`` in the plan's slots (recovery of a task found executing)."""
+        self._plans[plan_id].in_slots.add(task_id)
+
+    def release_slot(self, plan_id: str, task_id: str) -> None:
+        """Give the task's slot back (idempotent)."""
+        self._plans[plan_id].in_slots.discard(task_id)
+
+    def slots_used(self, plan_id: str) -> int:
+        """How many of the plan's slots are held."""
+        return len(self._plans[plan_id].in_slots)
+
+    def admit(self, is_pending: Callable[[str], bool]) -> list[Admission]:
+        """Every task that may start now, in order; their slots (and tenants) are taken.
+
+        Args:
+            is_pending: whether a queued task is still PENDING (cancelled ones are skipped).
+        """
+        admitted: list[Admission] = []
+        for plan_id, queue in self._plans.items():
+            while len(queue.in_slots) < queue.max_concurrency:
+                if queue.ops:
+                    task_id = queue.ops.popleft()
+                    queue.in_slots.add(task_id)
+                    admitted.append(Admission(plan_id, task_id, queued_op=True))
+                    continue
+                if not queue.accepting:
+                    break
+                next_id = self._next_pending(queue, is_pending)
+                if next_id is None:
+                    break
+                queue.in_slots.add(next_id)
+                admitted.append(Admission(plan_id, next_id, queued_op=False))
+        return admitted
+
+    def _next_pending(self, queue: _PlanQueue, is_pending: Callable[[str], bool]) -> str | None:
+        # Blocked tasks come before everything still in ``pending``: FIFO is kept.
+        for index, (task_id, tenant_id) in enumerate(queue.blocked):
+            if not is_pending(task_id):
+                continue
+            if tenant_id not in self._tenants:
+                del queue.blocked[index]
+                self._tenants[tenant_id] = task_id
+                return task_id
+        queue.blocked = [entry for entry in queue.blocked if is_pending(entry[0])]
+        while queue.pending:
+            task_id, tenant_id = queue.pending.popleft()
+            if not is_pending(task_id):
+                continue
+            if tenant_id in self._tenants:
+                queue.blocked.append((task_id, tenant_id))
+                continue
+            self._tenants[tenant_id] = task_id
+            return task_id
+        return None

@@ -1,0 +1,151 @@
+"""An in-memory Store: same contract as the durable ones, for tests and embedding."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import replace
+
+from switchover.domain.events import Event
+from switchover.domain.records import ControlRequest, Lease, Plan, Task
+from switchover.domain.status import TaskStatus
+from switchover.errors import ConflictError, StoreError
+from switchover.stores.protocol import Change
+
+
+class MemoryStore:
+    """Keeps everything in dicts; nothing survives the process. Commits apply in call order."""
+
+    def __init__(self) -> None:
+        self._plans: dict[str, Plan] = {}
+        self._plan_order: list[str] = []
+        self._last_seq: dict[str, int] = {}
+        self._tasks: dict[str, Task] = {}
+        self._plan_tasks: dict[str, list[str]] = {}
+        self._tenant_tasks: dict[str, list[str]] = {}
+        self._events: dict[str, list[Event]] = {}
+        self._controls: dict[str, ControlRequest] = {}
+        self._lease: Lease | None = None
+        self.commits = 0
+
+    async def open(self) -> None:
+        """Nothing to create."""
+
+    async def close(self) -> None:
+        """Nothing to flush."""
+
+    def _append(self, plan_id: str, events: Sequence[Event]) -> list[Event]:
+        seq = self._last_seq[plan_id]
+        stored = []
+        for event in events:
+            if event.plan_id != plan_id:
+                raise StoreError(f"event of plan {event.plan_id} in a change of plan {plan_id}")
+            seq += 1
+            stored.append(replace(event, seq=seq))
+        self._last_seq[plan_id] = seq
+        self._events[plan_id].extend(stored)
+        return stored
+
+    async def create_plan(
+        self, plan: Plan, tasks: Sequence[Task], events: Sequence[Event]
+    ) -> list[Event]:
+        """Insert a new plan, its tasks and first events."""
+        if plan.plan_id in self._plans:
+            raise ConflictError(f"plan {plan.plan_id!r} already exists")
+        self._plans[plan.plan_id] = plan
+        self._plan_order.append(plan.plan_id)
+        self._last_seq[plan.plan_id] = 0
+        self._events[plan.plan_id] = []
+        self._plan_tasks[plan.plan_id] = [t.task_id for t in tasks]
+        for task in tasks:
+            self._tasks[task.task_id] = task
+            self._tenant_tasks.setdefault(task.tenant_id, []).append(task.task_id)
+        return self._append(plan.plan_id, events)
+
+    async def commit(self, change: Change) -> list[Event]:
+        """Apply the change at once (the call order is the commit order)."""
+        if change.plan_id not in self._plans:
+            raise StoreError(f"plan {change.plan_id!r} does not exist")
+        for task in change.tasks:
+            if task.task_id not in self._tasks:
+                raise StoreError(f"task {task.task_id!r} does not exist")
+        for task in change.tasks:
+            self._tasks[task.task_id] = task
+        if change.plan is not None:
+            self._plans[change.plan_id] = change.plan
+        self.commits += 1
+        stored = self._append(change.plan_id, change.events)
+        await asyncio.sleep(0)
+        return stored
+
+    async def get_plan(self, plan_id: str) -> Plan | None:
+        """One plan, or None."""
+        return self._plans.get(plan_id)
+
+    async def list_plans(self) -> list[Plan]:
+        """Every plan, most recent first."""
+        return [self._plans[p] for p in reversed(self._plan_order)]
+
+    async def get_task(self, task_id: str) -> Task | None:
+        """One task, or None."""
+        return self._tasks.get(task_id)
+
+    async def list_tasks(self, plan_id: str) -> list[Task]:
+        """The plan's tasks in submission order."""
+        return [self._tasks[t] for t in self._plan_tasks.get(plan_id, [])]
+
+    async def find_task(self, tenant_id: str) -> Task | None:
+        """The tenant's most recently created task."""
+        ids = self._tenant_tasks.get(tenant_id)
+        return self._tasks[ids[-1]] if ids else None
+
+    async def tasks_with_status(self, statuses: Sequence[TaskStatus]) -> list[Task]:
+        """Tasks of every plan with one of ``statuses``, by plan then position."""
+        wanted = set(statuses)
+        return [
+            self._tasks[t]
+            for plan_id in self._plan_order
+            for t in self._plan_tasks[plan_id]
+            if self._tasks[t].status in wanted
+        ]
+
+    async def read_events(self, plan_id: str, since: int = 0, limit: int = 1000) -> list[Event]:
+        """Events with ``seq > since``."""
+        return self._events.get(plan_id, [])[since : since + limit]
+
+    async def last_seq(self, plan_id: str) -> int:
+        """Highest sequence number of the plan."""
+        return self._last_seq.get(plan_id, 0)
+
+    async def submit_control(self, request: ControlRequest) -> None:
+        """Queue a control request."""
+        self._controls[request.control_id] = request
+
+    async def pending_controls(self) -> list[ControlRequest]:
+        """Requests without a result, oldest first."""
+        return [r for r in self._controls.values() if r.result is None]
+
+    async def finish_control(self, request: ControlRequest) -> None:
+        """Store the result."""
+        self._controls[request.control_id] = request
+
+    async def get_control(self, control_id: str) -> ControlRequest | None:
+        """One control request."""
+        return self._controls.get(control_id)
+
+    async def get_lease(self) -> Lease | None:
+        """The lease row."""
+        return self._lease
+
+    async def swap_lease(self, expected_owner: str | None, lease: Lease) -> bool:
+        """Compare-and-set on the holder."""
+        current = self._lease.owner if self._lease else None
+        if current != expected_owner:
+            return False
+        self._lease = lease
+        return True
+
+    async def release_lease(self, owner: str) -> None:
+        """Delete the lease if ``owner`` holds it."""
+        if self._lease is not None and self._lease.owner == owner:
+            self._lease = None

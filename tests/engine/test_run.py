@@ -74,8 +74,9 @@ async def test_a_tenant_busy_in_another_plan_waits_pending(harness: Harness) -> 
     assert (await harness.task("p2/shared")).status is TaskStatus.COMPLETED
     first_done = [e for e in await harness.events("p1") if e.type is EventType.TASK_COMPLETED]
     second_start = [
-        e for e in await harness.events("p2") if e.type is EventType.TASK_STARTED
-        and e.tenant_id == "shared"
+        e
+        for e in await harness.events("p2")
+        if e.type is EventType.TASK_STARTED and e.tenant_id == "shared"
     ]
     assert first_done[0].at <= second_start[0].at
 

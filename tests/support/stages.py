@@ -44,7 +44,14 @@ class Boom:
     """The step raises a plain exception (a bug)."""
 
 
-Outcome = Fail | Sleep | Gate | Boom | None
+@dataclass(frozen=True, slots=True)
+class Warn:
+    """The step leaves a warning on its task's history, then succeeds."""
+
+    message: str
+
+
+Outcome = Fail | Sleep | Gate | Boom | Warn | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +130,8 @@ class ScriptedStep:
                     await outcome.opened.wait()
                 case Boom():
                     raise RuntimeError("scripted bug")
+                case Warn(message):
+                    await ctx.journal.warn(message, {"hint": "configure it"})
                 case None:
                     await asyncio.sleep(0)
         finally:

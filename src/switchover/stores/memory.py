@@ -78,6 +78,10 @@ class MemoryStore:
         await asyncio.sleep(0)
         return stored
 
+    def snapshot(self) -> list[Task]:
+        """Every committed task, synchronously (for inspection and invariant checks)."""
+        return list(self._tasks.values())
+
     async def get_plan(self, plan_id: str) -> Plan | None:
         """One plan, or None."""
         return self._plans.get(plan_id)

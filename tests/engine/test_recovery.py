@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import subprocess
 import sys
 import time
 
@@ -71,13 +70,11 @@ async def test_a_second_live_engine_on_the_same_store_is_refused(harness: Harnes
 
 async def test_the_lease_of_a_dead_process_is_taken_over_at_once(harness: Harness) -> None:
     await harness.engine.stop()
-    dead = subprocess.run(
-        [sys.executable, "-c", "import os; print(os.getpid())"],
-        capture_output=True,
-        text=True,
-        check=True,
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", "import os; print(os.getpid())", stdout=asyncio.subprocess.PIPE
     )
-    stale = Lease("ghost", HOST, int(dead.stdout), time.time() + 60)
+    out, _ = await proc.communicate()
+    stale = Lease("ghost", HOST, int(out), time.time() + 60)
     assert await harness.store.swap_lease(None, stale)
     engine = harness.new_engine()
     await engine.start()

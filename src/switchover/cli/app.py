@@ -1,0 +1,703 @@
+"""The ``switchover`` commands: typer over the Session and the store."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import sys
+from collections import Counter
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Annotated, Any, NoReturn, TypeVar
+
+import typer
+from rich.console import Console
+
+from switchover import __version__
+from switchover.cli.exits import Exit, exit_for_error, exit_for_plan, exit_for_task
+from switchover.cli.follow import (
+    EngineGoneError,
+    PlanView,
+    follow,
+    plan_done,
+    tasks_started_and_settled,
+    tasks_stopped,
+)
+from switchover.cli.render import (
+    event_line,
+    plan_detail,
+    plan_json,
+    plan_list,
+    print_json,
+    task_detail,
+    task_json,
+)
+from switchover.domain.planfile import parse_plan_text
+from switchover.domain.records import ControlAction, PlanSpec, Target, TargetKind, Task
+from switchover.domain.status import PlanStatus, TaskStatus
+from switchover.engine.session import Session
+from switchover.errors import PlanValidationError, SettingsError, SwitchoverError
+from switchover.settings import Settings, load_settings
+from switchover.stores.protocol import Store
+from switchover.wiring import open_store, runtime
+
+app = typer.Typer(
+    name="switchover",
+    help=(
+        "Switch tenants between deployment units, safely, and back.\n\n"
+        "Exit codes: 0 ok · 1 the work ended badly (plan FAILED/CANCELLED, task FAILED or "
+        "ROLLBACK_FAILED) · 2 invalid input · 3 not found · 4 refused (nothing changed) · "
+        "5 paused · 6 store/engine unavailable · 130 interrupted twice."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+config_app = typer.Typer(help="Inspect the effective settings.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+
+_T = TypeVar("_T")
+
+
+class State:
+    """Options given before the command."""
+
+    store: Path | None = None
+    config: Path | None = None
+    json: bool = False
+
+
+STATE = State()
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable JSON output.")]
+PlanOption = Annotated[str | None, typer.Option("--plan", help="A plan id.")]
+TenantOption = Annotated[
+    str | None, typer.Option("--tenant", help="A tenant id (its most recent task).")
+]
+TaskOption = Annotated[str | None, typer.Option("--task", help="A task id (PLAN/TENANT).")]
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"switchover {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    store: Annotated[
+        Path | None,
+        typer.Option(
+            "--store",
+            help="State store file (default ./switchover.db, or SWITCHOVER_STORE).",
+            show_default=False,
+        ),
+    ] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", help="Settings file (YAML); SWITCHOVER_* variables override it."),
+    ] = None,
+    json_output: JsonOption = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show version.")
+    ] = False,
+) -> None:
+    """Switch tenants between deployment units, safely, and back."""
+    STATE.store = store
+    STATE.config = config
+    STATE.json = json_output
+
+
+# ----------------------------------------------------------------------------- plumbing
+
+
+def fail(code: Exit, message: str) -> NoReturn:
+    """Print one clear line to stderr (or a JSON error) and exit with ``code``."""
+    if STATE.json:
+        print_json(out, {"ok": False, "exit_code": int(code), "error": message})
+    else:
+        err.print(f"[bold red]error:[/] {message}", highlight=False)
+    raise typer.Exit(int(code))
+
+
+def settings() -> Settings:
+    """The effective settings (``--store`` wins over the file and environment)."""
+    overrides: dict[str, Any] = {}
+    if STATE.store is not None:
+        overrides["store"] = STATE.store
+    try:
+        return load_settings(STATE.config, **overrides)
+    except SettingsError as exc:
+        fail(Exit.INVALID, str(exc))
+
+
+def run_async(coro: Coroutine[Any, Any, _T]) -> _T:
+    """Run a command's coroutine; turn known errors into one line and an exit code."""
+    try:
+        return asyncio.run(coro)
+    except SwitchoverError as exc:
+        fail(exit_for_error(exc), str(exc))
+    except EngineGoneError as exc:
+        fail(Exit.UNAVAILABLE, f"{exc}; unfinished work resumes when an engine starts")
+    except KeyboardInterrupt:
+        fail(Exit.INTERRUPTED, "interrupted")
+
+
+def json_mode(flag: bool) -> bool:
+    """``--json`` given before or after the command."""
+    STATE.json = STATE.json or flag
+    return STATE.json
+
+
+def read_plan(path: Path, max_concurrency: int) -> PlanSpec:
+    """Read and validate a plan file (every problem, with tenant and field)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        fail(Exit.INVALID, f"cannot read plan file {str(path)!r}: {exc.strerror or exc}")
+    return parse_plan_text(text, default_max_concurrency=max_concurrency)
+
+
+def one_target(plan: str | None, tenant: str | None, task: str | None, *, plans: bool) -> Target:
+    """Exactly one of --plan / --tenant / --task."""
+    given = [(k, v) for k, v in (("plan", plan), ("tenant", tenant), ("task", task)) if v]
+    allowed = "--plan, --tenant or --task" if plans else "--tenant or --task"
+    if len(given) != 1 or (given[0][0] == "plan" and not plans):
+        fail(Exit.INVALID, f"name exactly one of {allowed}")
+    kind, key = given[0]
+    return Target(TargetKind(kind), key)
+
+
+def install_interrupt(first: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    """First Ctrl-C: run ``first`` (pause at the next boundary). Second: exit at once."""
+    loop = asyncio.get_running_loop()
+    presses = {"n": 0}
+    pending: set[asyncio.Task[None]] = set()
+
+    def handler() -> None:
+        presses["n"] += 1
+        if presses["n"] == 1:
+            err.print(
+                "\n[yellow]Ctrl-C: pausing — running tasks stop at their next stage boundary. "
+                "Press Ctrl-C again to exit at once.[/]"
+            )
+            job = loop.create_task(first())
+            pending.add(job)
+            job.add_done_callback(pending.discard)
+        else:
+            err.print("[red]exiting now; unfinished work resumes when an engine starts.[/]")
+            sys.stderr.flush()
+            sys.stdout.flush()
+            os._exit(int(Exit.INTERRUPTED))
+
+    with contextlib.suppress(NotImplementedError, RuntimeError):  # non-Unix event loops
+        loop.add_signal_handler(signal.SIGINT, handler)
+
+
+# ----------------------------------------------------------------------------- validate / run
+
+
+@app.command()
+def validate(
+    plan_file: Annotated[Path, typer.Argument(help="Plan file (YAML or JSON).")],
+    json_output: JsonOption = False,
+) -> None:
+    """Check a plan file; report every problem with its tenant and field."""
+    as_json = json_mode(json_output)
+    try:
+        spec = read_plan(plan_file, settings().engine.max_concurrency)
+    except PlanValidationError as exc:
+        if as_json:
+            issues = [
+                {"tenant": i.tenant, "field": i.field, "message": i.message} for i in exc.issues
+            ]
+            print_json(out, {"ok": False, "exit_code": int(Exit.INVALID), "issues": issues})
+        else:
+            err.print(f"[bold red]{plan_file}: {len(exc.issues)} problem(s)[/]")
+            for issue in exc.issues:
+                err.print(f"  {issue}", highlight=False, markup=False)
+        raise typer.Exit(int(Exit.INVALID)) from None
+    stages = Counter(
+        name
+        for tenant in spec.tenants
+        for name in __import__("switchover.stages.catalogue", fromlist=["stage_names"]).stage_names(
+            tenant.config
+        )
+    )
+    rollback_ready = sum(1 for t in spec.tenants if t.previous is not None)
+    if as_json:
+        print_json(
+            out,
+            {
+                "ok": True,
+                "plan_id": spec.plan_id,
+                "version": spec.version,
+                "max_concurrency": spec.max_concurrency,
+                "tenants": len(spec.tenants),
+                "stages": dict(stages),
+                "rollback_ready": rollback_ready,
+            },
+        )
+        return
+    out.print(
+        f"[green]valid[/]: plan {spec.plan_id} version {spec.version}, "
+        f"{len(spec.tenants)} tenant(s), max concurrency {spec.max_concurrency}"
+    )
+    for name, count in stages.items():
+        out.print(f"  {name}: {count} tenant(s)")
+    out.print(f"  rollback ready: {rollback_ready}/{len(spec.tenants)}")
+
+
+@app.command()
+def run(
+    plan_file: Annotated[Path, typer.Argument(help="Plan file (YAML or JSON).")],
+    max_concurrency: Annotated[
+        int | None,
+        typer.Option(help="Override the plan's max concurrency.", min=1, show_default=False),
+    ] = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Submit a plan and follow it to the end with live progress.
+
+    Exit 0 when every task completed, 1 when the plan ended otherwise, 2 for invalid input,
+    5 when paused (first Ctrl-C pauses; a second exits at once).
+    """
+    as_json = json_mode(json_output)
+    conf = settings()
+    try:
+        spec = read_plan(plan_file, conf.engine.max_concurrency)
+    except PlanValidationError as exc:
+        fail(Exit.INVALID, str(exc))
+    if max_concurrency is not None:
+        spec = PlanSpec(spec.plan_id, spec.version, max_concurrency, spec.tenants)
+    code = run_async(_run(conf, spec, as_json))
+    raise typer.Exit(int(code))
+
+
+async def _run(conf: Settings, spec: PlanSpec, as_json: bool) -> Exit:
+    async with runtime(conf) as rt:
+        session = rt.session()
+        await session.start()
+        try:
+            existing = await rt.store.get_plan(spec.plan_id)
+            if existing is not None:
+                fail(
+                    Exit.REFUSED,
+                    f"plan {spec.plan_id} already exists ({existing.status.value}); "
+                    f"see 'switchover status {spec.plan_id}' or resume it with "
+                    f"'switchover resume --plan {spec.plan_id}'",
+                )
+            plan = await session.submit_plan(spec)
+            if not as_json:
+                where = "by the running engine" if session.remote else "here"
+                out.print(
+                    f"plan [bold]{plan.plan_id}[/]: {plan.task_count} task(s), "
+                    f"max concurrency {plan.max_concurrency}, run {where}"
+                )
+            return await _follow_plan(session, plan.plan_id, as_json, title="plan")
+        finally:
+            await session.close()
+
+
+async def _follow_plan(session: Session, plan_id: str, as_json: bool, *, title: str) -> Exit:
+    async def pause() -> None:
+        try:
+            await session.perform(ControlAction.PAUSE, Target.plan(plan_id))
+        except SwitchoverError as exc:
+            err.print(f"[red]could not pause: {exc}[/]")
+
+    install_interrupt(pause)
+    view = await follow(session, plan_id, plan_done, console=out, json_lines=as_json, title=title)
+    return _plan_outcome(view, as_json)
+
+
+def _plan_outcome(view: PlanView, as_json: bool) -> Exit:
+    code = exit_for_plan(view.status)
+    counts = view.counts()
+    if as_json:
+        print_json(
+            out,
+            {
+                "plan_id": view.plan_id,
+                "status": view.status.value,
+                "counts": {k.value: v for k, v in counts.items()},
+                "exit_code": int(code),
+            },
+        )
+        return code
+    summary = ", ".join(f"{n} {s.value}" for s, n in counts.items())
+    out.print(f"plan [bold]{view.plan_id}[/] {view.status.value}: {summary}")
+    if view.status is PlanStatus.PAUSED:
+        out.print(f"continue with: switchover resume --plan {view.plan_id}")
+    elif code is Exit.FAILED:
+        out.print(
+            f"see 'switchover status {view.plan_id}'; retry with 'switchover retry --tenant T' "
+            "or roll back with 'switchover rollback --tenant T'"
+        )
+    return code
+
+
+# ----------------------------------------------------------------------------- status / events
+
+
+@app.command()
+def status(
+    plan_id: Annotated[str | None, typer.Argument(help="A plan id (default: list plans).")] = None,
+    tenant: TenantOption = None,
+    task: TaskOption = None,
+    show_all: Annotated[bool, typer.Option("--all", help="Show every task.")] = False,
+    json_output: JsonOption = False,
+) -> None:
+    """Show plans, one plan with its tasks, or one task with its stages and failure."""
+    as_json = json_mode(json_output)
+    run_async(_status(settings(), plan_id, tenant, task, show_all, as_json))
+
+
+async def _status(
+    conf: Settings,
+    plan_id: str | None,
+    tenant: str | None,
+    task_id: str | None,
+    show_all: bool,
+    as_json: bool,
+) -> None:
+    async with open_store(conf) as store:
+        if tenant or task_id:
+            found = await (store.find_task(tenant) if tenant else store.get_task(task_id or ""))
+            if found is None:
+                fail(
+                    Exit.NOT_FOUND,
+                    f"{'tenant' if tenant else 'task'} {tenant or task_id!r} not found",
+                )
+            if as_json:
+                print_json(out, task_json(found))
+            else:
+                out.print(task_detail(found))
+                await _engine_note(store, [found])
+            return
+        if plan_id is None:
+            plans = await store.list_plans()
+            counts = {
+                p.plan_id: Counter(t.status for t in await store.list_tasks(p.plan_id))
+                for p in plans
+            }
+            if as_json:
+                print_json(
+                    out,
+                    [
+                        {**plan_json(p, [])}
+                        | {"counts": {k.value: v for k, v in counts[p.plan_id].items()}}
+                        for p in plans
+                    ],
+                )
+            elif not plans:
+                out.print("no plans yet; submit one with 'switchover run PLAN_FILE'")
+            else:
+                out.print(plan_list(plans, counts))
+            return
+        plan = await store.get_plan(plan_id)
+        if plan is None:
+            fail(Exit.NOT_FOUND, f"plan {plan_id!r} not found")
+        tasks = await store.list_tasks(plan_id)
+        if as_json:
+            print_json(out, plan_json(plan, tasks))
+            return
+        out.print(plan_detail(plan, tasks, limit=len(tasks) if show_all else 50))
+        await _engine_note(store, tasks)
+
+
+async def _engine_note(store: Store, tasks: list[Task]) -> None:
+    from switchover.engine.lease import lease_is_live
+
+    executing = [t for t in tasks if t.status in (TaskStatus.RUNNING, TaskStatus.ROLLING_BACK)]
+    lease = await store.get_lease()
+    if executing and (lease is None or not lease_is_live(lease)):
+        err.print(
+            f"[yellow]note: no engine is running; {len(executing)} task(s) were left executing by "
+            "an engine that stopped. They continue from their checkpoints when an engine starts "
+            f"(e.g. 'switchover resume --plan {executing[0].plan_id}').[/]"
+        )
+
+
+@app.command()
+def events(
+    plan: PlanOption = None,
+    since: Annotated[int, typer.Option(help="Only events after this sequence number.")] = 0,
+    follow_: Annotated[
+        bool, typer.Option("--follow", "-f", help="Keep printing new events.")
+    ] = False,
+    json_output: JsonOption = False,
+) -> None:
+    """Print a plan's event history (default: the most recent plan)."""
+    as_json = json_mode(json_output)
+    run_async(_events(settings(), plan, since, follow_, as_json))
+
+
+async def _events(
+    conf: Settings, plan_id: str | None, since: int, follow_: bool, as_json: bool
+) -> None:
+    async with open_store(conf) as store:
+        if plan_id is None:
+            plans = await store.list_plans()
+            if not plans:
+                fail(Exit.NOT_FOUND, "no plans yet")
+            plan_id = plans[0].plan_id
+        elif await store.get_plan(plan_id) is None:
+            fail(Exit.NOT_FOUND, f"plan {plan_id!r} not found")
+        while True:
+            batch = await store.read_events(plan_id, since, 1000)
+            for event in batch:
+                since = event.seq
+                if as_json:
+                    print_json(out, event.to_dict())
+                else:
+                    out.print(event_line(event), highlight=False)
+            if not batch and not follow_:
+                return
+            if not batch:
+                await asyncio.sleep(0.3)
+
+
+# ----------------------------------------------------------------------------- operations
+
+
+def _operate(
+    action: ControlAction,
+    target: Target,
+    options: dict[str, Any],
+    as_json: bool,
+    wait: bool,
+) -> None:
+    code = run_async(_operate_async(settings(), action, target, options, as_json, wait))
+    raise typer.Exit(int(code))
+
+
+async def _operate_async(
+    conf: Settings,
+    action: ControlAction,
+    target: Target,
+    options: dict[str, Any],
+    as_json: bool,
+    wait: bool,
+) -> Exit:
+    async with runtime(conf) as rt:
+        session = rt.session()
+        await session.start()
+        try:
+            plan_id = target.key if target.kind is TargetKind.PLAN else None
+            task_plan = None
+            if plan_id is None:
+                task = await (
+                    rt.store.find_task(target.key)
+                    if target.kind is TargetKind.TENANT
+                    else rt.store.get_task(target.key)
+                )
+                if task is not None:
+                    task_plan = task.plan_id
+            scope = plan_id or task_plan
+            since = await rt.store.last_seq(scope) if scope else 0
+            accepted = await session.perform(action, target, options)
+            if as_json:
+                print_json(
+                    out,
+                    {
+                        "ok": True,
+                        "accepted": accepted.message,
+                        "plan_id": accepted.plan_id,
+                        "task_ids": list(accepted.task_ids),
+                    },
+                )
+            else:
+                out.print(f"{action.value.lower()} {target}: {accepted.message}")
+            if not wait:
+                return Exit.OK
+            return await _follow_operation(
+                session, action, target, accepted.plan_id, set(accepted.task_ids), since, as_json
+            )
+        finally:
+            await session.close()
+
+
+async def _follow_operation(
+    session: Session,
+    action: ControlAction,
+    target: Target,
+    plan_id: str,
+    task_ids: set[str],
+    since: int,
+    as_json: bool,
+) -> Exit:
+    if target.kind is TargetKind.PLAN and action is ControlAction.RESUME:
+        return await _follow_plan(session, plan_id, as_json, title="plan")
+    if action in (ControlAction.PAUSE, ControlAction.CANCEL):
+        done = tasks_stopped(task_ids)
+    else:
+        done = tasks_started_and_settled(task_ids)
+    view = await follow(
+        session,
+        plan_id,
+        done,
+        console=out,
+        json_lines=as_json,
+        title=action.value.lower(),
+        since=since,
+    )
+    if session.engine is not None and session.engine.is_busy():
+        if not as_json:
+            out.print("finishing other unfinished work of this store…")
+        await session.engine.wait_idle()
+    if target.kind is TargetKind.PLAN:
+        plan = await session.store.get_plan(plan_id)
+        code = (
+            Exit.OK
+            if action is not ControlAction.RESUME
+            else exit_for_plan(plan.status if plan else PlanStatus.FAILED)
+        )
+        if not as_json and plan is not None:
+            out.print(f"plan {plan_id} is {plan.status.value}")
+        return code
+    worst = Exit.OK
+    for task_id in sorted(task_ids):
+        task = await session.store.get_task(task_id)
+        if task is None:
+            continue
+        code = (
+            exit_for_task(task.status)
+            if action not in (ControlAction.PAUSE, ControlAction.CANCEL)
+            else Exit.OK
+        )
+        worst = max(worst, code)
+        if as_json:
+            print_json(out, task_json(task) | {"exit_code": int(code)})
+        else:
+            line = f"task {task.task_id} is {task.status.value}"
+            if task.failure:
+                line += f": {task.failure.error_type.value}: {task.failure.message}"
+            out.print(line, highlight=False)
+    del view
+    return worst
+
+
+WaitOption = Annotated[
+    bool, typer.Option("--wait/--no-wait", help="Follow the resulting work to its end.")
+]
+
+
+@app.command()
+def pause(
+    plan: PlanOption = None,
+    tenant: TenantOption = None,
+    task: TaskOption = None,
+    wait: WaitOption = True,
+    json_output: JsonOption = False,
+) -> None:
+    """Pause a task (at its next stage boundary) or every running task of a plan."""
+    _operate(
+        ControlAction.PAUSE,
+        one_target(plan, tenant, task, plans=True),
+        {},
+        json_mode(json_output),
+        wait,
+    )
+
+
+@app.command()
+def resume(
+    plan: PlanOption = None,
+    tenant: TenantOption = None,
+    task: TaskOption = None,
+    wait: WaitOption = True,
+    json_output: JsonOption = False,
+) -> None:
+    """Resume a paused task (from its next stage) or a paused plan."""
+    _operate(
+        ControlAction.RESUME,
+        one_target(plan, tenant, task, plans=True),
+        {},
+        json_mode(json_output),
+        wait,
+    )
+
+
+@app.command()
+def cancel(
+    plan: PlanOption = None,
+    tenant: TenantOption = None,
+    task: TaskOption = None,
+    wait: WaitOption = True,
+    json_output: JsonOption = False,
+) -> None:
+    """Cancel a task (at its next stage boundary when running) or a whole plan."""
+    _operate(
+        ControlAction.CANCEL,
+        one_target(plan, tenant, task, plans=True),
+        {},
+        json_mode(json_output),
+        wait,
+    )
+
+
+@app.command()
+def retry(
+    tenant: TenantOption = None,
+    task: TaskOption = None,
+    from_checkpoint: Annotated[
+        bool, typer.Option("--from-checkpoint", help="Skip the stages that completed.")
+    ] = False,
+    wait: WaitOption = True,
+    json_output: JsonOption = False,
+) -> None:
+    """Run a FAILED task again (or re-run a failed rollback)."""
+    _operate(
+        ControlAction.RETRY,
+        one_target(None, tenant, task, plans=False),
+        {"from_checkpoint": from_checkpoint},
+        json_mode(json_output),
+        wait,
+    )
+
+
+@app.command()
+def rollback(
+    tenant: TenantOption = None,
+    task: TaskOption = None,
+    version: Annotated[
+        int | None,
+        typer.Option(
+            help="Write and verify this version instead of the previous config's.",
+            min=0,
+            show_default=False,
+        ),
+    ] = None,
+    wait: WaitOption = True,
+    json_output: JsonOption = False,
+) -> None:
+    """Put a tenant back: re-run its stages with its previous config."""
+    options = {"version": version} if version is not None else {}
+    _operate(
+        ControlAction.ROLLBACK,
+        one_target(None, tenant, task, plans=False),
+        options,
+        json_mode(json_output),
+        wait,
+    )
+
+
+# ----------------------------------------------------------------------------- config
+
+
+@config_app.command("show")
+def config_show(json_output: JsonOption = False) -> None:
+    """Print the effective settings, secrets masked."""
+    data = settings().masked()
+    if json_mode(json_output):
+        print_json(out, data)
+        return
+    import yaml
+
+    out.print(yaml.safe_dump(data, sort_keys=False).rstrip(), highlight=False, markup=False)

@@ -1,0 +1,159 @@
+"""``switchover fleet``: run a local fleet of loopback services (and a Redis) until interrupted."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import SecretStr
+from rich.console import Console
+from rich.syntax import Syntax
+from rich.table import Table
+
+from switchover.fleet.fleet import Fleet
+from switchover.fleet.redis_server import RedisServer
+from switchover.settings import Settings, load_settings
+
+_SHOWN_PER_SERVICE = 8
+"""Addresses listed per service in the table; the YAML snippet always has all of them."""
+
+
+def fleet(
+    redis_url: str | None,
+    gateways: int,
+    ob_instances: int,
+    config_file: Path | None,
+    start_redis: bool,
+    json_output: bool,
+) -> None:
+    """Run gateways, OB instances, a portal and an ASBC on loopback until SIGINT or SIGTERM.
+
+    Prints the Redis URL, every instance address and a YAML settings snippet to save and pass
+    to ``switchover --config``; then serves until interrupted and stops everything it started
+    (instances, the subscription and, if it started one, the redis-server).
+
+    Options the command exposes:
+
+    * ``--redis-url URL``: the Redis to use (default: start a throw-away redis-server);
+    * ``--gateways N``: blue-green gateway instances (default 3);
+    * ``--ob-instances N``: OB service instances (default 2);
+    * ``--config PATH``: settings file (key prefix, topic, paths, ASBC token);
+    * ``--start-redis/--no-start-redis``: without ``--redis-url``, start a redis-server
+      (default) or use ``redis.url`` from the settings;
+    * ``--json``: print one JSON document instead of tables.
+
+    Args:
+        redis_url: Redis URL, or None.
+        gateways: number of blue-green gateway instances.
+        ob_instances: number of OB service instances.
+        config_file: settings file, or None.
+        start_redis: start a redis-server when ``redis_url`` is None.
+        json_output: machine-readable output.
+
+    Raises:
+        SettingsError: the settings file is invalid.
+        RedisServerError: redis-server is missing or did not start.
+        FleetError: Redis is unreachable or a port could not be bound.
+    """
+    settings = load_settings(config_file)
+    # Ctrl-C before the signal handlers are installed still lands here and unwinds cleanly.
+    with _redis(redis_url, start_redis, settings) as url, contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_serve(url, settings, gateways, ob_instances, json_output))
+
+
+@contextlib.contextmanager
+def _redis(redis_url: str | None, start_redis: bool, settings: Settings) -> Iterator[str]:
+    if redis_url is not None:
+        yield redis_url
+    elif start_redis:
+        with RedisServer() as server:
+            yield server.url
+    else:
+        yield settings.redis.url.get_secret_value()
+
+
+async def _serve(
+    redis_url: str, settings: Settings, gateways: int, ob_instances: int, json_output: bool
+) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):  # no signal handlers on Windows
+            loop.add_signal_handler(sig, stop.set)
+    console = Console()
+    try:
+        async with Fleet(
+            redis_url, settings, gateways=gateways, ob_instances=ob_instances
+        ) as running:
+            snippet = settings_snippet(running, _masked(settings, redis_url))
+            if json_output:
+                print(json.dumps(_json_document(running, snippet), indent=2), flush=True)
+            else:
+                _print_tables(console, running, snippet)
+            await stop.wait()
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError):
+                loop.remove_signal_handler(sig)
+    if not json_output:
+        console.print("fleet stopped")
+
+
+def settings_snippet(running: Fleet, redis_url: str) -> dict[str, Any]:
+    """Settings that point ``switchover`` at a running fleet and its Redis.
+
+    Args:
+        running: the started fleet.
+        redis_url: the URL to write (masked if it carries a password).
+
+    Returns:
+        A mapping ready for ``yaml.safe_dump`` or ``Settings(**...)``.
+    """
+    return {"redis": {"url": redis_url}, **running.settings_overrides()}
+
+
+def _masked(settings: Settings, redis_url: str) -> str:
+    redis = settings.redis.model_copy(update={"url": SecretStr(redis_url)})
+    url: str = settings.model_copy(update={"redis": redis}).masked()["redis"]["url"]
+    return url
+
+
+def _json_document(running: Fleet, snippet: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "redis_url": snippet["redis"]["url"],
+        "instances": running.instances,
+        "settings": snippet,
+        "settings_yaml": yaml.safe_dump(snippet, sort_keys=False),
+    }
+
+
+def _print_tables(console: Console, running: Fleet, snippet: dict[str, Any]) -> None:
+    table = Table(title="switchover local fleet")
+    table.add_column("service")
+    table.add_column("count", justify="right")
+    table.add_column("instances")
+    for key, addresses in running.instances.items():
+        shown = ", ".join(addresses[:_SHOWN_PER_SERVICE])
+        if len(addresses) > _SHOWN_PER_SERVICE:
+            shown += f", … (+{len(addresses) - _SHOWN_PER_SERVICE})"
+        table.add_row(key, str(len(addresses)), shown)
+    console.print(f"Redis: [bold]{snippet['redis']['url']}[/bold]")
+    console.print(table)
+    console.print("Settings for [bold]switchover --config[/bold] (save as fleet.yaml):")
+    console.print(Syntax(yaml.safe_dump(snippet, sort_keys=False), "yaml"))
+    example = running.gateways[0].address if running.gateways else running.portal.address
+    console.print(
+        "Faults: curl -X POST http://"
+        f"{example}/_fleet/faults -d '{{\"lag\": 2}}'   (knobs: lag, down, stale, "
+        "reject_code, slow, unhealthy; ?port=N targets another instance)"
+    )
+    console.print("Press Ctrl-C to stop.")
+
+
+__all__ = ["fleet", "settings_snippet"]

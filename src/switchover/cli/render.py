@@ -1,0 +1,220 @@
+"""How plans, tasks and events look on a terminal, and as JSON."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from rich.console import Console, Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from switchover.domain.events import Event
+from switchover.domain.failure import FailureInfo
+from switchover.domain.records import Plan, Task
+from switchover.domain.status import PlanStatus, TaskStatus
+from switchover.stores.codec import plan_to_dict, task_to_dict
+
+STATUS_STYLE = {
+    "PENDING": "dim",
+    "RUNNING": "cyan",
+    "PAUSED": "yellow",
+    "COMPLETED": "green",
+    "FAILED": "bold red",
+    "CANCELLED": "magenta",
+    "ROLLING_BACK": "cyan",
+    "ROLLED_BACK": "blue",
+    "ROLLBACK_FAILED": "bold red",
+}
+
+TASK_ORDER = list(TaskStatus)
+
+
+def styled(status: str) -> Text:
+    """A status word in its colour."""
+    return Text(status, style=STATUS_STYLE.get(status, ""))
+
+
+def when(timestamp: float) -> str:
+    """Local wall time of a timestamp, to the second."""
+    return dt.datetime.fromtimestamp(timestamp).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def print_json(console: Console, data: Any) -> None:
+    """One JSON document on one line (so output can be piped to ``jq``)."""
+    console.print_json(json.dumps(data), indent=None, highlight=False)
+
+
+def counts_line(counts: Counter[TaskStatus]) -> Text:
+    """``3 COMPLETED · 1 FAILED`` in status order, with colours."""
+    text = Text()
+    for status in TASK_ORDER:
+        if counts.get(status):
+            if text:
+                text.append(" · ")
+            text.append(f"{counts[status]} ")
+            text.append_text(styled(status.value))
+    return text or Text("no tasks", style="dim")
+
+
+def failure_line(failure: FailureInfo) -> str:
+    """``BUSINESS_ERROR at portal/notify: message``."""
+    where = "/".join(p for p in (failure.stage, failure.step) if p)
+    return f"{failure.error_type.value}{f' at {where}' if where else ''}: {failure.message}"
+
+
+def plan_list(plans: Sequence[Plan], counts: dict[str, Counter[TaskStatus]]) -> Table:
+    """Every plan, most recent first."""
+    table = Table(title="plans", title_justify="left", expand=False)
+    for column in ("plan", "status", "version", "tasks", "created"):
+        table.add_column(column)
+    for plan in plans:
+        table.add_row(
+            plan.plan_id,
+            styled(plan.status.value),
+            str(plan.version),
+            counts_line(counts.get(plan.plan_id, Counter())),
+            when(plan.created_at),
+        )
+    return table
+
+
+def progress(task: Task) -> str:
+    """``2/3 blue-green-gateway`` (completed stages of the current run, and the current one)."""
+    done = len(task.checkpoint.completed) if task.checkpoint else 0
+    total = len(task.stages)
+    label = f"{done}/{total}"
+    if task.current_stage:
+        label += f" {task.current_stage}"
+    if task.mode.value == "ROLLBACK":
+        label += " (rollback)"
+    return label
+
+
+def plan_detail(plan: Plan, tasks: Sequence[Task], *, limit: int) -> Group:
+    """A plan's header, its counts and its tasks (unfinished and failed ones first)."""
+    counts = Counter(t.status for t in tasks)
+    header = Text.assemble(
+        ("plan ", "bold"),
+        (plan.plan_id, "bold"),
+        "  ",
+        styled(plan.status.value),
+        f"  version {plan.version}  max concurrency {plan.max_concurrency}",
+        "  (operator paused)" if plan.operator_paused else "",
+    )
+    order = {
+        TaskStatus.FAILED: 0,
+        TaskStatus.ROLLBACK_FAILED: 0,
+        TaskStatus.RUNNING: 1,
+        TaskStatus.ROLLING_BACK: 1,
+        TaskStatus.PAUSED: 2,
+        TaskStatus.PENDING: 3,
+    }
+    shown = sorted(tasks, key=lambda t: (order.get(t.status, 4), t.position))[:limit]
+    table = Table(expand=False)
+    for column in ("task", "status", "stages", "retries", "failure"):
+        table.add_column(column, overflow="fold")
+    for task in shown:
+        table.add_row(
+            task.task_id,
+            styled(task.status.value),
+            progress(task),
+            str(task.retry_count),
+            failure_line(task.failure) if task.failure else "",
+        )
+    parts: list[RenderableType] = [header, counts_line(counts), table]
+    if len(tasks) > len(shown):
+        parts.append(Text(f"… {len(tasks) - len(shown)} more (use --all)", style="dim"))
+    return Group(*parts)
+
+
+def task_detail(task: Task) -> Group:
+    """Everything about one task: status, stage progress, checkpoint, failure and snapshot."""
+    previous = f"yes (v{task.previous.plan_version})" if task.previous else "none"
+    lines: list[RenderableType] = [
+        Text.assemble(("task ", "bold"), (task.task_id, "bold"), "  ", styled(task.status.value)),
+        Text(f"tenant {task.tenant_id}  plan {task.plan_id}  mode {task.mode.value}"),
+        Text(
+            f"version {task.run_version}  retries {task.retry_count}  previous config: {previous}"
+        ),
+    ]
+    stages = Table(show_header=True, expand=False)
+    stages.add_column("#")
+    stages.add_column("stage")
+    stages.add_column("state")
+    done = set(task.checkpoint.completed) if task.checkpoint else set()
+    failed_stage = task.failure.stage if task.failure else None
+    for index, name in enumerate(task.stages):
+        if name in done:
+            state = Text("done", style="green")
+        elif name == task.current_stage:
+            state = Text("running", style="cyan")
+        elif name == failed_stage:
+            state = Text("failed", style="bold red")
+        else:
+            state = Text("—", style="dim")
+        stages.add_row(str(index), name, state)
+    lines.append(stages)
+    if task.checkpoint:
+        lines.append(
+            Text(
+                f"checkpoint: stage {task.checkpoint.last_stage} "
+                f"({task.checkpoint.completed[-1]}) at {when(task.checkpoint.at)}"
+            )
+        )
+    else:
+        lines.append(Text("checkpoint: none", style="dim"))
+    if task.requested:
+        lines.append(Text(f"requested: {task.requested.value} at next stage boundary"))
+    if task.failure:
+        lines.append(Text(f"failure: {failure_line(task.failure)}", style="red"))
+        for key, value in task.failure.details.items():
+            lines.append(Text(f"  {key}: {json.dumps(value)}", style="dim"))
+    return Group(*lines)
+
+
+def event_line(event: Event) -> Text:
+    """One event as a line: ``#12 10:00:01 StageCompleted t-1 RUNNING portal``."""
+    text = Text(f"#{event.seq:<6} {when(event.at)[11:]} ")
+    text.append(f"{event.type.value:<18}", style="bold")
+    if event.tenant_id:
+        text.append(f" {event.tenant_id}")
+    if event.status:
+        text.append(" ")
+        text.append_text(styled(event.status))
+    if event.stage:
+        text.append(f" {event.stage}")
+    if event.failure:
+        text.append(f"  {failure_line(event.failure)}", style="red")
+    message = event.data.get("message")
+    if message:
+        text.append(f"  {message}", style="yellow")
+    return text
+
+
+def plan_json(plan: Plan, tasks: Iterable[Task]) -> dict[str, Any]:
+    """A plan with its counts and tasks, as JSON."""
+    task_list = list(tasks)
+    counts = Counter(t.status.value for t in task_list)
+    return {
+        **plan_to_dict(plan),
+        "counts": dict(counts),
+        "tasks": [task_json(t) for t in task_list],
+    }
+
+
+def task_json(task: Task) -> dict[str, Any]:
+    """A task as JSON, with its derived fields."""
+    data = task_to_dict(task)
+    data["has_checkpoint"] = task.checkpoint is not None
+    data["next_stage"] = task.next_stage
+    data["run_version"] = task.run_version
+    return data
+
+
+def plan_settled(plan: Plan) -> bool:
+    """Whether a plan has reached a status a follower stops at."""
+    return plan.status in (PlanStatus.COMPLETED, PlanStatus.FAILED, PlanStatus.CANCELLED)

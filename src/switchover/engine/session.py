@@ -1,0 +1,181 @@
+"""A Session: how one command reaches the engine — the live one elsewhere, or its own."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from switchover.domain.records import (
+    ControlAction,
+    ControlRequest,
+    Plan,
+    PlanSpec,
+    Target,
+)
+from switchover.domain.status import EXECUTING_TASK_STATUSES, PlanStatus
+from switchover.engine.engine import Accepted, Engine
+from switchover.engine.lease import lease_is_live
+from switchover.errors import (
+    EngineBusyError,
+    EngineUnavailableError,
+    ErrorType,
+    NotFoundError,
+    OperationRefusedError,
+)
+from switchover.stages.base import StageBuilder
+from switchover.stores.protocol import Store
+
+EngineFactory = Callable[[], Engine]
+
+_REFUSALS = {
+    ErrorType.NOT_FOUND,
+    ErrorType.INVALID_STATE,
+    ErrorType.TENANT_BUSY,
+    ErrorType.CONFLICT,
+    ErrorType.ROLLBACK_PRECONDITION_FAILED,
+    ErrorType.VALIDATION_ERROR,
+}
+
+
+class Session:
+    """Performs operations for one command.
+
+    When a live engine holds the store's lease, operations become control requests that it
+    performs within a second, and the session follows the store. Otherwise the session starts
+    its own engine (which first recovers any unfinished work) and runs the work itself.
+    """
+
+    def __init__(self, store: Store, make_engine: EngineFactory, builder: StageBuilder) -> None:
+        self.store = store
+        self._make_engine = make_engine
+        self._builder = builder
+        self.engine: Engine | None = None
+
+    @property
+    def remote(self) -> bool:
+        """Whether another process's engine does the work."""
+        return self.engine is None
+
+    async def start(self, *, own_engine: bool = True) -> None:
+        """Find a live engine, or (``own_engine``) start one here.
+
+        Raises:
+            EngineBusyError: another engine took the lease in between (rare; retry).
+        """
+        lease = await self.store.get_lease()
+        if lease is not None and lease_is_live(lease):
+            return
+        if own_engine:
+            engine = self._make_engine()
+            try:
+                await engine.start()
+            except EngineBusyError:
+                return  # someone else won the race: talk to them instead
+            self.engine = engine
+
+    async def close(self) -> None:
+        """Stop this session's own engine, if it has one."""
+        if self.engine is not None:
+            await self.engine.stop()
+            self.engine = None
+
+    async def submit_plan(self, spec: PlanSpec) -> Plan:
+        """Create the plan and get it running."""
+        if self.engine is not None:
+            return await self.engine.submit_plan(spec)
+        plan, tasks, events = Engine.build_plan(spec, self._builder, time.time())
+        await self.store.create_plan(plan, tasks, events)
+        await self._request(ControlAction.SUBMIT, Target.plan(plan.plan_id), {})
+        return plan
+
+    async def perform(
+        self, action: ControlAction, target: Target, options: Mapping[str, Any] | None = None
+    ) -> Accepted:
+        """Pause, resume, cancel, retry or roll back.
+
+        Raises:
+            NotFoundError, OperationRefusedError: refused; nothing changed.
+            EngineUnavailableError: the live engine did not answer in time.
+        """
+        opts = dict(options or {})
+        if self.engine is None:
+            return await self._request(action, target, opts)
+        engine = self.engine
+        match action:
+            case ControlAction.PAUSE:
+                return await engine.pause(target)
+            case ControlAction.RESUME:
+                return await engine.resume(target)
+            case ControlAction.CANCEL:
+                return await engine.cancel(target)
+            case ControlAction.RETRY:
+                return await engine.retry(target, from_checkpoint=bool(opts.get("from_checkpoint")))
+            case ControlAction.ROLLBACK:
+                return await engine.rollback(target, version=opts.get("version"))
+            case _:
+                raise ValueError(f"unsupported action {action}")
+
+    async def _request(
+        self,
+        action: ControlAction,
+        target: Target,
+        options: Mapping[str, Any],
+        answer_within: float = 15.0,
+    ) -> Accepted:
+        request = ControlRequest(
+            control_id=uuid.uuid4().hex,
+            action=action,
+            target=target,
+            options=options,
+            created_at=time.time(),
+        )
+        await self.store.submit_control(request)
+        deadline = time.monotonic() + answer_within
+        while time.monotonic() < deadline:
+            done = await self.store.get_control(request.control_id)
+            if done is not None and done.result is not None:
+                return _accepted(done.result, target)
+            await asyncio.sleep(0.05)
+        raise EngineUnavailableError(
+            f"the running engine did not answer the {action.value.lower()} request "
+            f"within {answer_within:.0f}s"
+        )
+
+    async def is_settled(self, plan_id: str, task_ids: Iterable[str] | None = None) -> bool:
+        """Whether the plan (or the named tasks) has nothing executing or queued right now."""
+        if self.engine is not None:
+            return not self.engine.is_busy(list(task_ids) if task_ids is not None else None)
+        wanted = set(task_ids) if task_ids is not None else None
+        for task in await self.store.list_tasks(plan_id):
+            if wanted is not None and task.task_id not in wanted:
+                continue
+            if task.status in EXECUTING_TASK_STATUSES:
+                return False
+        plan = await self.store.get_plan(plan_id)
+        return plan is None or plan.status is not PlanStatus.RUNNING or wanted is not None
+
+    async def engine_alive(self) -> bool:
+        """Whether some engine (ours or another) is running this store's work."""
+        if self.engine is not None:
+            return self.engine.fatal is None
+        lease = await self.store.get_lease()
+        return lease is not None and lease_is_live(lease)
+
+
+def _accepted(result: Mapping[str, Any], target: Target) -> Accepted:
+    if result.get("ok"):
+        return Accepted(
+            plan_id=str(result.get("plan_id", "")),
+            task_ids=tuple(result.get("task_ids") or ()),
+            message=str(result.get("message", "")),
+        )
+    error_type = ErrorType(result.get("error_type", ErrorType.SYSTEM_ERROR.value))
+    message = str(result.get("message", "refused"))
+    if error_type is ErrorType.NOT_FOUND:
+        raise NotFoundError(target.kind.value, target.key)
+    if error_type in _REFUSALS:
+        raise OperationRefusedError(error_type, message)
+    raise EngineUnavailableError(message)

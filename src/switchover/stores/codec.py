@@ -1,0 +1,364 @@
+"""JSON-safe encoding of the store's records, shared by every store backend."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+from switchover.domain.config import TenantConfig
+from switchover.domain.events import Event
+from switchover.domain.failure import FailureInfo
+from switchover.domain.records import (
+    BoundaryRequest,
+    Checkpoint,
+    ControlAction,
+    ControlRequest,
+    Lease,
+    Plan,
+    Target,
+    TargetKind,
+    Task,
+)
+from switchover.domain.status import ExecutionMode, PlanStatus, TaskStatus
+from switchover.errors import StoreError
+
+__all__ = [
+    "control_from_dict",
+    "control_to_dict",
+    "decode_control",
+    "decode_event",
+    "decode_lease",
+    "decode_plan",
+    "decode_task",
+    "dumps",
+    "encode_control",
+    "encode_event",
+    "encode_lease",
+    "encode_plan",
+    "encode_task",
+    "event_from_dict",
+    "lease_from_dict",
+    "lease_to_dict",
+    "loads",
+    "plan_from_dict",
+    "plan_to_dict",
+    "task_from_dict",
+    "task_to_dict",
+]
+
+_R = TypeVar("_R")
+
+# One shared encoder: ``json.dumps`` with non-default arguments builds a new encoder per call.
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, check_circular=False)
+_DECODE = json.JSONDecoder().decode
+
+
+def dumps(data: Mapping[str, Any]) -> str:
+    """Serialise a JSON-safe mapping compactly.
+
+    Args:
+        data: the mapping, as produced by one of the ``*_to_dict`` functions.
+
+    Returns:
+        Compact JSON text (UTF-8 characters kept as they are).
+
+    Raises:
+        StoreError: ``data`` holds something JSON cannot represent.
+    """
+    try:
+        return _ENCODER.encode(data)
+    except (TypeError, ValueError, RecursionError) as exc:
+        raise StoreError(f"cannot encode record as JSON: {exc}") from exc
+
+
+def loads(text: str | bytes) -> dict[str, Any]:
+    """Parse JSON text that must hold an object.
+
+    Raises:
+        StoreError: the text is not valid JSON or not a JSON object.
+    """
+    try:
+        data = _DECODE(text if isinstance(text, str) else text.decode())
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise StoreError(f"stored record is not valid JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise StoreError(f"stored record is not a JSON object: {type(data).__name__}")
+    return data
+
+
+def _decoding(kind: str, build: Callable[[Mapping[str, Any]], _R], data: Mapping[str, Any]) -> _R:
+    try:
+        return build(data)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise StoreError(f"stored {kind} record is malformed: {exc!r}") from exc
+
+
+# -- plans -----------------------------------------------------------------------------------
+
+
+def plan_to_dict(plan: Plan) -> dict[str, Any]:
+    """JSON-safe form of a plan."""
+    return {
+        "plan_id": plan.plan_id,
+        "version": plan.version,
+        "max_concurrency": plan.max_concurrency,
+        "status": plan.status.value,
+        "task_count": plan.task_count,
+        "created_at": plan.created_at,
+        "updated_at": plan.updated_at,
+        "operator_paused": plan.operator_paused,
+    }
+
+
+def _build_plan(data: Mapping[str, Any]) -> Plan:
+    return Plan(
+        plan_id=str(data["plan_id"]),
+        version=int(data["version"]),
+        max_concurrency=int(data["max_concurrency"]),
+        status=PlanStatus(data["status"]),
+        task_count=int(data["task_count"]),
+        created_at=float(data["created_at"]),
+        updated_at=float(data["updated_at"]),
+        operator_paused=bool(data.get("operator_paused", False)),
+    )
+
+
+def plan_from_dict(data: Mapping[str, Any]) -> Plan:
+    """Inverse of ``plan_to_dict``.
+
+    Raises:
+        StoreError: ``data`` is not a valid plan record.
+    """
+    return _decoding("plan", _build_plan, data)
+
+
+# -- tasks -----------------------------------------------------------------------------------
+
+
+def _task_run_to_dict(task: Task) -> dict[str, Any]:
+    """Every task field except the two configs."""
+    checkpoint = task.checkpoint
+    failure = task.failure
+    requested = task.requested
+    return {
+        "task_id": task.task_id,
+        "plan_id": task.plan_id,
+        "tenant_id": task.tenant_id,
+        "position": task.position,
+        "status": task.status.value,
+        "created_at": task.created_at,
+        "updated_at": task.updated_at,
+        "mode": task.mode.value,
+        "stages": list(task.stages),
+        "checkpoint": checkpoint.to_dict() if checkpoint is not None else None,
+        "retry_count": task.retry_count,
+        "version_override": task.version_override,
+        "failure": failure.to_dict() if failure is not None else None,
+        "requested": requested.value if requested is not None else None,
+        "current_stage": task.current_stage,
+    }
+
+
+def task_to_dict(task: Task) -> dict[str, Any]:
+    """JSON-safe form of a whole task row: configs, run, checkpoint, failure, request."""
+    previous = task.previous
+    data = _task_run_to_dict(task)
+    data["config"] = task.config.to_dict()
+    data["previous"] = previous.to_dict() if previous is not None else None
+    return data
+
+
+# A task is re-encoded at every stage boundary, but its two configs never change and make up
+# most of its text: their JSON is remembered per config object (records are immutable), in a
+# bounded table that holds the object so its id cannot be reused while the entry lives.
+_CONFIG_TEXT: dict[int, tuple[TenantConfig, str]] = {}
+_CONFIG_TEXT_LIMIT = 8192
+
+
+def _config_text(config: TenantConfig | None) -> str:
+    if config is None:
+        return "null"
+    hit = _CONFIG_TEXT.get(id(config))
+    if hit is not None and hit[0] is config:
+        return hit[1]
+    text = dumps(config.to_dict())
+    if len(_CONFIG_TEXT) >= _CONFIG_TEXT_LIMIT:
+        _CONFIG_TEXT.clear()
+    _CONFIG_TEXT[id(config)] = (config, text)
+    return text
+
+
+def _build_task(data: Mapping[str, Any]) -> Task:
+    previous = data.get("previous")
+    checkpoint = data.get("checkpoint")
+    failure = data.get("failure")
+    requested = data.get("requested")
+    version_override = data.get("version_override")
+    current_stage = data.get("current_stage")
+    return Task(
+        task_id=str(data["task_id"]),
+        plan_id=str(data["plan_id"]),
+        tenant_id=str(data["tenant_id"]),
+        position=int(data["position"]),
+        config=TenantConfig.from_dict(data["config"]),
+        previous=TenantConfig.from_dict(previous) if previous is not None else None,
+        status=TaskStatus(data["status"]),
+        created_at=float(data["created_at"]),
+        updated_at=float(data["updated_at"]),
+        mode=ExecutionMode(data.get("mode", ExecutionMode.NORMAL.value)),
+        stages=tuple(str(name) for name in data.get("stages") or ()),
+        checkpoint=Checkpoint.from_dict(checkpoint) if checkpoint is not None else None,
+        retry_count=int(data.get("retry_count", 0)),
+        version_override=int(version_override) if version_override is not None else None,
+        failure=FailureInfo.from_dict(failure) if failure is not None else None,
+        requested=BoundaryRequest(requested) if requested is not None else None,
+        current_stage=str(current_stage) if current_stage is not None else None,
+    )
+
+
+def task_from_dict(data: Mapping[str, Any]) -> Task:
+    """Inverse of ``task_to_dict``.
+
+    Raises:
+        StoreError: ``data`` is not a valid task record.
+    """
+    return _decoding("task", _build_task, data)
+
+
+# -- events ----------------------------------------------------------------------------------
+
+
+def event_from_dict(data: Mapping[str, Any]) -> Event:
+    """Inverse of ``Event.to_dict``.
+
+    Raises:
+        StoreError: ``data`` is not a valid event record.
+    """
+    return _decoding("event", Event.from_dict, data)
+
+
+# -- control requests ------------------------------------------------------------------------
+
+
+def control_to_dict(request: ControlRequest) -> dict[str, Any]:
+    """JSON-safe form of a control request (``result`` None while pending)."""
+    result = request.result
+    return {
+        "control_id": request.control_id,
+        "action": request.action.value,
+        "target": {"kind": request.target.kind.value, "key": request.target.key},
+        "options": dict(request.options),
+        "created_at": request.created_at,
+        "result": dict(result) if result is not None else None,
+    }
+
+
+def _build_control(data: Mapping[str, Any]) -> ControlRequest:
+    target = data["target"]
+    result = data.get("result")
+    return ControlRequest(
+        control_id=str(data["control_id"]),
+        action=ControlAction(data["action"]),
+        target=Target(TargetKind(target["kind"]), str(target["key"])),
+        options=dict(data.get("options") or {}),
+        created_at=float(data["created_at"]),
+        result=dict(result) if result is not None else None,
+    )
+
+
+def control_from_dict(data: Mapping[str, Any]) -> ControlRequest:
+    """Inverse of ``control_to_dict``.
+
+    Raises:
+        StoreError: ``data`` is not a valid control request record.
+    """
+    return _decoding("control request", _build_control, data)
+
+
+# -- lease -----------------------------------------------------------------------------------
+
+
+def lease_to_dict(lease: Lease) -> dict[str, Any]:
+    """JSON-safe form of the engine lease."""
+    return {
+        "owner": lease.owner,
+        "host": lease.host,
+        "pid": lease.pid,
+        "expires_at": lease.expires_at,
+        "extra": dict(lease.extra),
+    }
+
+
+def _build_lease(data: Mapping[str, Any]) -> Lease:
+    return Lease(
+        owner=str(data["owner"]),
+        host=str(data["host"]),
+        pid=int(data["pid"]),
+        expires_at=float(data["expires_at"]),
+        extra=dict(data.get("extra") or {}),
+    )
+
+
+def lease_from_dict(data: Mapping[str, Any]) -> Lease:
+    """Inverse of ``lease_to_dict``.
+
+    Raises:
+        StoreError: ``data`` is not a valid lease record.
+    """
+    return _decoding("lease", _build_lease, data)
+
+
+# -- text shortcuts --------------------------------------------------------------------------
+
+
+def encode_plan(plan: Plan) -> str:
+    """Plan as JSON text."""
+    return dumps(plan_to_dict(plan))
+
+
+def decode_plan(text: str | bytes) -> Plan:
+    """Plan from JSON text (raises StoreError when malformed)."""
+    return plan_from_dict(loads(text))
+
+
+def encode_task(task: Task) -> str:
+    """Task as JSON text; the same document as ``dumps(task_to_dict(task))``."""
+    run = dumps(_task_run_to_dict(task))  # never empty, so it always has a field to follow
+    config, previous = _config_text(task.config), _config_text(task.previous)
+    return f'{{"config":{config},"previous":{previous},{run[1:]}'
+
+
+def decode_task(text: str | bytes) -> Task:
+    """Task from JSON text (raises StoreError when malformed)."""
+    return task_from_dict(loads(text))
+
+
+def encode_event(event: Event) -> str:
+    """Event as JSON text, its ``seq`` included."""
+    return dumps(event.to_dict())
+
+
+def decode_event(text: str | bytes) -> Event:
+    """Event from JSON text (raises StoreError when malformed)."""
+    return event_from_dict(loads(text))
+
+
+def encode_control(request: ControlRequest) -> str:
+    """Control request as JSON text."""
+    return dumps(control_to_dict(request))
+
+
+def decode_control(text: str | bytes) -> ControlRequest:
+    """Control request from JSON text (raises StoreError when malformed)."""
+    return control_from_dict(loads(text))
+
+
+def encode_lease(lease: Lease) -> str:
+    """Lease as JSON text."""
+    return dumps(lease_to_dict(lease))
+
+
+def decode_lease(text: str | bytes) -> Lease:
+    """Lease from JSON text (raises StoreError when malformed)."""
+    return lease_from_dict(loads(text))

@@ -1,0 +1,85 @@
+"""The one place that turns settings into concrete parts: store, clients, discovery, engine."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from switchover.clock import Clock, SystemClock
+from switchover.discovery.health import HealthCheckedDiscovery
+from switchover.discovery.nacos import NacosDiscovery
+from switchover.discovery.protocol import Discovery
+from switchover.discovery.static import StaticDiscovery
+from switchover.engine.engine import Engine
+from switchover.engine.session import Session
+from switchover.settings import Settings
+from switchover.stages.catalogue import CatalogueStageBuilder
+from switchover.steps.http_client import HttpClient
+from switchover.steps.redis_client import RedisClient
+from switchover.stores.protocol import Store
+from switchover.stores.sqlite import SqliteStore
+
+
+def make_store(path: Path) -> Store:
+    """The default embedded store (SQLite, WAL) at ``path``."""
+    return SqliteStore(path)
+
+
+@asynccontextmanager
+async def open_store(settings: Settings) -> AsyncIterator[Store]:
+    """The store alone, opened; for commands that only read or queue requests."""
+    store = make_store(settings.store)
+    await store.open()
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
+@dataclass(frozen=True, slots=True)
+class Runtime:
+    """Everything a command needs to run work: the store, the stage builder, an engine factory."""
+
+    settings: Settings
+    store: Store
+    builder: CatalogueStageBuilder
+    discovery: Discovery
+    make_engine: Callable[[], Engine]
+
+    def session(self) -> Session:
+        """A session over this runtime's store and engine factory."""
+        return Session(self.store, self.make_engine, self.builder)
+
+
+@asynccontextmanager
+async def runtime(settings: Settings, *, clock: Clock | None = None) -> AsyncIterator[Runtime]:
+    """Open the store and make the clients, discovery and stage builder; close all on exit.
+
+    Raises:
+        SettingsError: e.g. ``agent.check`` cannot be imported.
+    """
+    the_clock: Clock = clock or SystemClock()
+    async with AsyncExitStack() as stack:
+        store = await stack.enter_async_context(open_store(settings))
+        http = HttpClient(settings)
+        stack.push_async_callback(http.aclose)
+        redis = RedisClient(settings)
+        stack.push_async_callback(redis.close)
+        static = StaticDiscovery(settings)
+        discovery: Discovery = static
+        if settings.nacos.enabled:
+            nacos = NacosDiscovery(settings, http.client, the_clock, static)
+            stack.push_async_callback(nacos.aclose)
+            discovery = nacos
+        if settings.discovery.health_check:
+            checked = HealthCheckedDiscovery(discovery, settings, http.client, the_clock)
+            stack.push_async_callback(checked.aclose)
+            discovery = checked
+        builder = CatalogueStageBuilder(http, redis, settings)
+
+        def make_engine() -> Engine:
+            return Engine(store, builder, settings=settings, discovery=discovery, clock=the_clock)
+
+        yield Runtime(settings, store, builder, discovery, make_engine)

@@ -1,0 +1,182 @@
+"""Domain records: JSON round-trips, the version a run writes, and immutability."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+
+from switchover.domain.config import NetworkEndpoint, TenantConfig
+from switchover.domain.events import Event, EventType
+from switchover.domain.failure import FailureInfo
+from switchover.domain.records import Checkpoint, Plan, PlanSpec, Task, TenantSpec
+from switchover.domain.status import ExecutionMode, PlanStatus, TaskStatus
+from switchover.errors import ErrorType
+
+FULL_CONFIG = TenantConfig(
+    tenant_id="t1",
+    plan_id="p1",
+    plan_version=20,
+    deploy_unit_id=2,
+    deploy_unit_version=20,
+    deploy_unit_name="green",
+    network_endpoints=(
+        NetworkEndpoint("r1", source_ip="192.0.2.1", target_domain="green.example.com"),
+        NetworkEndpoint("r2", source_domain="a.example.com", target_ip="198.51.100.2"),
+    ),
+    nacos_namespace="ns",
+    called_number_rules=("1001", "1002"),
+    trunk_group="tg-green",
+    default_flag=True,
+)
+PREVIOUS = TenantConfig("t1", "p0", 19, deploy_unit_name="blue")
+FAILURE = FailureInfo(
+    error_type=ErrorType.ROLLBACK_PARTIAL_FAILED,
+    message="1 of 2 stages failed",
+    stage="portal",
+    step="notify",
+    retryable=True,
+    details={"stages": [{"name": "portal", "ok": False, "error": "HTTP 500"}]},
+)
+
+
+def through_json(data: dict[str, object]) -> dict[str, object]:
+    """``data`` after a JSON dump/load, as a store would see it."""
+    loaded: dict[str, object] = json.loads(json.dumps(data))
+    return loaded
+
+
+@pytest.mark.parametrize("config", [FULL_CONFIG, PREVIOUS], ids=["full", "minimal"])
+def test_tenant_config_round_trips_through_json(config: TenantConfig) -> None:
+    """TenantConfig.from_dict(to_dict()) restores an equal config, tuples included."""
+    restored = TenantConfig.from_dict(through_json(config.to_dict()))
+    assert restored == config
+    assert isinstance(restored.network_endpoints, tuple)
+    assert isinstance(restored.called_number_rules, tuple)
+
+
+def test_network_endpoint_round_trips() -> None:
+    """NetworkEndpoint.from_dict(to_dict()) restores an equal endpoint."""
+    endpoint = FULL_CONFIG.network_endpoints[0]
+    assert NetworkEndpoint.from_dict(through_json(endpoint.to_dict())) == endpoint
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [FAILURE, FailureInfo(ErrorType.TIMEOUT_ERROR, "verify timed out")],
+    ids=["full", "minimal"],
+)
+def test_failure_info_round_trips_through_json(failure: FailureInfo) -> None:
+    """FailureInfo.from_dict(to_dict()) restores type, place, retryable and details."""
+    assert FailureInfo.from_dict(through_json(failure.to_dict())) == failure
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        Event(
+            plan_id="p1",
+            type=EventType.STAGE_FAILED,
+            at=1_700_000_000.25,
+            task_id="task-1",
+            tenant_id="t1",
+            status="FAILED",
+            stage="portal",
+            failure=FAILURE,
+            data={"attempt": 3, "instances": ["10.0.0.1:8080"]},
+            seq=42,
+        ),
+        Event(plan_id="p1", type=EventType.PLAN_CREATED, at=1.0),
+    ],
+    ids=["full", "minimal"],
+)
+def test_event_round_trips_through_json(event: Event) -> None:
+    """Event.from_dict(to_dict()) restores an equal event, failure included."""
+    data = event.to_dict()
+    assert data["type"] == event.type.value
+    assert Event.from_dict(through_json(data)) == event
+
+
+@pytest.mark.parametrize("mode", list(ExecutionMode))
+def test_checkpoint_round_trips_through_json(mode: ExecutionMode) -> None:
+    """Checkpoint.from_dict(to_dict()) restores mode, index, names and time."""
+    checkpoint = Checkpoint(mode=mode, last_stage=1, completed=("asbc-gateway", "portal"), at=5.5)
+    restored = Checkpoint.from_dict(through_json(checkpoint.to_dict()))
+    assert restored == checkpoint
+    assert restored.next_stage == 2
+
+
+def make_task(**changes: object) -> Task:
+    """A forward task for t1 with a previous config, changed by ``changes``."""
+    task = Task(
+        task_id="task-1",
+        plan_id="p1",
+        tenant_id="t1",
+        position=0,
+        config=FULL_CONFIG,
+        previous=PREVIOUS,
+        status=TaskStatus.RUNNING,
+        created_at=1.0,
+        updated_at=1.0,
+    )
+    return dataclasses.replace(task, **changes)  # type: ignore[arg-type]
+
+
+def test_forward_run_writes_the_new_config_version() -> None:
+    """A NORMAL run writes and verifies config.plan_version."""
+    assert make_task().run_version == 20
+
+
+def test_forward_run_ignores_a_version_override() -> None:
+    """The override applies only to rollback runs."""
+    assert make_task(version_override=99).run_version == 20
+
+
+def test_rollback_run_writes_the_previous_version() -> None:
+    """A ROLLBACK run writes and verifies previous.plan_version."""
+    assert make_task(mode=ExecutionMode.ROLLBACK).run_version == 19
+
+
+def test_rollback_run_honours_the_operators_version_override() -> None:
+    """An explicit rollback version wins over the previous config's."""
+    assert make_task(mode=ExecutionMode.ROLLBACK, version_override=21).run_version == 21
+
+
+def test_task_next_stage_follows_its_checkpoint() -> None:
+    """Without a checkpoint a run starts at 0; with one, after its last stage."""
+    assert make_task().next_stage == 0
+    checkpoint = Checkpoint(ExecutionMode.NORMAL, last_stage=2, completed=("a", "b", "c"), at=1)
+    assert make_task(checkpoint=checkpoint).next_stage == 3
+
+
+@pytest.mark.parametrize(
+    ("record", "attribute"),
+    [
+        (FULL_CONFIG, "plan_version"),
+        (FULL_CONFIG.network_endpoints[0], "source_ip"),
+        (FAILURE, "message"),
+        (Event(plan_id="p", type=EventType.TASK_STARTED, at=0.0), "seq"),
+        (Checkpoint(ExecutionMode.NORMAL, 0, ("portal",), 1.0), "last_stage"),
+        (make_task(), "status"),
+        (Plan("p", 1, 2, PlanStatus.RUNNING, 3, 0.0, 0.0), "status"),
+        (TenantSpec(FULL_CONFIG, PREVIOUS), "previous"),
+        (PlanSpec("p", 1, 1, ()), "tenants"),
+    ],
+    ids=lambda value: type(value).__name__ if not isinstance(value, str) else value,
+)
+def test_records_are_frozen_and_slotted(record: object, attribute: str) -> None:
+    """Records cannot be changed in place, nor grow new attributes."""
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        setattr(record, attribute, None)
+    assert not hasattr(record, "__dict__")
+
+
+def test_previous_config_snapshot_survives_task_changes() -> None:
+    """Changing a task by ``replace`` leaves the original and its snapshot untouched."""
+    task = make_task()
+    failed = dataclasses.replace(task, status=TaskStatus.FAILED, retry_count=1)
+    assert task.status is TaskStatus.RUNNING
+    assert task.retry_count == 0
+    assert failed.previous is task.previous
+    assert failed.previous == TenantConfig("t1", "p0", 19, deploy_unit_name="blue")

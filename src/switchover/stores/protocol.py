@@ -32,6 +32,8 @@ class Store(Protocol):
 
     All writes of one engine are serialised; ``commit`` may batch several callers' changes into
     one transaction (group commit) but returns only once the caller's change is durable.
+    Writes are applied in the order the calls were made: an implementation queues the write
+    before its first ``await``, so a caller that schedules commits in order gets them in order.
     """
 
     async def open(self) -> None:

@@ -701,3 +701,43 @@ def config_show(json_output: JsonOption = False) -> None:
     import yaml
 
     out.print(yaml.safe_dump(data, sort_keys=False).rstrip(), highlight=False, markup=False)
+
+
+# ----------------------------------------------------------------------------- fleet / demo
+
+
+@app.command("fleet")
+def fleet_command(
+    redis_url: Annotated[
+        str | None,
+        typer.Option("--redis-url", help="Redis to use (default: start a throw-away one)."),
+    ] = None,
+    gateways: Annotated[int, typer.Option(min=0, help="Blue-green gateway instances.")] = 3,
+    ob_instances: Annotated[int, typer.Option(min=0, help="OB service instances.")] = 2,
+    start_redis: Annotated[
+        bool,
+        typer.Option(help="Without --redis-url, start a redis-server (else use redis.url)."),
+    ] = True,
+    json_output: JsonOption = False,
+) -> None:
+    """Run a local fleet (gateways, OB instances, portal, ASBC) on loopback until Ctrl-C."""
+    from switchover.cli.fleet_cmd import fleet
+
+    try:
+        fleet(redis_url, gateways, ob_instances, STATE.config, start_redis, json_mode(json_output))
+    except SwitchoverError as exc:
+        fail(exit_for_error(exc), str(exc))
+
+
+@app.command()
+def demo(
+    tenants: Annotated[int, typer.Option(min=2, max=500, help="How many tenants.")] = 50,
+    faulty: Annotated[
+        str, typer.Option(help="The tenant the OB instances ignore, to roll back.")
+    ] = "tenant-007",
+) -> None:
+    """A whole plan against a real redis-server and local fleet, then a rollback (~20 s)."""
+    from switchover.cli.demo_cmd import run_demo
+
+    code = run_async(run_demo(out, tenants=tenants, store=STATE.store, faulty=faulty))
+    raise typer.Exit(code)

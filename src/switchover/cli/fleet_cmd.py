@@ -151,7 +151,7 @@ def _print_tables(console: Console, running: Fleet, snippet: dict[str, Any]) -> 
     console.print(
         "Faults: curl -X POST http://"
         f"{example}/_fleet/faults -d '{{\"lag\": 2}}'   (knobs: lag, down, stale, "
-        "reject_code, slow, unhealthy; ?port=N targets another instance)"
+        "stale_tenants, reject_code, slow, unhealthy; ?port=N targets another instance)"
     )
     console.print("Press Ctrl-C to stop.")
 

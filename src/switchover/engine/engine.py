@@ -5,80 +5,41 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import Counter
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import replace
 from types import TracebackType
 from typing import Any, assert_never
 
 from switchover.clock import Clock, SystemClock
 from switchover.discovery.protocol import Discovery
 from switchover.domain.events import Event, EventType
-from switchover.domain.failure import FailureInfo
 from switchover.domain.records import (
-    BoundaryRequest,
-    Checkpoint,
     ControlAction,
     ControlRequest,
     Lease,
     Plan,
     PlanSpec,
     Target,
-    TargetKind,
     Task,
 )
 from switchover.domain.status import (
     ACTIVE_TASK_STATUSES,
     EXECUTING_TASK_STATUSES,
-    SLOT_TASK_STATUSES,
-    TASK_TRANSITIONS,
     ExecutionMode,
     PlanStatus,
     TaskStatus,
-    derive_plan_status,
-    plan_transition,
-    task_transition,
 )
-from switchover.engine.journal import TaskJournal
 from switchover.engine.lease import acquire_lease, new_owner_id, renew_lease
-from switchover.engine.outcome import task_failure
-from switchover.engine.scheduler import Admission, Scheduler
-from switchover.errors import (
-    ErrorType,
-    NotFoundError,
-    OperationRefusedError,
-    StepFailedError,
-    SwitchoverError,
-)
+from switchover.engine.operations import Accepted, Operations
+from switchover.engine.runner import TaskRunner
+from switchover.engine.scheduler import Admission
+from switchover.engine.state import EngineState
+from switchover.errors import NotFoundError, SwitchoverError
 from switchover.settings import Settings
-from switchover.stages.base import Stage, StageBuilder, StageRequest
-from switchover.steps.protocol import StepContext
-from switchover.stores.protocol import Change, Store
+from switchover.stages.base import StageBuilder, StageRequest
+from switchover.stores.protocol import Store
 
-_PLAN_EVENTS: Mapping[PlanStatus, EventType] = {
-    PlanStatus.RUNNING: EventType.PLAN_RESUMED,
-    PlanStatus.PAUSED: EventType.PLAN_PAUSED,
-    PlanStatus.COMPLETED: EventType.PLAN_COMPLETED,
-    PlanStatus.FAILED: EventType.PLAN_FAILED,
-    PlanStatus.CANCELLED: EventType.PLAN_CANCELLED,
-}
-
-ROLLBACK_FROM = frozenset({TaskStatus.FAILED, TaskStatus.PAUSED, TaskStatus.ROLLBACK_FAILED})
-
-
-@dataclass(frozen=True, slots=True)
-class Accepted:
-    """An operation the engine accepted: the plan and tasks it concerns, and what it did."""
-
-    plan_id: str
-    task_ids: tuple[str, ...]
-    message: str
-
-
-@dataclass(frozen=True, slots=True)
-class _QueuedOp:
-    action: ControlAction
-    from_checkpoint: bool = False
-    version: int | None = None
+__all__ = ["Accepted", "Engine", "EngineStoppedError"]
 
 
 class EngineStoppedError(SwitchoverError):
@@ -88,10 +49,10 @@ class EngineStoppedError(SwitchoverError):
 class Engine:
     """Runs plans against a Store through a StageBuilder; the facade the CLI and API call.
 
-    The store is the truth; the engine keeps a cache of the plans it works on and is their
-    only writer while it holds the store's lease. Every change goes through ``_write``, which
-    updates the cache and queues the store commit in the same synchronous step, so commits
-    reach the store in the order the decisions were made.
+    Pieces: ``EngineState`` (the cache of the store and the one ordered write path),
+    ``Scheduler`` (slots, FIFO, tenant exclusion), ``TaskRunner`` (stages, checkpoints,
+    heartbeat), ``Operations`` (pause, resume, cancel, retry, rollback). The engine itself owns
+    the lifecycle: the store's lease, recovery, admission, and the control-request loop.
     """
 
     def __init__(
@@ -107,17 +68,21 @@ class Engine:
         self._store = store
         self._builder = stages
         self._settings = settings
-        self._discovery = discovery
-        self._clock: Clock = clock or SystemClock()
         self.owner = owner or new_owner_id()
-        self._tasks: dict[str, Task] = {}
-        self._plans: dict[str, Plan] = {}
-        self._counts: dict[str, Counter[TaskStatus]] = {}
-        self._sched = Scheduler()
-        self._ops: dict[str, _QueuedOp] = {}
+        self.metrics: Counter[str] = Counter()
+        self._state = EngineState(
+            store, clock or SystemClock(), on_change=self._on_change, on_fatal=self._on_fatal
+        )
+        self._runner = TaskRunner(
+            self._state,
+            stages,
+            settings=settings,
+            discovery=discovery,
+            metrics=self.metrics,
+            stopping=lambda: self._fatal is not None,
+        )
+        self._ops = Operations(self._state, settings, self._load_plan)
         self._runners: set[str] = set()
-        self._beats: dict[str, float] = {}
-        self._beating = asyncio.Event()
         self._changed = asyncio.Event()
         self._loading: dict[str, asyncio.Future[None]] = {}
         self._lease: Lease | None = None
@@ -125,7 +90,6 @@ class Engine:
         self._main: asyncio.Task[None] | None = None
         self._fatal: BaseException | None = None
         self._admit_scheduled = False
-        self.metrics: Counter[str] = Counter()
 
     # ----------------------------------------------------------------- lifecycle
 
@@ -176,8 +140,8 @@ class Engine:
                 self._tg = tg
                 tg.create_task(self._control_loop(), name="switchover-control")
                 tg.create_task(self._lease_loop(), name="switchover-lease")
-                tg.create_task(self._heartbeat_loop(), name="switchover-heartbeat")
-                for task in list(self._tasks.values()):
+                tg.create_task(self._runner.heartbeat(), name="switchover-heartbeat")
+                for task in list(self._state.tasks.values()):
                     if task.status in EXECUTING_TASK_STATUSES and task.task_id not in self._runners:
                         self._spawn(task.task_id, None)
                 self._admit()
@@ -193,111 +157,16 @@ class Engine:
             self._tg = None
             self._changed.set()
 
-    # ----------------------------------------------------------------- writing
-
-    def _write(
-        self,
-        plan_id: str,
-        tasks: Sequence[Task] = (),
-        events: Sequence[Event] = (),
-        *,
-        plan: Plan | None = None,
-        drive_plan: bool = True,
-    ) -> asyncio.Future[list[Event]]:
-        """Apply a change to the cache and queue its commit; await the result for durability."""
-        status_changed = False
-        for task in tasks:
-            status_changed |= self._put_task(task)
-        if plan is not None:
-            self._plans[plan_id] = plan
-            self._sched.set_accepting(plan_id, _accepting(plan))
-        all_events = list(events)
-        if drive_plan and (status_changed or plan is not None):
-            derived = self._derive_plan(plan_id)
-            if derived is not None:
-                plan = derived
-                all_events.append(self._plan_event(derived))
-        change = Change(plan_id=plan_id, tasks=tuple(tasks), plan=plan, events=all_events)
-        future = asyncio.ensure_future(self._store.commit(change))
-        future.add_done_callback(self._committed)
+    def _on_change(self) -> None:
         self._schedule_admit()
-        return future
+        self._changed.set()
 
-    def _committed(self, future: asyncio.Future[list[Event]]) -> None:
-        if future.cancelled():
-            return
-        exc = future.exception()
-        if exc is not None and self._fatal is None:
-            # The cache is now ahead of the store: stop; a restart recovers from the store.
+    def _on_fatal(self, exc: BaseException) -> None:
+        # A commit failed: the cache is ahead of the store. Stop; a restart recovers from it.
+        if self._fatal is None:
             self._fatal = exc
             if self._main is not None:
                 self._main.cancel()
-        self._changed.set()
-
-    def _put_task(self, task: Task) -> bool:
-        old = self._tasks.get(task.task_id)
-        self._tasks[task.task_id] = task
-        if old is None or old.status is task.status:
-            return False
-        counts = self._counts[task.plan_id]
-        counts[old.status] -= 1
-        counts[task.status] += 1
-        if old.status in SLOT_TASK_STATUSES and task.status not in SLOT_TASK_STATUSES:
-            self._sched.release_slot(task.plan_id, task.task_id)
-        if task.status not in ACTIVE_TASK_STATUSES and task.task_id not in self._ops:
-            self._sched.release_tenant(task.tenant_id, task.task_id)
-        if task.status not in EXECUTING_TASK_STATUSES:
-            self._beats.pop(task.task_id, None)
-        return True
-
-    def _derive_plan(self, plan_id: str) -> Plan | None:
-        plan = self._plans[plan_id]
-        status = derive_plan_status(
-            plan.status, self._counts[plan_id], operator_paused=plan.operator_paused
-        )
-        if status is plan.status:
-            return None
-        plan_transition(plan_id, plan.status, status)
-        derived = replace(plan, status=status, updated_at=self._clock.now())
-        self._plans[plan_id] = derived
-        self._sched.set_accepting(plan_id, _accepting(derived))
-        return derived
-
-    def _plan_event(self, plan: Plan, **data: Any) -> Event:
-        return Event(
-            plan_id=plan.plan_id,
-            type=_PLAN_EVENTS[plan.status],
-            at=self._clock.now(),
-            status=plan.status.value,
-            data=data,
-        )
-
-    def _event(
-        self,
-        type_: EventType,
-        task: Task,
-        *,
-        stage: str | None = None,
-        failure: FailureInfo | None = None,
-        **data: Any,
-    ) -> Event:
-        return Event(
-            plan_id=task.plan_id,
-            type=type_,
-            at=self._clock.now(),
-            task_id=task.task_id,
-            tenant_id=task.tenant_id,
-            status=task.status.value,
-            stage=stage,
-            failure=failure,
-            data=data,
-        )
-
-    def _changed_task(self, task: Task, **changes: Any) -> Task:
-        status = changes.get("status")
-        if status is not None and status is not task.status:
-            task_transition(task.task_id, task.status, status)
-        return replace(task, updated_at=self._clock.now(), **changes)
 
     # ----------------------------------------------------------------- loading and recovery
 
@@ -314,7 +183,7 @@ class Engine:
             await self._load_plan(plan_id)
 
     async def _load_plan(self, plan_id: str) -> None:
-        if plan_id in self._plans:
+        if plan_id in self._state.plans:
             return
         loading = self._loading.get(plan_id)
         if loading is not None:
@@ -327,31 +196,21 @@ class Engine:
             if plan is None:
                 raise NotFoundError("plan", plan_id)
             tasks = await self._store.list_tasks(plan_id)
-            self._install_plan(plan, tasks)
+            self._install(plan, tasks)
             future.set_result(None)
         except BaseException as exc:
             future.set_exception(exc)
-            future.exception()  # mark retrieved: the raise below reports it
+            future.exception()  # retrieved here: the raise below reports it
             raise
         finally:
             del self._loading[plan_id]
 
-    def _install_plan(self, plan: Plan, tasks: Iterable[Task]) -> None:
-        self._plans[plan.plan_id] = plan
-        counts: Counter[TaskStatus] = Counter()
-        self._counts[plan.plan_id] = counts
-        self._sched.add_plan(plan.plan_id, plan.max_concurrency, accepting=_accepting(plan))
-        for task in tasks:
-            self._tasks[task.task_id] = task
-            counts[task.status] += 1
-            if task.status is TaskStatus.PENDING:
-                self._sched.add_pending(plan.plan_id, task.task_id, task.tenant_id)
-            elif task.status in ACTIVE_TASK_STATUSES:
-                self._sched.hold_tenant(task.tenant_id, task.task_id)
-                if task.status in SLOT_TASK_STATUSES:
-                    self._sched.hold_slot(plan.plan_id, task.task_id)
-                    if self._tg is not None and task.task_id not in self._runners:
-                        self._spawn(task.task_id, None)
+    def _install(self, plan: Plan, tasks: Iterable[Task]) -> None:
+        executing = self._state.install_plan(plan, tasks)
+        if self._tg is not None:
+            for task_id in executing:
+                if task_id not in self._runners:
+                    self._spawn(task_id, None)
         self._schedule_admit()
 
     # ----------------------------------------------------------------- admission
@@ -365,25 +224,25 @@ class Engine:
         self._admit_scheduled = False
         if self._tg is None:
             return
-        for admission in self._sched.admit(self._is_pending):
+        tasks = self._state.tasks
+        for admission in self._state.sched.admit(lambda t: tasks[t].status is TaskStatus.PENDING):
             self._begin(admission)
         self._changed.set()
 
-    def _is_pending(self, task_id: str) -> bool:
-        return self._tasks[task_id].status is TaskStatus.PENDING
-
     def _begin(self, admission: Admission) -> None:
-        task = self._tasks[admission.task_id]
-        op = self._ops.pop(task.task_id, None) if admission.queued_op else None
+        task = self._state.tasks[admission.task_id]
+        op = self._state.ops.pop(task.task_id, None) if admission.queued_op else None
         if op is None:
             stages = self._stage_names(task, ExecutionMode.NORMAL)
-            started = self._changed_task(
+            started = self._state.changed(
                 task, status=TaskStatus.RUNNING, stages=stages, mode=ExecutionMode.NORMAL
             )
-            events = [self._event(EventType.TASK_STARTED, started, stages=list(stages))]
+            events = [self._state.event(EventType.TASK_STARTED, started, stages=list(stages))]
         elif op.action is ControlAction.RESUME:
-            started = self._changed_task(task, status=TaskStatus.RUNNING, requested=None)
-            events = [self._event(EventType.TASK_RESUMED, started, next_stage=started.next_stage)]
+            started = self._state.changed(task, status=TaskStatus.RUNNING, requested=None)
+            events = [
+                self._state.event(EventType.TASK_RESUMED, started, next_stage=started.next_stage)
+            ]
         elif op.action is ControlAction.RETRY:
             keep = (
                 op.from_checkpoint
@@ -391,7 +250,7 @@ class Engine:
                 and task.checkpoint.mode is ExecutionMode.NORMAL
             )
             stages = self._stage_names(task, ExecutionMode.NORMAL)
-            started = self._changed_task(
+            started = self._state.changed(
                 task,
                 status=TaskStatus.RUNNING,
                 mode=ExecutionMode.NORMAL,
@@ -402,7 +261,7 @@ class Engine:
                 requested=None,
             )
             events = [
-                self._event(
+                self._state.event(
                     EventType.TASK_RETRY_STARTED,
                     started,
                     attempt=started.retry_count,
@@ -419,7 +278,7 @@ class Engine:
             )
             version = op.version if op.version is not None else task.version_override
             stages = self._stage_names(task, ExecutionMode.ROLLBACK)
-            started = self._changed_task(
+            started = self._state.changed(
                 task,
                 status=TaskStatus.ROLLING_BACK,
                 mode=ExecutionMode.ROLLBACK,
@@ -430,7 +289,7 @@ class Engine:
                 requested=None,
             )
             events = [
-                self._event(
+                self._state.event(
                     EventType.TASK_ROLLING_BACK,
                     started,
                     version=started.run_version,
@@ -442,11 +301,11 @@ class Engine:
         if index < len(started.stages):
             started = replace(started, current_stage=started.stages[index])
             events.append(
-                self._event(
+                self._state.event(
                     EventType.STAGE_STARTED, started, stage=started.stages[index], index=index
                 )
             )
-        first = self._write(
+        first = self._state.write(
             task.plan_id, [started], events, drive_plan=started.mode is ExecutionMode.NORMAL
         )
         self._spawn(task.task_id, first)
@@ -459,213 +318,16 @@ class Engine:
     def _spawn(self, task_id: str, first: asyncio.Future[list[Event]] | None) -> None:
         assert self._tg is not None
         self._runners.add(task_id)
-        self._tg.create_task(self._run_task(task_id, first), name=f"task:{task_id}")
+        self._tg.create_task(self._run(task_id, first), name=f"task:{task_id}")
 
-    # ----------------------------------------------------------------- running a task
-
-    async def _run_task(self, task_id: str, first: asyncio.Future[list[Event]] | None) -> None:
+    async def _run(self, task_id: str, first: asyncio.Future[list[Event]] | None) -> None:
         try:
-            if first is not None:
-                await first
-            await self._run_stages(task_id, started=first is not None)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            task = self._tasks[task_id]
-            if task.status not in EXECUTING_TASK_STATUSES or self._fatal is not None:
-                raise
-            cause = FailureInfo(
-                ErrorType.SYSTEM_ERROR,
-                f"engine error: {type(exc).__name__}: {exc}",
-                stage=task.current_stage,
-            )
-            await self._finish_failed(task, cause, task.next_stage)
+            await self._runner.run(task_id, first)
         finally:
             self._runners.discard(task_id)
-            self._beats.pop(task_id, None)
             self._changed.set()
 
-    async def _run_stages(self, task_id: str, *, started: bool) -> None:
-        task = self._tasks[task_id]
-        config, source = (
-            (task.previous, task.config)
-            if task.mode is ExecutionMode.ROLLBACK
-            else (task.config, task.previous)
-        )
-        assert config is not None
-        stages = self._builder.build(StageRequest(task.tenant_id, config, task.mode))
-        names = tuple(stage.name for stage in stages)
-        index = task.next_stage
-        if not started:
-            # Recovered after a crash: honour a pause/cancel asked before it, then restart.
-            if await self._stop_at_boundary(task, None):
-                return
-            if index < len(stages):
-                task = self._changed_task(task, stages=names, current_stage=names[index])
-                start_event = self._event(
-                    EventType.STAGE_STARTED, task, stage=names[index], index=index, recovered=True
-                )
-                await self._write(task.plan_id, [task], [start_event])
-        if index >= len(stages):
-            await self._finish_succeeded(task, task.checkpoint, [])
-            return
-        self._beats[task_id] = self._clock.monotonic()
-        self._beating.set()
-        while True:
-            stage = stages[index]
-            cause = await self._run_stage(self._tasks[task_id], stage, config, source)
-            task = self._tasks[task_id]
-            if cause is not None:
-                await self._finish_failed(task, cause, index, names)
-                return
-            done = task.checkpoint.completed if task.checkpoint else ()
-            checkpoint = Checkpoint(task.mode, index, (*done, stage.name), self._clock.now())
-            completed = self._event(EventType.STAGE_COMPLETED, task, stage=stage.name, index=index)
-            self.metrics["stages_completed"] += 1
-            if index + 1 == len(stages):
-                await self._finish_succeeded(task, checkpoint, [completed])
-                return
-            if await self._stop_at_boundary(task, checkpoint, completed):
-                return
-            index += 1
-            task = self._changed_task(task, checkpoint=checkpoint, current_stage=names[index])
-            started_event = self._event(
-                EventType.STAGE_STARTED, task, stage=names[index], index=index
-            )
-            await self._write(task.plan_id, [task], [completed, started_event], drive_plan=False)
-
-    async def _run_stage(
-        self, task: Task, stage: Stage, config: Any, source: Any
-    ) -> FailureInfo | None:
-        journal = TaskJournal(
-            lambda message, details: self._warn(task.task_id, stage.name, message, details)
-        )
-        ctx = StepContext(
-            plan_id=task.plan_id,
-            task_id=task.task_id,
-            tenant_id=task.tenant_id,
-            stage=stage.name,
-            mode=task.mode,
-            config=config,
-            source=source,
-            version=task.run_version,
-            settings=self._settings,
-            clock=self._clock,
-            discovery=self._discovery,
-            journal=journal,
-        )
-        for step in stage.steps:
-            try:
-                await step.prepare(ctx)
-                await step.execute(ctx)
-                await step.validate(ctx)
-            except StepFailedError as exc:
-                return FailureInfo(
-                    exc.error_type, str(exc), stage.name, step.name, exc.retryable, exc.details
-                )
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                return FailureInfo(
-                    ErrorType.SYSTEM_ERROR, f"{type(exc).__name__}: {exc}", stage.name, step.name
-                )
-        return None
-
-    async def _warn(
-        self, task_id: str, stage: str, message: str, details: Mapping[str, Any]
-    ) -> None:
-        task = self._tasks[task_id]
-        event = self._event(EventType.STEP_WARNING, task, stage=stage, message=message, **details)
-        await self._write(task.plan_id, (), [event], drive_plan=False)
-
-    async def _stop_at_boundary(
-        self, task: Task, checkpoint: Checkpoint | None, *events: Event
-    ) -> bool:
-        """Apply a pending pause/cancel at a stage boundary; True when the run stops here."""
-        if task.mode is ExecutionMode.ROLLBACK or task.requested is None:
-            return False
-        if task.requested is BoundaryRequest.CANCEL:
-            status, kind = TaskStatus.CANCELLED, EventType.TASK_CANCELLED
-        else:
-            status, kind = TaskStatus.PAUSED, EventType.TASK_PAUSED
-        stopped = self._changed_task(
-            task,
-            status=status,
-            requested=None,
-            current_stage=None,
-            checkpoint=checkpoint or task.checkpoint,
-        )
-        event = self._event(kind, stopped, next_stage=stopped.next_stage)
-        await self._write(task.plan_id, [stopped], [*events, event])
-        return True
-
-    async def _finish_succeeded(
-        self, task: Task, checkpoint: Checkpoint | None, events: list[Event]
-    ) -> None:
-        rollback = task.mode is ExecutionMode.ROLLBACK
-        status = TaskStatus.ROLLED_BACK if rollback else TaskStatus.COMPLETED
-        done = self._changed_task(
-            task, status=status, checkpoint=checkpoint, current_stage=None, requested=None
-        )
-        kind = EventType.TASK_ROLLED_BACK if rollback else EventType.TASK_COMPLETED
-        self.metrics["rollback_success" if rollback else "tasks_completed"] += 1
-        await self._write(
-            task.plan_id,
-            [done],
-            [*events, self._event(kind, done, version=done.run_version)],
-            drive_plan=not rollback,
-        )
-
-    async def _finish_failed(
-        self,
-        task: Task,
-        cause: FailureInfo,
-        index: int,
-        names: Sequence[str] | None = None,
-    ) -> None:
-        rollback = task.mode is ExecutionMode.ROLLBACK
-        failure = task_failure(task.mode, cause, names or task.stages, index)
-        status = TaskStatus.ROLLBACK_FAILED if rollback else TaskStatus.FAILED
-        failed = self._changed_task(
-            task, status=status, failure=failure, current_stage=None, requested=None
-        )
-        kind = EventType.TASK_ROLLBACK_FAILED if rollback else EventType.TASK_FAILED
-        events = [self._event(kind, failed, failure=failure)]
-        if cause.stage is not None:
-            events.insert(
-                0, self._event(EventType.STAGE_FAILED, failed, stage=cause.stage, failure=cause)
-            )
-        self.metrics["rollback_failed" if rollback else "tasks_failed"] += 1
-        await self._write(task.plan_id, [failed], events, drive_plan=not rollback)
-
     # ----------------------------------------------------------------- background loops
-
-    async def _heartbeat_loop(self) -> None:
-        interval = self._settings.engine.heartbeat_interval
-        while True:
-            if not self._beats:
-                self._beating.clear()
-                await self._beating.wait()
-                continue
-            await self._clock.sleep(interval / 2)
-            now = self._clock.monotonic()
-            due: dict[str, list[Event]] = {}
-            for task_id, last in list(self._beats.items()):
-                if now - last < interval:
-                    continue
-                task = self._tasks[task_id]
-                self._beats[task_id] = now
-                due.setdefault(task.plan_id, []).append(
-                    self._event(
-                        EventType.TASK_PROGRESS,
-                        task,
-                        stage=task.current_stage,
-                        index=task.next_stage,
-                        stages_total=len(task.stages),
-                    )
-                )
-            for plan_id, events in due.items():
-                self._write(plan_id, (), events, drive_plan=False)
 
     async def _control_loop(self) -> None:
         interval = self._settings.engine.control_poll_interval
@@ -730,9 +392,9 @@ class Engine:
         Raises:
             ConflictError: a plan with this id exists.
         """
-        plan, tasks, events = self.build_plan(spec, self._builder, self._clock.now())
+        plan, tasks, events = self.build_plan(spec, self._builder, self._state.clock.now())
         await self._store.create_plan(plan, tasks, events)
-        self._install_plan(plan, tasks)
+        self._install(plan, tasks)
         return plan
 
     @staticmethod
@@ -795,276 +457,26 @@ class Engine:
     # ----------------------------------------------------------------- facade: operations
 
     async def pause(self, target: Target) -> Accepted:
-        """Pause a task at its next stage boundary, or a whole plan.
-
-        Raises:
-            NotFoundError, OperationRefusedError: nothing changed.
-        """
-        if target.kind is TargetKind.PLAN:
-            return await self._pause_plan(target.key)
-        task = await self._resolve(target)
-        if task.status is TaskStatus.PAUSED:
-            if (
-                self._ops.get(task.task_id) is not None
-                and self._ops[task.task_id].action is ControlAction.RESUME
-            ):
-                del self._ops[task.task_id]
-                self._sched.unqueue_op(task.plan_id, task.task_id)
-            return Accepted(task.plan_id, (task.task_id,), "already paused")
-        if task.status is not TaskStatus.RUNNING:
-            raise _refuse_state(task, "pause", "RUNNING")
-        if task.requested is BoundaryRequest.CANCEL:
-            raise _refuse_state(task, "pause", "RUNNING", note="a cancel is already requested")
-        if task.requested is None:
-            await self._write(task.plan_id, [replace(task, requested=BoundaryRequest.PAUSE)])
-        return Accepted(
-            task.plan_id, (task.task_id,), "pause requested: applies at the next stage boundary"
-        )
-
-    async def _pause_plan(self, plan_id: str) -> Accepted:
-        plan = await self._plan_for_op(plan_id)
-        if plan.status in (PlanStatus.COMPLETED, PlanStatus.CANCELLED, PlanStatus.FAILED):
-            raise OperationRefusedError(
-                ErrorType.INVALID_STATE,
-                f"plan {plan_id} is {plan.status.value}; it cannot be paused",
-                status=plan.status.value,
-            )
-        if plan.operator_paused:
-            return Accepted(plan_id, (), "plan already paused")
-        tasks = [
-            replace(t, requested=BoundaryRequest.PAUSE)
-            for t in self._plan_tasks(plan_id)
-            if t.status is TaskStatus.RUNNING and t.requested is None
-        ]
-        paused = replace(plan, operator_paused=True, updated_at=self._clock.now())
-        events: list[Event] = []
-        if plan.status is not PlanStatus.PAUSED:
-            paused = replace(
-                paused, status=plan_transition(plan_id, plan.status, PlanStatus.PAUSED)
-            )
-            events.append(self._plan_event(paused, stopping=len(tasks)))
-        await self._write(plan_id, tasks, events, plan=paused)
-        return Accepted(
-            plan_id,
-            tuple(t.task_id for t in tasks),
-            f"plan paused: {len(tasks)} running task(s) stop at their next stage boundary",
-        )
+        """Pause a task at its next stage boundary, or a whole plan (see ``Operations``)."""
+        return await self._ops.pause(target)
 
     async def resume(self, target: Target) -> Accepted:
-        """Resume a paused task (from its next stage) or every paused task of a plan.
-
-        Raises:
-            NotFoundError, OperationRefusedError: nothing changed.
-        """
-        if target.kind is TargetKind.PLAN:
-            return await self._resume_plan(target.key)
-        task = await self._resolve(target)
-        if task.status is TaskStatus.RUNNING and task.requested is BoundaryRequest.PAUSE:
-            await self._write(task.plan_id, [replace(task, requested=None)])
-            return Accepted(task.plan_id, (task.task_id,), "pause request withdrawn")
-        if task.status is not TaskStatus.PAUSED:
-            raise _refuse_state(task, "resume", "PAUSED")
-        self._queue(task, _QueuedOp(ControlAction.RESUME))
-        return Accepted(task.plan_id, (task.task_id,), "resume accepted")
-
-    async def _resume_plan(self, plan_id: str) -> Accepted:
-        plan = await self._plan_for_op(plan_id)
-        if plan.status is not PlanStatus.PAUSED and not plan.operator_paused:
-            raise OperationRefusedError(
-                ErrorType.INVALID_STATE,
-                f"plan {plan_id} is {plan.status.value}; only a PAUSED plan can be resumed",
-                status=plan.status.value,
-            )
-        withdrawn = []
-        resumed = []
-        for task in self._plan_tasks(plan_id):
-            if task.status is TaskStatus.RUNNING and task.requested is BoundaryRequest.PAUSE:
-                withdrawn.append(replace(task, requested=None))
-            elif task.status is TaskStatus.PAUSED and task.task_id not in self._ops:
-                resumed.append(task)
-        for task in resumed:
-            self._queue(task, _QueuedOp(ControlAction.RESUME))
-        unpaused = replace(plan, operator_paused=False, updated_at=self._clock.now())
-        await self._write(plan_id, withdrawn, plan=unpaused)
-        ids = tuple(t.task_id for t in (*withdrawn, *resumed))
-        return Accepted(plan_id, ids, f"plan resumed: {len(resumed)} paused task(s) queued")
+        """Resume a paused task (from its next stage) or every paused task of a plan."""
+        return await self._ops.resume(target)
 
     async def cancel(self, target: Target) -> Accepted:
-        """Cancel a task (at its next stage boundary when running, at once otherwise) or a plan.
-
-        Raises:
-            NotFoundError, OperationRefusedError: nothing changed.
-        """
-        if target.kind is TargetKind.PLAN:
-            return await self._cancel_plan(target.key)
-        task = await self._resolve(target)
-        if task.status is TaskStatus.RUNNING:
-            if task.requested is not BoundaryRequest.CANCEL:
-                await self._write(task.plan_id, [replace(task, requested=BoundaryRequest.CANCEL)])
-            return Accepted(
-                task.plan_id,
-                (task.task_id,),
-                "cancel requested: applies at the next stage boundary",
-            )
-        if TaskStatus.CANCELLED not in TASK_TRANSITIONS[task.status]:
-            raise _refuse_state(task, "cancel", "PENDING, RUNNING, PAUSED or FAILED")
-        done = self._cancelled(task)
-        await self._write(task.plan_id, [done], [self._event(EventType.TASK_CANCELLED, done)])
-        return Accepted(task.plan_id, (task.task_id,), "cancelled")
-
-    def _cancelled(self, task: Task) -> Task:
-        if self._ops.pop(task.task_id, None) is not None:
-            self._sched.unqueue_op(task.plan_id, task.task_id)
-        return self._changed_task(
-            task, status=TaskStatus.CANCELLED, requested=None, current_stage=None
-        )
-
-    async def _cancel_plan(self, plan_id: str) -> Accepted:
-        plan = await self._plan_for_op(plan_id)
-        if plan.status in (PlanStatus.COMPLETED, PlanStatus.CANCELLED):
-            raise OperationRefusedError(
-                ErrorType.INVALID_STATE,
-                f"plan {plan_id} is {plan.status.value}; it cannot be cancelled",
-                status=plan.status.value,
-            )
-        changed: list[Task] = []
-        events: list[Event] = []
-        stopping = 0
-        for task in self._plan_tasks(plan_id):
-            if task.status is TaskStatus.RUNNING:
-                if task.requested is not BoundaryRequest.CANCEL:
-                    changed.append(replace(task, requested=BoundaryRequest.CANCEL))
-                stopping += 1
-            elif task.status in (TaskStatus.PENDING, TaskStatus.PAUSED, TaskStatus.FAILED):
-                done = self._cancelled(task)
-                changed.append(done)
-                events.append(self._event(EventType.TASK_CANCELLED, done))
-        self._sched.drop_pending(plan_id)
-        cancelled = replace(
-            plan,
-            status=plan_transition(plan_id, plan.status, PlanStatus.CANCELLED),
-            operator_paused=False,
-            updated_at=self._clock.now(),
-        )
-        events.append(self._plan_event(cancelled, stopping=stopping))
-        await self._write(plan_id, changed, events, plan=cancelled, drive_plan=False)
-        return Accepted(
-            plan_id,
-            tuple(t.task_id for t in changed),
-            f"plan cancelled: {len(events) - 1} task(s) now, {stopping} at their next boundary",
-        )
+        """Cancel a task (at its next stage boundary when running, at once otherwise) or a plan."""
+        return await self._ops.cancel(target)
 
     async def retry(self, target: Target, *, from_checkpoint: bool = False) -> Accepted:
-        """Run a FAILED task again (fresh, or from its checkpoint); re-run a failed rollback.
-
-        Raises:
-            NotFoundError, OperationRefusedError: nothing changed.
-        """
-        task = await self._resolve(target)
-        if task.status is TaskStatus.ROLLBACK_FAILED:
-            return await self.rollback(target, version=None, from_checkpoint=from_checkpoint)
-        if task.status is not TaskStatus.FAILED:
-            raise _refuse_state(task, "retry", "FAILED or ROLLBACK_FAILED")
-        limit = self._settings.engine.max_retries
-        if task.retry_count >= limit:
-            raise OperationRefusedError(
-                ErrorType.INVALID_STATE,
-                f"task {task.task_id} has used all {limit} retries",
-                task_id=task.task_id,
-                tenant_id=task.tenant_id,
-                status=task.status.value,
-            )
-        self._claim(task)
-        self._queue(task, _QueuedOp(ControlAction.RETRY, from_checkpoint=from_checkpoint))
-        where = (
-            "from its checkpoint" if from_checkpoint and task.checkpoint else "from the first stage"
-        )
-        return Accepted(task.plan_id, (task.task_id,), f"retry accepted ({where})")
+        """Run a FAILED task again (fresh, or from its checkpoint); re-run a failed rollback."""
+        return await self._ops.retry(target, from_checkpoint=from_checkpoint)
 
     async def rollback(
         self, target: Target, *, version: int | None = None, from_checkpoint: bool = False
     ) -> Accepted:
-        """Re-run the task's stages with its previous config (SPEC §7).
-
-        Raises:
-            NotFoundError, OperationRefusedError: nothing changed; ROLLBACK_PRECONDITION_FAILED
-                when the status is not FAILED, PAUSED or ROLLBACK_FAILED or there is no
-                previous config, TENANT_BUSY when another task holds the tenant.
-        """
-        task = await self._resolve(target)
-        if task.status not in ROLLBACK_FROM:
-            raise OperationRefusedError(
-                ErrorType.ROLLBACK_PRECONDITION_FAILED,
-                f"task {task.task_id} is {task.status.value}; "
-                "rollback needs FAILED, PAUSED or ROLLBACK_FAILED",
-                task_id=task.task_id,
-                tenant_id=task.tenant_id,
-                status=task.status.value,
-            )
-        if task.previous is None:
-            raise OperationRefusedError(
-                ErrorType.ROLLBACK_PRECONDITION_FAILED,
-                f"task {task.task_id} has no previous config "
-                "(sourceTenantDeployConfig); it cannot be rolled back",
-                task_id=task.task_id,
-                tenant_id=task.tenant_id,
-                status=task.status.value,
-            )
-        self._claim(task)
-        self._queue(
-            task,
-            _QueuedOp(ControlAction.ROLLBACK, from_checkpoint=from_checkpoint, version=version),
-        )
-        to = version if version is not None else task.previous.plan_version
-        return Accepted(task.plan_id, (task.task_id,), f"rollback accepted (to version {to})")
-
-    def _claim(self, task: Task) -> None:
-        if task.task_id in self._ops:
-            raise OperationRefusedError(
-                ErrorType.CONFLICT,
-                f"task {task.task_id} already has a queued "
-                f"{self._ops[task.task_id].action.value.lower()}",
-                task_id=task.task_id,
-                tenant_id=task.tenant_id,
-                status=task.status.value,
-            )
-        if not self._sched.hold_tenant(task.tenant_id, task.task_id):
-            holder = self._sched.tenant_holder(task.tenant_id)
-            raise OperationRefusedError(
-                ErrorType.TENANT_BUSY,
-                f"tenant {task.tenant_id} is busy with task {holder}",
-                task_id=task.task_id,
-                tenant_id=task.tenant_id,
-                status=task.status.value,
-            )
-
-    def _queue(self, task: Task, op: _QueuedOp) -> None:
-        self._ops[task.task_id] = op
-        self._sched.queue_op(task.plan_id, task.task_id)
-        self._schedule_admit()
-
-    async def _resolve(self, target: Target) -> Task:
-        if target.kind is TargetKind.TASK:
-            task = self._tasks.get(target.key) or await self._store.get_task(target.key)
-            if task is None:
-                raise NotFoundError("task", target.key)
-        elif target.kind is TargetKind.TENANT:
-            task = await self._store.find_task(target.key)
-            if task is None:
-                raise NotFoundError("tenant", target.key)
-        else:
-            raise OperationRefusedError(
-                ErrorType.VALIDATION_ERROR, f"{target} does not name a task"
-            )
-        await self._load_plan(task.plan_id)
-        return self._tasks[task.task_id]
-
-    async def _plan_for_op(self, plan_id: str) -> Plan:
-        await self._load_plan(plan_id)
-        return self._plans[plan_id]
-
-    def _plan_tasks(self, plan_id: str) -> list[Task]:
-        return [t for t in self._tasks.values() if t.plan_id == plan_id]
+        """Re-run the task's stages with its previous config (SPEC §7)."""
+        return await self._ops.rollback(target, version=version, from_checkpoint=from_checkpoint)
 
     # ----------------------------------------------------------------- facade: queries
 
@@ -1074,7 +486,7 @@ class Engine:
         Raises:
             NotFoundError: no such plan.
         """
-        plan = self._plans.get(plan_id) or await self._store.get_plan(plan_id)
+        plan = self._state.plans.get(plan_id) or await self._state.store.get_plan(plan_id)
         if plan is None:
             raise NotFoundError("plan", plan_id)
         return plan
@@ -1085,7 +497,7 @@ class Engine:
         Raises:
             NotFoundError: no such task.
         """
-        task = self._tasks.get(task_id) or await self._store.get_task(task_id)
+        task = self._state.tasks.get(task_id) or await self._state.store.get_task(task_id)
         if task is None:
             raise NotFoundError("task", task_id)
         return task
@@ -1096,23 +508,23 @@ class Engine:
         Raises:
             NotFoundError: the tenant has no task.
         """
-        task = await self._store.find_task(tenant_id)
+        task = await self._state.store.find_task(tenant_id)
         if task is None:
             raise NotFoundError("tenant", tenant_id)
-        return self._tasks.get(task.task_id, task)
+        return self._state.tasks.get(task.task_id, task)
 
     async def list_tasks(self, plan_id: str) -> list[Task]:
         """The plan's tasks in submission order."""
-        if plan_id in self._plans:
-            return sorted(self._plan_tasks(plan_id), key=lambda t: t.position)
-        return await self._store.list_tasks(plan_id)
+        if plan_id in self._state.plans:
+            return self._state.plan_tasks(plan_id)
+        return await self._state.store.list_tasks(plan_id)
 
     async def events(
         self, plan_id: str, since: int = 0, *, follow: bool = False, poll: float = 0.2
     ) -> AsyncIterator[Event]:
         """The plan's events after sequence number ``since``; with ``follow``, forever."""
         while True:
-            batch = await self._store.read_events(plan_id, since)
+            batch = await self._state.store.read_events(plan_id, since)
             for event in batch:
                 since = event.seq
                 yield event
@@ -1126,8 +538,8 @@ class Engine:
     def is_busy(self, task_ids: Iterable[str] | None = None) -> bool:
         """Whether the named tasks (default: any) are executing or waiting for a slot."""
         if task_ids is None:
-            return bool(self._runners or self._ops)
-        return any(t in self._runners or t in self._ops for t in task_ids)
+            return bool(self._runners or self._state.ops)
+        return any(t in self._runners or t in self._state.ops for t in task_ids)
 
     async def wait_idle(self, task_ids: Iterable[str] | None = None) -> None:
         """Wait until ``is_busy(task_ids)`` is false and nothing more is admissible."""
@@ -1141,20 +553,3 @@ class Engine:
             await self._changed.wait()
         if self._fatal is not None:
             raise EngineStoppedError(f"engine stopped: {self._fatal}") from self._fatal
-
-
-def _accepting(plan: Plan) -> bool:
-    return plan.status is PlanStatus.RUNNING and not plan.operator_paused
-
-
-def _refuse_state(
-    task: Task, action: str, needed: str, *, note: str | None = None
-) -> OperationRefusedError:
-    reason = f"; {note}" if note else ""
-    return OperationRefusedError(
-        ErrorType.INVALID_STATE,
-        f"task {task.task_id} is {task.status.value}; {action} needs {needed}{reason}",
-        task_id=task.task_id,
-        tenant_id=task.tenant_id,
-        status=task.status.value,
-    )

@@ -1,0 +1,327 @@
+"""Operator operations on tasks and plans: pause, resume, cancel, retry, rollback.
+
+Each checks its preconditions against the cache and either refuses (raising, with nothing
+changed) or applies its change through ``EngineState.write`` in the same synchronous step.
+Resume, retry and rollback are queued for a plan slot and start when the scheduler admits them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
+
+from switchover.domain.events import Event, EventType
+from switchover.domain.records import BoundaryRequest, ControlAction, Plan, Target, TargetKind, Task
+from switchover.domain.status import TASK_TRANSITIONS, PlanStatus, TaskStatus, plan_transition
+from switchover.engine.state import EngineState, QueuedOp
+from switchover.errors import ErrorType, NotFoundError, OperationRefusedError
+from switchover.settings import Settings
+
+ROLLBACK_FROM = frozenset({TaskStatus.FAILED, TaskStatus.PAUSED, TaskStatus.ROLLBACK_FAILED})
+"""Statuses a rollback may start from (SPEC §7)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    """An operation the engine accepted: the plan and tasks it concerns, and what it did."""
+
+    plan_id: str
+    task_ids: tuple[str, ...]
+    message: str
+
+
+class Operations:
+    """The operations of the engine facade, over its state."""
+
+    def __init__(
+        self, state: EngineState, settings: Settings, load: Callable[[str], Awaitable[None]]
+    ) -> None:
+        self._state = state
+        self._settings = settings
+        self._load = load
+
+    async def pause(self, target: Target) -> Accepted:
+        """Pause a task at its next stage boundary, or a whole plan.
+
+        Raises:
+            NotFoundError, OperationRefusedError: nothing changed.
+        """
+        if target.kind is TargetKind.PLAN:
+            return await self._pause_plan(target.key)
+        task = await self._resolve(target)
+        if task.status is TaskStatus.PAUSED:
+            if (
+                self._state.ops.get(task.task_id) is not None
+                and self._state.ops[task.task_id].action is ControlAction.RESUME
+            ):
+                del self._state.ops[task.task_id]
+                self._state.sched.unqueue_op(task.plan_id, task.task_id)
+            return Accepted(task.plan_id, (task.task_id,), "already paused")
+        if task.status is not TaskStatus.RUNNING:
+            raise _refuse_state(task, "pause", "RUNNING")
+        if task.requested is BoundaryRequest.CANCEL:
+            raise _refuse_state(task, "pause", "RUNNING", note="a cancel is already requested")
+        if task.requested is None:
+            await self._state.write(task.plan_id, [replace(task, requested=BoundaryRequest.PAUSE)])
+        return Accepted(
+            task.plan_id, (task.task_id,), "pause requested: applies at the next stage boundary"
+        )
+
+    async def _pause_plan(self, plan_id: str) -> Accepted:
+        plan = await self._plan_for_op(plan_id)
+        if plan.status in (PlanStatus.COMPLETED, PlanStatus.CANCELLED, PlanStatus.FAILED):
+            raise OperationRefusedError(
+                ErrorType.INVALID_STATE,
+                f"plan {plan_id} is {plan.status.value}; it cannot be paused",
+                status=plan.status.value,
+            )
+        if plan.operator_paused:
+            return Accepted(plan_id, (), "plan already paused")
+        tasks = [
+            replace(t, requested=BoundaryRequest.PAUSE)
+            for t in self._state.plan_tasks(plan_id)
+            if t.status is TaskStatus.RUNNING and t.requested is None
+        ]
+        paused = replace(plan, operator_paused=True, updated_at=self._state.clock.now())
+        events: list[Event] = []
+        if plan.status is not PlanStatus.PAUSED:
+            paused = replace(
+                paused, status=plan_transition(plan_id, plan.status, PlanStatus.PAUSED)
+            )
+            events.append(self._state.plan_event(paused, stopping=len(tasks)))
+        await self._state.write(plan_id, tasks, events, plan=paused)
+        return Accepted(
+            plan_id,
+            tuple(t.task_id for t in tasks),
+            f"plan paused: {len(tasks)} running task(s) stop at their next stage boundary",
+        )
+
+    async def resume(self, target: Target) -> Accepted:
+        """Resume a paused task (from its next stage) or every paused task of a plan.
+
+        Raises:
+            NotFoundError, OperationRefusedError: nothing changed.
+        """
+        if target.kind is TargetKind.PLAN:
+            return await self._resume_plan(target.key)
+        task = await self._resolve(target)
+        if task.status is TaskStatus.RUNNING and task.requested is BoundaryRequest.PAUSE:
+            await self._state.write(task.plan_id, [replace(task, requested=None)])
+            return Accepted(task.plan_id, (task.task_id,), "pause request withdrawn")
+        if task.status is not TaskStatus.PAUSED:
+            raise _refuse_state(task, "resume", "PAUSED")
+        self._queue(task, QueuedOp(ControlAction.RESUME))
+        return Accepted(task.plan_id, (task.task_id,), "resume accepted")
+
+    async def _resume_plan(self, plan_id: str) -> Accepted:
+        plan = await self._plan_for_op(plan_id)
+        if plan.status is not PlanStatus.PAUSED and not plan.operator_paused:
+            raise OperationRefusedError(
+                ErrorType.INVALID_STATE,
+                f"plan {plan_id} is {plan.status.value}; only a PAUSED plan can be resumed",
+                status=plan.status.value,
+            )
+        withdrawn = []
+        resumed = []
+        for task in self._state.plan_tasks(plan_id):
+            if task.status is TaskStatus.RUNNING and task.requested is BoundaryRequest.PAUSE:
+                withdrawn.append(replace(task, requested=None))
+            elif task.status is TaskStatus.PAUSED and task.task_id not in self._state.ops:
+                resumed.append(task)
+        for task in resumed:
+            self._queue(task, QueuedOp(ControlAction.RESUME))
+        unpaused = replace(plan, operator_paused=False, updated_at=self._state.clock.now())
+        await self._state.write(plan_id, withdrawn, plan=unpaused)
+        ids = tuple(t.task_id for t in (*withdrawn, *resumed))
+        return Accepted(plan_id, ids, f"plan resumed: {len(resumed)} paused task(s) queued")
+
+    async def cancel(self, target: Target) -> Accepted:
+        """Cancel a task (at its next stage boundary when running, at once otherwise) or a plan.
+
+        Raises:
+            NotFoundError, OperationRefusedError: nothing changed.
+        """
+        if target.kind is TargetKind.PLAN:
+            return await self._cancel_plan(target.key)
+        task = await self._resolve(target)
+        if task.status is TaskStatus.RUNNING:
+            if task.requested is not BoundaryRequest.CANCEL:
+                await self._state.write(
+                    task.plan_id, [replace(task, requested=BoundaryRequest.CANCEL)]
+                )
+            return Accepted(
+                task.plan_id,
+                (task.task_id,),
+                "cancel requested: applies at the next stage boundary",
+            )
+        if TaskStatus.CANCELLED not in TASK_TRANSITIONS[task.status]:
+            raise _refuse_state(task, "cancel", "PENDING, RUNNING, PAUSED or FAILED")
+        done = self._cancelled(task)
+        await self._state.write(
+            task.plan_id, [done], [self._state.event(EventType.TASK_CANCELLED, done)]
+        )
+        return Accepted(task.plan_id, (task.task_id,), "cancelled")
+
+    def _cancelled(self, task: Task) -> Task:
+        if self._state.ops.pop(task.task_id, None) is not None:
+            self._state.sched.unqueue_op(task.plan_id, task.task_id)
+        return self._state.changed(
+            task, status=TaskStatus.CANCELLED, requested=None, current_stage=None
+        )
+
+    async def _cancel_plan(self, plan_id: str) -> Accepted:
+        plan = await self._plan_for_op(plan_id)
+        if plan.status in (PlanStatus.COMPLETED, PlanStatus.CANCELLED):
+            raise OperationRefusedError(
+                ErrorType.INVALID_STATE,
+                f"plan {plan_id} is {plan.status.value}; it cannot be cancelled",
+                status=plan.status.value,
+            )
+        changed: list[Task] = []
+        events: list[Event] = []
+        stopping = 0
+        for task in self._state.plan_tasks(plan_id):
+            if task.status is TaskStatus.RUNNING:
+                if task.requested is not BoundaryRequest.CANCEL:
+                    changed.append(replace(task, requested=BoundaryRequest.CANCEL))
+                stopping += 1
+            elif task.status in (TaskStatus.PENDING, TaskStatus.PAUSED, TaskStatus.FAILED):
+                done = self._cancelled(task)
+                changed.append(done)
+                events.append(self._state.event(EventType.TASK_CANCELLED, done))
+        self._state.sched.drop_pending(plan_id)
+        cancelled = replace(
+            plan,
+            status=plan_transition(plan_id, plan.status, PlanStatus.CANCELLED),
+            operator_paused=False,
+            updated_at=self._state.clock.now(),
+        )
+        events.append(self._state.plan_event(cancelled, stopping=stopping))
+        await self._state.write(plan_id, changed, events, plan=cancelled, drive_plan=False)
+        return Accepted(
+            plan_id,
+            tuple(t.task_id for t in changed),
+            f"plan cancelled: {len(events) - 1} task(s) now, {stopping} at their next boundary",
+        )
+
+    async def retry(self, target: Target, *, from_checkpoint: bool = False) -> Accepted:
+        """Run a FAILED task again (fresh, or from its checkpoint); re-run a failed rollback.
+
+        Raises:
+            NotFoundError, OperationRefusedError: nothing changed.
+        """
+        task = await self._resolve(target)
+        if task.status is TaskStatus.ROLLBACK_FAILED:
+            return await self.rollback(target, version=None, from_checkpoint=from_checkpoint)
+        if task.status is not TaskStatus.FAILED:
+            raise _refuse_state(task, "retry", "FAILED or ROLLBACK_FAILED")
+        limit = self._settings.engine.max_retries
+        if task.retry_count >= limit:
+            raise OperationRefusedError(
+                ErrorType.INVALID_STATE,
+                f"task {task.task_id} has used all {limit} retries",
+                task_id=task.task_id,
+                tenant_id=task.tenant_id,
+                status=task.status.value,
+            )
+        self._claim(task)
+        self._queue(task, QueuedOp(ControlAction.RETRY, from_checkpoint=from_checkpoint))
+        where = (
+            "from its checkpoint" if from_checkpoint and task.checkpoint else "from the first stage"
+        )
+        return Accepted(task.plan_id, (task.task_id,), f"retry accepted ({where})")
+
+    async def rollback(
+        self, target: Target, *, version: int | None = None, from_checkpoint: bool = False
+    ) -> Accepted:
+        """Re-run the task's stages with its previous config (SPEC §7).
+
+        Raises:
+            NotFoundError, OperationRefusedError: nothing changed; ROLLBACK_PRECONDITION_FAILED
+                when the status is not FAILED, PAUSED or ROLLBACK_FAILED or there is no
+                previous config, TENANT_BUSY when another task holds the tenant.
+        """
+        task = await self._resolve(target)
+        if task.status not in ROLLBACK_FROM:
+            raise OperationRefusedError(
+                ErrorType.ROLLBACK_PRECONDITION_FAILED,
+                f"task {task.task_id} is {task.status.value}; "
+                "rollback needs FAILED, PAUSED or ROLLBACK_FAILED",
+                task_id=task.task_id,
+                tenant_id=task.tenant_id,
+                status=task.status.value,
+            )
+        if task.previous is None:
+            raise OperationRefusedError(
+                ErrorType.ROLLBACK_PRECONDITION_FAILED,
+                f"task {task.task_id} has no previous config "
+                "(sourceTenantDeployConfig); it cannot be rolled back",
+                task_id=task.task_id,
+                tenant_id=task.tenant_id,
+                status=task.status.value,
+            )
+        self._claim(task)
+        self._queue(
+            task,
+            QueuedOp(ControlAction.ROLLBACK, from_checkpoint=from_checkpoint, version=version),
+        )
+        to = version if version is not None else task.previous.plan_version
+        return Accepted(task.plan_id, (task.task_id,), f"rollback accepted (to version {to})")
+
+    def _claim(self, task: Task) -> None:
+        if task.task_id in self._state.ops:
+            raise OperationRefusedError(
+                ErrorType.CONFLICT,
+                f"task {task.task_id} already has a queued "
+                f"{self._state.ops[task.task_id].action.value.lower()}",
+                task_id=task.task_id,
+                tenant_id=task.tenant_id,
+                status=task.status.value,
+            )
+        if not self._state.sched.hold_tenant(task.tenant_id, task.task_id):
+            holder = self._state.sched.tenant_holder(task.tenant_id)
+            raise OperationRefusedError(
+                ErrorType.TENANT_BUSY,
+                f"tenant {task.tenant_id} is busy with task {holder}",
+                task_id=task.task_id,
+                tenant_id=task.tenant_id,
+                status=task.status.value,
+            )
+
+    def _queue(self, task: Task, op: QueuedOp) -> None:
+        self._state.ops[task.task_id] = op
+        self._state.sched.queue_op(task.plan_id, task.task_id)
+        self._state.notify()
+
+    async def _resolve(self, target: Target) -> Task:
+        if target.kind is TargetKind.TASK:
+            task = self._state.tasks.get(target.key) or await self._state.store.get_task(target.key)
+            if task is None:
+                raise NotFoundError("task", target.key)
+        elif target.kind is TargetKind.TENANT:
+            task = await self._state.store.find_task(target.key)
+            if task is None:
+                raise NotFoundError("tenant", target.key)
+        else:
+            raise OperationRefusedError(
+                ErrorType.VALIDATION_ERROR, f"{target} does not name a task"
+            )
+        await self._load(task.plan_id)
+        return self._state.tasks[task.task_id]
+
+    async def _plan_for_op(self, plan_id: str) -> Plan:
+        await self._load(plan_id)
+        return self._state.plans[plan_id]
+
+
+def _refuse_state(
+    task: Task, action: str, needed: str, *, note: str | None = None
+) -> OperationRefusedError:
+    reason = f"; {note}" if note else ""
+    return OperationRefusedError(
+        ErrorType.INVALID_STATE,
+        f"task {task.task_id} is {task.status.value}; {action} needs {needed}{reason}",
+        task_id=task.task_id,
+        tenant_id=task.tenant_id,
+        status=task.status.value,
+    )

@@ -1,0 +1,227 @@
+"""The engine's cache of the store, and the one ordered path by which every change is written."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from switchover.clock import Clock
+from switchover.domain.events import Event, EventType
+from switchover.domain.failure import FailureInfo
+from switchover.domain.records import ControlAction, Plan, Task
+from switchover.domain.status import (
+    ACTIVE_TASK_STATUSES,
+    EXECUTING_TASK_STATUSES,
+    SLOT_TASK_STATUSES,
+    PlanStatus,
+    TaskStatus,
+    derive_plan_status,
+    plan_transition,
+    task_transition,
+)
+from switchover.engine.scheduler import Scheduler
+from switchover.stores.protocol import Change, Store
+
+PLAN_EVENTS: Mapping[PlanStatus, EventType] = {
+    PlanStatus.RUNNING: EventType.PLAN_RESUMED,
+    PlanStatus.PAUSED: EventType.PLAN_PAUSED,
+    PlanStatus.COMPLETED: EventType.PLAN_COMPLETED,
+    PlanStatus.FAILED: EventType.PLAN_FAILED,
+    PlanStatus.CANCELLED: EventType.PLAN_CANCELLED,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class QueuedOp:
+    """An accepted resume, retry or rollback waiting for a plan slot."""
+
+    action: ControlAction
+    from_checkpoint: bool = False
+    version: int | None = None
+
+
+def accepting(plan: Plan) -> bool:
+    """Whether the plan's PENDING tasks may be admitted."""
+    return plan.status is PlanStatus.RUNNING and not plan.operator_paused
+
+
+class EngineState:
+    """What the engine knows: plans and tasks it works on, slots, tenants, queued operations.
+
+    The store is the truth; this is its cache, and the engine is the store's only writer while
+    it holds the lease. ``write`` updates the cache and queues the store commit in the same
+    synchronous step, so commits reach the store in the order decisions were made. A failed
+    commit calls ``on_fatal``: the cache is then ahead of the store and the engine must stop.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        clock: Clock,
+        *,
+        on_change: Callable[[], None],
+        on_fatal: Callable[[BaseException], None],
+    ) -> None:
+        self.store = store
+        self.clock = clock
+        self.sched = Scheduler()
+        self.tasks: dict[str, Task] = {}
+        self.plans: dict[str, Plan] = {}
+        self.counts: dict[str, Counter[TaskStatus]] = {}
+        self.ops: dict[str, QueuedOp] = {}
+        self.beats: dict[str, float] = {}
+        self._on_change = on_change
+        self._on_fatal = on_fatal
+
+    def notify(self) -> None:
+        """Something changed outside ``write`` (e.g. an operation was queued): re-admit."""
+        self._on_change()
+
+    # ----------------------------------------------------------------- writing
+
+    def write(
+        self,
+        plan_id: str,
+        tasks: Sequence[Task] = (),
+        events: Sequence[Event] = (),
+        *,
+        plan: Plan | None = None,
+        drive_plan: bool = True,
+    ) -> asyncio.Future[list[Event]]:
+        """Apply a change to the cache and queue its commit; await the result for durability.
+
+        Args:
+            plan_id: the plan the change belongs to.
+            tasks: task rows, written whole.
+            events: events describing the change, in order.
+            plan: a new plan row, if the plan itself changed.
+            drive_plan: re-derive the plan's status from its tasks (forward changes only:
+                rollbacks never move a plan).
+        """
+        status_changed = False
+        for task in tasks:
+            status_changed |= self._put_task(task)
+        if plan is not None:
+            self.plans[plan_id] = plan
+            self.sched.set_accepting(plan_id, accepting(plan))
+        all_events = list(events)
+        if drive_plan and (status_changed or plan is not None):
+            derived = self._derive_plan(plan_id)
+            if derived is not None:
+                plan = derived
+                all_events.append(self.plan_event(derived))
+        change = Change(plan_id=plan_id, tasks=tuple(tasks), plan=plan, events=all_events)
+        future = asyncio.ensure_future(self.store.commit(change))
+        future.add_done_callback(self._committed)
+        self._on_change()
+        return future
+
+    def _committed(self, future: asyncio.Future[list[Event]]) -> None:
+        if future.cancelled():
+            return
+        exc = future.exception()
+        if exc is not None:
+            self._on_fatal(exc)
+        self._on_change()
+
+    def _put_task(self, task: Task) -> bool:
+        old = self.tasks.get(task.task_id)
+        self.tasks[task.task_id] = task
+        if old is None or old.status is task.status:
+            return False
+        counts = self.counts[task.plan_id]
+        counts[old.status] -= 1
+        counts[task.status] += 1
+        if old.status in SLOT_TASK_STATUSES and task.status not in SLOT_TASK_STATUSES:
+            self.sched.release_slot(task.plan_id, task.task_id)
+        if task.status not in ACTIVE_TASK_STATUSES and task.task_id not in self.ops:
+            self.sched.release_tenant(task.tenant_id, task.task_id)
+        if task.status not in EXECUTING_TASK_STATUSES:
+            self.beats.pop(task.task_id, None)
+        return True
+
+    def _derive_plan(self, plan_id: str) -> Plan | None:
+        plan = self.plans[plan_id]
+        status = derive_plan_status(
+            plan.status, self.counts[plan_id], operator_paused=plan.operator_paused
+        )
+        if status is plan.status:
+            return None
+        plan_transition(plan_id, plan.status, status)
+        derived = replace(plan, status=status, updated_at=self.clock.now())
+        self.plans[plan_id] = derived
+        self.sched.set_accepting(plan_id, accepting(derived))
+        return derived
+
+    # ----------------------------------------------------------------- records and events
+
+    def install_plan(self, plan: Plan, tasks: Iterable[Task]) -> list[str]:
+        """Cache a plan and its tasks; returns the ids of tasks found executing (to restart)."""
+        self.plans[plan.plan_id] = plan
+        counts: Counter[TaskStatus] = Counter()
+        self.counts[plan.plan_id] = counts
+        self.sched.add_plan(plan.plan_id, plan.max_concurrency, accepting=accepting(plan))
+        executing = []
+        for task in tasks:
+            self.tasks[task.task_id] = task
+            counts[task.status] += 1
+            if task.status is TaskStatus.PENDING:
+                self.sched.add_pending(plan.plan_id, task.task_id, task.tenant_id)
+            elif task.status in ACTIVE_TASK_STATUSES:
+                self.sched.hold_tenant(task.tenant_id, task.task_id)
+                if task.status in SLOT_TASK_STATUSES:
+                    self.sched.hold_slot(plan.plan_id, task.task_id)
+                    executing.append(task.task_id)
+        return executing
+
+    def plan_tasks(self, plan_id: str) -> list[Task]:
+        """The cached tasks of a plan, in submission order."""
+        return sorted(
+            (t for t in self.tasks.values() if t.plan_id == plan_id), key=lambda t: t.position
+        )
+
+    def changed(self, task: Task, **changes: Any) -> Task:
+        """``task`` with ``changes``; a status change is checked against the transition table.
+
+        Raises:
+            InvalidTransitionError: the table does not allow the status change.
+        """
+        status = changes.get("status")
+        if status is not None and status is not task.status:
+            task_transition(task.task_id, task.status, status)
+        return replace(task, updated_at=self.clock.now(), **changes)
+
+    def event(
+        self,
+        type_: EventType,
+        task: Task,
+        *,
+        stage: str | None = None,
+        failure: FailureInfo | None = None,
+        **data: Any,
+    ) -> Event:
+        """An event about ``task`` (its status as given), stamped now."""
+        return Event(
+            plan_id=task.plan_id,
+            type=type_,
+            at=self.clock.now(),
+            task_id=task.task_id,
+            tenant_id=task.tenant_id,
+            status=task.status.value,
+            stage=stage,
+            failure=failure,
+            data=data,
+        )
+
+    def plan_event(self, plan: Plan, **data: Any) -> Event:
+        """The event announcing the plan's (new) status."""
+        return Event(
+            plan_id=plan.plan_id,
+            type=PLAN_EVENTS[plan.status],
+            at=self.clock.now(),
+            status=plan.status.value,
+            data=data,
+        )

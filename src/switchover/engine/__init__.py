@@ -1,1 +1,7 @@
-"""asyncio orchestration: scheduler, task runner, heartbeat, leases, control requests."""
+"""asyncio orchestration: scheduler, task runner, operations, leases, control requests."""
+
+from switchover.engine.engine import Engine, EngineStoppedError
+from switchover.engine.operations import Accepted
+from switchover.engine.session import Session
+
+__all__ = ["Accepted", "Engine", "EngineStoppedError", "Session"]

@@ -1,1 +1,5 @@
-"""The Store protocol and its backends."""
+"""The Store protocol and its backends (``SqliteStore`` by default, ``MemoryStore``)."""
+
+from switchover.stores.protocol import Change, Store
+
+__all__ = ["Change", "Store"]

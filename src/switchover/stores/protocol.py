@@ -58,7 +58,11 @@ class Store(Protocol):
         ...
 
     async def commit(self, change: Change) -> list[Event]:
-        """Apply ``change`` atomically and durably; returns its events with sequence numbers."""
+        """Apply ``change`` atomically and durably; returns its events with sequence numbers.
+
+        Raises:
+            StoreError: the plan does not exist or the write failed (nothing is written).
+        """
         ...
 
     async def get_plan(self, plan_id: str) -> Plan | None:

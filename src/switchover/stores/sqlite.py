@@ -9,8 +9,6 @@ import sqlite3
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import fields
-from operator import attrgetter
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -29,6 +27,7 @@ from switchover.stores.codec import (
     encode_lease,
     encode_plan,
     encode_task,
+    with_seq,
 )
 from switchover.stores.protocol import Change
 
@@ -83,11 +82,6 @@ _INSERT_EVENT = "INSERT INTO events (plan_id, seq, doc) VALUES (?, ?, ?)"
 _SYNCHRONOUS_MODES = frozenset({"OFF", "NORMAL", "FULL", "EXTRA"})
 
 _TaskRow = tuple[str, str, str, int, str, float, str]
-
-# Numbering copies each event; building it from its field values positionally costs half of
-# what ``dataclasses.replace`` does, and this runs for every event written.
-_EVENT_FIELDS = attrgetter(*(field.name for field in fields(Event)))
-_SEQ_INDEX = [field.name for field in fields(Event)].index("seq")
 _Op = Callable[["_Txn", Any], Any]
 _Item = tuple[_Op | None, Any, "asyncio.Future[Any]"]  # op None: stop after what is queued
 _Outcome = tuple["asyncio.Future[Any]", Any, BaseException | None]
@@ -184,9 +178,7 @@ def _number_events(
         data = event.to_dict()
         data["seq"] = last_seq
         rows.append((plan_id, last_seq, dumps(data)))
-        values = list(_EVENT_FIELDS(event))
-        values[_SEQ_INDEX] = last_seq
-        numbered.append(Event(*values))
+        numbered.append(with_seq(event, last_seq))
     return numbered, rows
 
 
@@ -209,7 +201,7 @@ def _apply_commit(txn: _Txn, change: Change) -> list[Event]:
     plan_id, plan = change.plan_id, change.plan
     last = txn.last_seq(plan_id)
     if last is None:
-        raise NotFoundError("plan", plan_id)
+        raise StoreError(f"plan {plan_id} does not exist")
     if plan is not None and plan.plan_id != plan_id:
         raise StoreError(f"a change to plan {plan_id} carries plan {plan.plan_id}")
     task_rows = _task_rows(plan_id, change.tasks)
@@ -413,10 +405,6 @@ class SqliteStore:
         stopped: asyncio.Future[Any] | None = None
         try:
             stopped = self._serve(conn, items)
-        except Exception as exc:
-            # Never leave a caller waiting: refuse everything until close() asks to stop.
-            _rollback(conn)
-            stopped = self._refuse_all(items, _store_error("the writer stopped", exc))
         finally:
             with contextlib.suppress(sqlite3.Error):  # an optimisation: the WAL is durable
                 conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
@@ -428,6 +416,7 @@ class SqliteStore:
         self, conn: sqlite3.Connection, items: queue.SimpleQueue[_Item]
     ) -> asyncio.Future[Any]:
         get, get_nowait, limit = items.get, items.get_nowait, self._max_batch
+        broken: StoreError | None = None
         while True:
             first = get()
             if first[0] is None:
@@ -442,18 +431,17 @@ class SqliteStore:
                     stop = item[2]
                     break
                 batch.append(item)
-            self._resolve(self._apply_batch(conn, batch))
+            if broken is None:
+                try:
+                    outcomes = self._apply_batch(conn, batch)
+                except Exception as exc:  # a bug; still never leave a caller waiting
+                    _rollback(conn)
+                    broken = _store_error("the writer stopped", exc)
+            if broken is not None:  # refuse everything until close() asks to stop
+                outcomes = [(future, None, broken) for _, _, future in batch]
+            self._resolve(outcomes)
             if stop is not None:
                 return stop
-
-    def _refuse_all(
-        self, items: queue.SimpleQueue[_Item], error: StoreError
-    ) -> asyncio.Future[Any]:
-        while True:
-            op, _, future = items.get()
-            if op is None:
-                return future
-            self._resolve([(future, None, error)])
 
     @staticmethod
     def _resolve(outcomes: list[_Outcome]) -> None:
@@ -469,8 +457,8 @@ class SqliteStore:
         try:
             conn.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as exc:
-            error = _store_error("cannot start a write transaction", exc)
-            return [(future, None, error) for _, _, future in batch]
+            busy = _store_error("cannot start a write transaction", exc)
+            return [(future, None, busy) for _, _, future in batch]
         txn = _Txn(conn)
         outcomes: list[_Outcome] = []
         try:
@@ -482,32 +470,16 @@ class SqliteStore:
                     outcomes.append((future, None, exc))
             txn.flush()
             conn.execute("COMMIT")
-        except Exception:
-            _rollback(conn)
-            return [self._apply_one(conn, item) for item in batch]
-        return outcomes
-
-    @staticmethod
-    def _apply_one(conn: sqlite3.Connection, item: _Item) -> _Outcome:
-        op, arg, future = item
-        assert op is not None
-        error: SwitchoverError
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-            txn = _Txn(conn)
-            result = op(txn, arg)
-            txn.flush()
-            conn.execute("COMMIT")
-            return future, result, None
-        except SwitchoverError as exc:
-            error = exc
-        except sqlite3.IntegrityError as exc:
-            error = ConflictError(f"the write conflicts with stored state: {exc}")
-            error.__cause__ = exc
         except Exception as exc:
-            error = _store_error("write failed", exc)
-        _rollback(conn)
-        return future, None, error
+            _rollback(conn)
+            if len(batch) > 1:  # find the culprit: one transaction per operation
+                return [outcome for item in batch for outcome in self._apply_batch(conn, [item])]
+            error: SwitchoverError = _store_error("write failed", exc)
+            if isinstance(exc, sqlite3.IntegrityError):  # e.g. a task id another plan holds
+                error = ConflictError(f"the write conflicts with stored state: {exc}")
+                error.__cause__ = exc
+            return [(batch[0][2], None, error)]
+        return outcomes
 
     async def _write(self, op: Callable[[_Txn, A], T], arg: A) -> T:
         items = self._queue
@@ -555,12 +527,14 @@ class SqliteStore:
     async def commit(self, change: Change) -> list[Event]:
         """Apply ``change`` atomically and durably.
 
+        A caller cancelled while it waits may still see its change committed.
+
         Returns:
             Its events, numbered after the plan's last sequence number.
 
         Raises:
-            NotFoundError: the plan does not exist (nothing is written).
-            StoreError: the change is malformed or the write failed (nothing is written).
+            StoreError: the plan does not exist, the change is malformed, or the write failed
+                (nothing is written).
         """
         return await self._write(_apply_commit, change)
 

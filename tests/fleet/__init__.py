@@ -1,0 +1,1 @@
+"""Tests of the local fleet: loopback instances fed by a real redis-server."""

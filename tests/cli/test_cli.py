@@ -1,0 +1,162 @@
+"""The CLI's contract: exit codes, one-line refusals, JSON output, masked secrets."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from switchover.cli.app import STATE, app
+from switchover.discovery.static import StaticDiscovery
+from switchover.engine.engine import Engine
+from switchover.settings import Settings
+from switchover.stores.sqlite import SqliteStore
+from tests.support.stages import Script, ScriptedBuilder, make_spec
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+@pytest.fixture
+def cli(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> CliRunner:
+    monkeypatch.chdir(tmp_path)
+    for name in ("SWITCHOVER_STORE", "SWITCHOVER_REDIS__URL", "SWITCHOVER_ASBC__TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    STATE.store = STATE.config = None
+    STATE.json = False
+    return CliRunner()
+
+
+def invoke(cli: CliRunner, *args: str) -> tuple[int, str, str]:
+    result = cli.invoke(app, list(args))
+    STATE.json = False
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_validate_a_good_plan_exits_zero_with_a_summary(cli: CliRunner) -> None:
+    code, out, _ = invoke(cli, "validate", str(EXAMPLES / "plan.yaml"))
+    assert code == 0
+    assert "valid" in out
+    assert "demo-plan" in out
+
+
+def test_validate_reports_every_problem_and_exits_two(cli: CliRunner) -> None:
+    code, _, err = invoke(cli, "validate", str(EXAMPLES / "invalid.yaml"))
+    assert code == 2
+    assert "10 problem(s)" in err
+    assert "tenant tenant-b: trunkGroup" in err
+    assert "sourceTenantDeployConfig.planVersion" in err
+    assert "Traceback" not in err
+
+
+def test_validate_json_lists_issues_with_tenant_and_field(cli: CliRunner) -> None:
+    code, out, _ = invoke(cli, "validate", str(EXAMPLES / "invalid.yaml"), "--json")
+    assert code == 2
+    data = json.loads(out)
+    assert data["ok"] is False
+    assert {"tenant": "tenant-c", "field": "deployUnitId"} in [
+        {"tenant": i["tenant"], "field": i["field"]} for i in data["issues"]
+    ]
+
+
+def test_a_missing_plan_file_is_invalid_input(cli: CliRunner) -> None:
+    code, _, err = invoke(cli, "run", "nope.yaml")
+    assert code == 2
+    assert "cannot read plan file 'nope.yaml'" in err
+
+
+def test_status_of_an_empty_store_says_how_to_start(cli: CliRunner) -> None:
+    code, out, _ = invoke(cli, "status")
+    assert code == 0
+    assert "no plans yet" in out
+
+
+def test_unknown_plan_tenant_and_events_are_not_found(cli: CliRunner) -> None:
+    assert invoke(cli, "status", "ghost")[0] == 3
+    assert invoke(cli, "status", "--tenant", "ghost")[0] == 3
+    assert invoke(cli, "events")[0] == 3
+
+
+def test_operations_need_exactly_one_target(cli: CliRunner) -> None:
+    code, _, err = invoke(cli, "pause")
+    assert code == 2
+    assert "name exactly one of --plan, --tenant or --task" in err
+    code, _, err = invoke(cli, "pause", "--plan", "a", "--tenant", "b")
+    assert code == 2
+
+
+def test_config_show_masks_secrets(cli: CliRunner, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SWITCHOVER_REDIS__URL", "redis://ops:hunter2@127.0.0.1:6390/0")
+    monkeypatch.setenv("SWITCHOVER_ASBC__TOKEN", "tok-hunter2")
+    code, out, _ = invoke(cli, "config", "show", "--json")
+    assert code == 0
+    assert "hunter2" not in out
+    data = json.loads(out)
+    assert data["redis"]["url"] == "redis://ops:***@127.0.0.1:6390/0"
+    assert data["asbc"]["token"] == "**********"
+
+
+def test_a_bad_settings_file_is_invalid_input(cli: CliRunner, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("engine:\n  max_concurrency: zero\n")
+    code, _, err = invoke(cli, "--config", str(bad), "status")
+    assert code == 2
+    assert "engine.max_concurrency" in err
+    assert invoke(cli, "--config", "missing.yaml", "status")[0] == 2
+
+
+def test_version(cli: CliRunner) -> None:
+    code, out, _ = invoke(cli, "--version")
+    assert code == 0
+    assert out.startswith("switchover ")
+
+
+async def completed_plan(path: Path) -> None:
+    store = SqliteStore(path)
+    await store.open()
+    settings = Settings(store=path)
+    engine = Engine(
+        store, ScriptedBuilder(Script()), settings=settings, discovery=StaticDiscovery(settings)
+    )
+    try:
+        await engine.start()
+        await engine.submit_plan(make_spec(["t1", "t2"], previous_version=None))
+        await engine.wait_idle()
+    finally:
+        await engine.stop()
+        await store.close()
+
+
+def test_refusals_are_one_line_with_exit_four(cli: CliRunner, tmp_path: Path) -> None:
+    import asyncio
+
+    asyncio.run(completed_plan(tmp_path / "switchover.db"))
+    code, _, err = invoke(cli, "rollback", "--tenant", "t1")
+    assert code == 4
+    assert err.strip().splitlines() == [
+        "error: task p1/t1 is COMPLETED; rollback needs FAILED, PAUSED or ROLLBACK_FAILED"
+    ]
+    code, _, err = invoke(cli, "retry", "--task", "p1/t2")
+    assert code == 4
+    assert "Traceback" not in err
+    code, _, _ = invoke(cli, "resume", "--task", "p1/nobody")
+    assert code == 3
+
+
+def test_status_and_events_of_a_plan(cli: CliRunner, tmp_path: Path) -> None:
+    import asyncio
+
+    asyncio.run(completed_plan(tmp_path / "switchover.db"))
+    code, out, _ = invoke(cli, "status", "p1", "--json")
+    assert code == 0
+    data = json.loads(out)
+    assert data["status"] == "COMPLETED"
+    assert data["counts"] == {"COMPLETED": 2}
+    code, out, _ = invoke(cli, "status", "--tenant", "t1")
+    assert code == 0
+    assert "checkpoint: stage 2 (gamma)" in out
+    code, out, _ = invoke(cli, "--json", "events", "--plan", "p1", "--since", "3")
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert [e["seq"] for e in lines] == list(range(4, 4 + len(lines)))
+    assert lines[-1]["type"] == "PlanCompleted"

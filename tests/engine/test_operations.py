@@ -240,3 +240,28 @@ async def test_step_warning_is_recorded_as_an_event(harness: Harness) -> None:
     assert warnings[0].stage == "beta"
     assert warnings[0].data == {"message": "check not configured; skipped", "hint": "configure it"}
     assert (await harness.task("p1/t000")).status is TaskStatus.COMPLETED
+
+
+async def test_resume_of_a_running_plan_or_task_is_accepted_and_harmless(
+    harness: Harness,
+) -> None:
+    gate = Gate()
+    harness.script.set("t000", "alpha", gate)
+    await harness.engine.submit_plan(make_spec(1))
+    await gate.entered.wait()
+    before = await harness.events()
+    assert (await harness.engine.resume(Target.plan("p1"))).message.startswith("plan resumed")
+    assert (await harness.engine.resume(Target.task("p1/t000"))).message == "already running"
+    gate.open()
+    await harness.settle()
+    assert (await harness.task("p1/t000")).status is TaskStatus.COMPLETED
+    events = await harness.events()
+    assert events[: len(before)] == before
+    assert "PlanResumed" not in [e.type.value for e in events]
+
+
+async def test_resume_of_a_finished_plan_is_refused(harness: Harness) -> None:
+    await harness.engine.submit_plan(make_spec(1))
+    await harness.settle()
+    with pytest.raises(OperationRefusedError, match="COMPLETED; only a PAUSED or RUNNING"):
+        await harness.engine.resume(Target.plan("p1"))

@@ -588,58 +588,35 @@ WaitOption = Annotated[
 ]
 
 
-@app.command()
-def pause(
-    plan: PlanOption = None,
-    tenant: TenantOption = None,
-    task: TaskOption = None,
-    wait: WaitOption = True,
-    json_output: JsonOption = False,
-) -> None:
-    """Pause a task (at its next stage boundary) or every running task of a plan."""
-    _operate(
-        ControlAction.PAUSE,
-        one_target(plan, tenant, task, plans=True),
-        {},
-        json_mode(json_output),
-        wait,
-    )
+def _plan_or_task_command(action: ControlAction, summary: str) -> None:
+    """Register ``pause``/``resume``/``cancel``: same targets, same options."""
+
+    def command(
+        plan: PlanOption = None,
+        tenant: TenantOption = None,
+        task: TaskOption = None,
+        wait: WaitOption = True,
+        json_output: JsonOption = False,
+    ) -> None:
+        target = one_target(plan, tenant, task, plans=True)
+        _operate(action, target, {}, json_mode(json_output), wait)
+
+    command.__doc__ = summary
+    app.command(action.value.lower())(command)
 
 
-@app.command()
-def resume(
-    plan: PlanOption = None,
-    tenant: TenantOption = None,
-    task: TaskOption = None,
-    wait: WaitOption = True,
-    json_output: JsonOption = False,
-) -> None:
-    """Resume a paused task (from its next stage) or a paused plan."""
-    _operate(
-        ControlAction.RESUME,
-        one_target(plan, tenant, task, plans=True),
-        {},
-        json_mode(json_output),
-        wait,
-    )
-
-
-@app.command()
-def cancel(
-    plan: PlanOption = None,
-    tenant: TenantOption = None,
-    task: TaskOption = None,
-    wait: WaitOption = True,
-    json_output: JsonOption = False,
-) -> None:
-    """Cancel a task (at its next stage boundary when running) or a whole plan."""
-    _operate(
-        ControlAction.CANCEL,
-        one_target(plan, tenant, task, plans=True),
-        {},
-        json_mode(json_output),
-        wait,
-    )
+_plan_or_task_command(
+    ControlAction.PAUSE,
+    "Pause a task (at its next stage boundary) or every running task of a plan.",
+)
+_plan_or_task_command(
+    ControlAction.RESUME,
+    "Resume a paused task (from its next stage) or a paused plan.",
+)
+_plan_or_task_command(
+    ControlAction.CANCEL,
+    "Cancel a task (at its next stage boundary when running) or a whole plan.",
+)
 
 
 @app.command()

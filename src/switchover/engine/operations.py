@@ -70,10 +70,9 @@ class Operations:
     async def _pause_plan(self, plan_id: str) -> Accepted:
         plan = await self._plan_for_op(plan_id)
         if plan.status in (PlanStatus.COMPLETED, PlanStatus.CANCELLED, PlanStatus.FAILED):
-            raise OperationRefusedError(
-                ErrorType.INVALID_STATE,
+            raise _plan_refused(
+                plan,
                 f"plan {plan_id} is {plan.status.value}; it cannot be paused",
-                status=plan.status.value,
             )
         if plan.operator_paused:
             return Accepted(plan_id, (), "plan already paused")
@@ -108,6 +107,8 @@ class Operations:
         if task.status is TaskStatus.RUNNING and task.requested is BoundaryRequest.PAUSE:
             await self._state.write(task.plan_id, [replace(task, requested=None)])
             return Accepted(task.plan_id, (task.task_id,), "pause request withdrawn")
+        if task.status is TaskStatus.RUNNING:
+            return Accepted(task.plan_id, (task.task_id,), "already running")
         if task.status is not TaskStatus.PAUSED:
             raise _refuse_state(task, "resume", "PAUSED")
         self._queue(task, QueuedOp(ControlAction.RESUME))
@@ -115,11 +116,12 @@ class Operations:
 
     async def _resume_plan(self, plan_id: str) -> Accepted:
         plan = await self._plan_for_op(plan_id)
-        if plan.status is not PlanStatus.PAUSED and not plan.operator_paused:
-            raise OperationRefusedError(
-                ErrorType.INVALID_STATE,
-                f"plan {plan_id} is {plan.status.value}; only a PAUSED plan can be resumed",
-                status=plan.status.value,
+        # Resuming a RUNNING plan is accepted: after a crash it is how the plan gets going again
+        # (the engine doing the resume has recovered it), and it resumes any paused tasks.
+        if plan.status not in (PlanStatus.PAUSED, PlanStatus.RUNNING):
+            raise _plan_refused(
+                plan,
+                f"plan {plan_id} is {plan.status.value}; only a PAUSED or RUNNING plan resumes",
             )
         withdrawn = []
         resumed = []
@@ -172,10 +174,9 @@ class Operations:
     async def _cancel_plan(self, plan_id: str) -> Accepted:
         plan = await self._plan_for_op(plan_id)
         if plan.status in (PlanStatus.COMPLETED, PlanStatus.CANCELLED):
-            raise OperationRefusedError(
-                ErrorType.INVALID_STATE,
+            raise _plan_refused(
+                plan,
                 f"plan {plan_id} is {plan.status.value}; it cannot be cancelled",
-                status=plan.status.value,
             )
         changed: list[Task] = []
         events: list[Event] = []
@@ -217,12 +218,10 @@ class Operations:
             raise _refuse_state(task, "retry", "FAILED or ROLLBACK_FAILED")
         limit = self._settings.engine.max_retries
         if task.retry_count >= limit:
-            raise OperationRefusedError(
+            raise _refused(
                 ErrorType.INVALID_STATE,
+                task,
                 f"task {task.task_id} has used all {limit} retries",
-                task_id=task.task_id,
-                tenant_id=task.tenant_id,
-                status=task.status.value,
             )
         self._claim(task)
         self._queue(task, QueuedOp(ControlAction.RETRY, from_checkpoint=from_checkpoint))
@@ -243,22 +242,18 @@ class Operations:
         """
         task = await self._resolve(target)
         if task.status not in ROLLBACK_FROM:
-            raise OperationRefusedError(
+            raise _refused(
                 ErrorType.ROLLBACK_PRECONDITION_FAILED,
+                task,
                 f"task {task.task_id} is {task.status.value}; "
                 "rollback needs FAILED, PAUSED or ROLLBACK_FAILED",
-                task_id=task.task_id,
-                tenant_id=task.tenant_id,
-                status=task.status.value,
             )
         if task.previous is None:
-            raise OperationRefusedError(
+            raise _refused(
                 ErrorType.ROLLBACK_PRECONDITION_FAILED,
+                task,
                 f"task {task.task_id} has no previous config "
                 "(sourceTenantDeployConfig); it cannot be rolled back",
-                task_id=task.task_id,
-                tenant_id=task.tenant_id,
-                status=task.status.value,
             )
         self._claim(task)
         self._queue(
@@ -270,22 +265,18 @@ class Operations:
 
     def _claim(self, task: Task) -> None:
         if task.task_id in self._state.ops:
-            raise OperationRefusedError(
+            raise _refused(
                 ErrorType.CONFLICT,
+                task,
                 f"task {task.task_id} already has a queued "
                 f"{self._state.ops[task.task_id].action.value.lower()}",
-                task_id=task.task_id,
-                tenant_id=task.tenant_id,
-                status=task.status.value,
             )
         if not self._state.sched.hold_tenant(task.tenant_id, task.task_id):
             holder = self._state.sched.tenant_holder(task.tenant_id)
-            raise OperationRefusedError(
+            raise _refused(
                 ErrorType.TENANT_BUSY,
+                task,
                 f"tenant {task.tenant_id} is busy with task {holder}",
-                task_id=task.task_id,
-                tenant_id=task.tenant_id,
-                status=task.status.value,
             )
 
     def _queue(self, task: Task, op: QueuedOp) -> None:
@@ -318,10 +309,22 @@ def _refuse_state(
     task: Task, action: str, needed: str, *, note: str | None = None
 ) -> OperationRefusedError:
     reason = f"; {note}" if note else ""
-    return OperationRefusedError(
+    return _refused(
         ErrorType.INVALID_STATE,
+        task,
         f"task {task.task_id} is {task.status.value}; {action} needs {needed}{reason}",
+    )
+
+
+def _refused(error_type: ErrorType, task: Task, message: str) -> OperationRefusedError:
+    return OperationRefusedError(
+        error_type,
+        message,
         task_id=task.task_id,
         tenant_id=task.tenant_id,
         status=task.status.value,
     )
+
+
+def _plan_refused(plan: Plan, message: str) -> OperationRefusedError:
+    return OperationRefusedError(ErrorType.INVALID_STATE, message, status=plan.status.value)

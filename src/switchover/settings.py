@@ -117,6 +117,7 @@ class EngineSettings(_Section):
     max_retries: int = Field(3, ge=0)
     heartbeat_interval: float = 10.0
     control_poll_interval: float = 0.5
+    control_ttl: float = 30.0
     lease_ttl: float = 5.0
 
 

@@ -50,7 +50,12 @@ class Runtime:
 
     def session(self) -> Session:
         """A session over this runtime's store and engine factory."""
-        return Session(self.store, self.make_engine, self.builder)
+        return Session(
+            self.store,
+            self.make_engine,
+            self.builder,
+            request_ttl=self.settings.engine.control_ttl,
+        )
 
 
 @asynccontextmanager

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections import Counter
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import replace
@@ -34,7 +35,7 @@ from switchover.engine.operations import Accepted, Operations
 from switchover.engine.runner import TaskRunner
 from switchover.engine.scheduler import Admission
 from switchover.engine.state import EngineState
-from switchover.errors import NotFoundError, SwitchoverError
+from switchover.errors import ErrorType, NotFoundError, SwitchoverError
 from switchover.settings import Settings
 from switchover.stages.base import StageBuilder, StageRequest
 from switchover.stores.protocol import Store
@@ -331,9 +332,18 @@ class Engine:
 
     async def _control_loop(self) -> None:
         interval = self._settings.engine.control_poll_interval
+        ttl = self._settings.engine.control_ttl
         while True:
             for request in await self._store.pending_controls():
-                result = await self._perform(request)
+                if time.time() - request.created_at > ttl:
+                    # Its sender gave up long ago: performing it now would surprise everyone.
+                    result: dict[str, Any] = {
+                        "ok": False,
+                        "error_type": ErrorType.SERVICE_UNAVAILABLE.value,
+                        "message": f"request expired after {ttl:.0f}s without an engine",
+                    }
+                else:
+                    result = await self._perform(request)
                 await self._store.finish_control(replace(request, result=result))
             await asyncio.sleep(interval)
 

@@ -48,10 +48,18 @@ class Session:
     its own engine (which first recovers any unfinished work) and runs the work itself.
     """
 
-    def __init__(self, store: Store, make_engine: EngineFactory, builder: StageBuilder) -> None:
+    def __init__(
+        self,
+        store: Store,
+        make_engine: EngineFactory,
+        builder: StageBuilder,
+        *,
+        request_ttl: float = 30.0,
+    ) -> None:
         self.store = store
         self._make_engine = make_engine
         self._builder = builder
+        self._request_ttl = request_ttl
         self.engine: Engine | None = None
 
     @property
@@ -119,12 +127,14 @@ class Session:
                 raise ValueError(f"unsupported action {action}")
 
     async def _request(
-        self,
-        action: ControlAction,
-        target: Target,
-        options: Mapping[str, Any],
-        answer_within: float = 15.0,
+        self, action: ControlAction, target: Target, options: Mapping[str, Any]
     ) -> Accepted:
+        """Queue a control request and wait for its answer.
+
+        If the live engine stops before answering (it finished its own work), this session
+        takes the lease and starts an engine itself, whose control loop answers the request:
+        a request is answered exactly once and never left for a later engine to surprise with.
+        """
         request = ControlRequest(
             control_id=uuid.uuid4().hex,
             action=action,
@@ -133,15 +143,16 @@ class Session:
             created_at=time.time(),
         )
         await self.store.submit_control(request)
-        deadline = time.monotonic() + answer_within
+        deadline = time.monotonic() + self._request_ttl
         while time.monotonic() < deadline:
             done = await self.store.get_control(request.control_id)
             if done is not None and done.result is not None:
                 return _accepted(done.result, target)
+            if self.engine is None and not await self.engine_alive():
+                await self.start(own_engine=True)
             await asyncio.sleep(0.05)
         raise EngineUnavailableError(
-            f"the running engine did not answer the {action.value.lower()} request "
-            f"within {answer_within:.0f}s"
+            f"no engine answered the {action.value.lower()} request within {self._request_ttl:.0f}s"
         )
 
     async def is_settled(self, plan_id: str, task_ids: Iterable[str] | None = None) -> bool:

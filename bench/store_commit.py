@@ -77,7 +77,9 @@ async def _committer(store: SqliteStore, task: Task, deadline: float) -> int:
 
 async def measure(directory: Path, synchronous: str, concurrency: int, seconds: float) -> float:
     """Commits per second reached by ``concurrency`` committers for ``seconds``."""
-    store = SqliteStore(directory / f"bench-{synchronous}-{concurrency}.db", synchronous=synchronous)
+    store = SqliteStore(
+        directory / f"bench-{synchronous}-{concurrency}.db", synchronous=synchronous
+    )
     await store.open()
     try:
         now = time.time()

@@ -1,16 +1,20 @@
-"""HttpClient: JSON in and out, and every httpx failure translated into a switchover error."""
+"""HttpClient: JSON in and out, every httpx failure translated, and its aiohttp transport."""
 
 from __future__ import annotations
 
+import asyncio
+import gzip
 import json
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 
 import httpx
 import pytest
+from aiohttp import web
 
 from switchover.errors import ErrorType, StepFailedError, TransientError
+from switchover.fleet.redis_server import free_port
 from switchover.settings import HttpSettings, Settings
-from switchover.steps.http_client import HttpClient
+from switchover.steps.http_client import AiohttpTransport, HttpClient
 
 Handler = Callable[[httpx.Request], httpx.Response]
 
@@ -132,3 +136,191 @@ async def test_timeouts_come_from_settings() -> None:
     async with HttpClient(settings) as http:
         timeout = http.client.timeout
     assert (timeout.connect, timeout.read) == (1.5, 4.0)
+
+
+# -- the default transport (aiohttp) against real loopback servers -------------------------
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[tuple[str, list[web.Request]]]:
+    """An aiohttp server on a free loopback port; yields its base URL and what it received."""
+    seen: list[web.Request] = []
+
+    async def echo(request: web.Request) -> web.Response:
+        seen.append(request)
+        body = await request.read()
+        return web.json_response(
+            {
+                "method": request.method,
+                "target": request.raw_path,
+                "body": body.decode(),
+                "content_type": request.headers.get("Content-Type"),
+                "authorization": request.headers.get("Authorization"),
+            }
+        )
+
+    async def gzipped(request: web.Request) -> web.Response:
+        payload = gzip.compress(json.dumps({"version": 20}).encode())
+        return web.Response(
+            body=payload, headers={"Content-Encoding": "gzip", "Content-Type": "application/json"}
+        )
+
+    async def slow(request: web.Request) -> web.Response:
+        await asyncio.sleep(2)
+        return web.json_response({})
+
+    async def broken(request: web.Request) -> web.Response:
+        return web.json_response({"code": "down"}, status=503)
+
+    app = web.Application()
+    app.router.add_route("*", "/echo", echo)
+    app.router.add_get("/gzip", gzipped)
+    app.router.add_get("/slow", slow)
+    app.router.add_get("/broken", broken)
+    runner = web.AppRunner(app, shutdown_timeout=0.1)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        yield f"http://127.0.0.1:{port}", seen
+    finally:
+        await runner.cleanup()
+
+
+async def test_default_transport_is_the_aiohttp_pool() -> None:
+    async with HttpClient(Settings()) as http:
+        assert isinstance(http.client._transport, AiohttpTransport)
+
+
+async def test_real_get_and_post_round_trip(server: tuple[str, list[web.Request]]) -> None:
+    base, seen = server
+    async with HttpClient(Settings()) as http:
+        status, body = await http.get_json(f"{base}/echo?a=1&b=%20x")
+        assert (status, body["method"], body["target"]) == (200, "GET", "/echo?a=1&b=%20x")
+        status, body = await http.post_json(
+            f"{base}/echo", {"tenantId": "t-1", "名": "值"}, {"Authorization": "Bearer t"}
+        )
+    assert status == 200
+    assert json.loads(body["body"]) == {"tenantId": "t-1", "名": "值"}
+    assert (body["content_type"], body["authorization"]) == ("application/json", "Bearer t")
+    assert len(seen) == 2
+
+
+async def test_compressed_answers_are_decoded_once(server: tuple[str, list[web.Request]]) -> None:
+    base, _ = server
+    async with HttpClient(Settings()) as http:
+        assert await http.get_json(f"{base}/gzip") == (200, {"version": 20})
+
+
+async def test_real_server_errors_are_transient(server: tuple[str, list[web.Request]]) -> None:
+    base, _ = server
+    async with HttpClient(Settings()) as http:
+        with pytest.raises(TransientError) as info:
+            await http.get_json(f"{base}/broken")
+    assert info.value.error_type is ErrorType.SERVICE_UNAVAILABLE
+
+
+async def test_refused_connection_is_a_transient_network_error() -> None:
+    async with HttpClient(Settings()) as http:
+        with pytest.raises(TransientError) as info:
+            await http.get_json(f"http://127.0.0.1:{free_port()}/v")
+    assert info.value.error_type is ErrorType.NETWORK_ERROR
+    assert isinstance(info.value.__cause__, httpx.ConnectError)
+
+
+async def test_read_timeout_is_a_transient_timeout(server: tuple[str, list[web.Request]]) -> None:
+    base, _ = server
+    settings = Settings(http=HttpSettings(connect_timeout=1.0, read_timeout=0.1))
+    async with HttpClient(settings) as http:
+        with pytest.raises(TransientError) as info:
+            await http.get_json(f"{base}/slow")
+    assert info.value.error_type is ErrorType.TIMEOUT_ERROR
+    assert isinstance(info.value.__cause__, httpx.ReadTimeout)
+
+
+async def test_a_server_hanging_up_is_a_transient_network_error() -> None:
+    async def hang_up(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.close()
+        await writer.wait_closed()
+
+    listener = await asyncio.start_server(hang_up, "127.0.0.1", 0)
+    port = listener.sockets[0].getsockname()[1]
+    try:
+        async with HttpClient(Settings()) as http:
+            with pytest.raises(TransientError) as info:
+                await http.get_json(f"http://127.0.0.1:{port}/v")
+    finally:
+        listener.close()
+        await listener.wait_closed()
+    assert info.value.error_type is ErrorType.NETWORK_ERROR
+    assert isinstance(info.value.__cause__, httpx.RemoteProtocolError)
+
+
+async def test_unsupported_scheme_is_a_non_retryable_error() -> None:
+    async with HttpClient(Settings()) as http:
+        with pytest.raises(StepFailedError) as info:
+            await http.get_json("ftp://127.0.0.1:21/v")
+    assert not isinstance(info.value, TransientError)
+    assert info.value.error_type is ErrorType.NETWORK_ERROR
+
+
+async def test_many_concurrent_requests_share_the_pool(
+    server: tuple[str, list[web.Request]],
+) -> None:
+    base, seen = server
+    async with HttpClient(Settings()) as http:
+        answers = await asyncio.gather(*(http.get_json(f"{base}/echo?i={i}") for i in range(300)))
+    assert sorted(int(body["target"].split("=")[1]) for _, body in answers) == list(range(300))
+    assert len(seen) == 300
+
+
+async def test_aclose_closes_the_pool(server: tuple[str, list[web.Request]]) -> None:
+    base, _ = server
+    http = HttpClient(Settings())
+    await http.get_json(f"{base}/echo")
+    transport = http.client._transport
+    assert isinstance(transport, AiohttpTransport)
+    session = transport._session
+    assert session is not None
+    await http.aclose()
+    assert session.closed
+    await http.aclose()  # idempotent
+
+
+async def test_the_httpx_client_goes_through_the_same_pool(
+    server: tuple[str, list[web.Request]],
+) -> None:
+    """Adapters holding ``http.client`` (discovery) share the pool and get httpx errors."""
+    base, seen = server
+    async with HttpClient(Settings()) as http:
+        response = await http.client.get(f"{base}/echo?a=%20b")
+        assert response.json()["target"] == "/echo?a=%20b"
+        with pytest.raises(httpx.ConnectError):
+            await http.client.get(f"http://127.0.0.1:{free_port()}/v")
+        response = await http.client.get(f"{base}/gzip")
+        assert response.json() == {"version": 20}
+    assert len(seen) == 1
+
+
+async def test_unverified_tls_gets_its_own_default_pool(
+    server: tuple[str, list[web.Request]],
+) -> None:
+    base, _ = server
+    async with HttpClient(Settings()) as http:
+        status, body = await http.post_json(f"{base}/echo", {"a": 1}, verify_tls=False)
+        assert (status, json.loads(body["body"])) == (200, {"a": 1})
+        assert http._insecure is not None
+        insecure = http._insecure._transport
+        assert isinstance(insecure, AiohttpTransport)
+        assert insecure is not http.client._transport
+    assert insecure._session is None
+
+
+@pytest.mark.parametrize("url", ["http://[::1/v", "http://exa mple.com:99999/v"])
+async def test_malformed_urls_are_non_retryable_errors(url: str) -> None:
+    async with HttpClient(Settings()) as http:
+        with pytest.raises(StepFailedError) as info:
+            await http.get_json(url)
+    assert not isinstance(info.value, TransientError)
+    assert info.value.error_type is ErrorType.NETWORK_ERROR

@@ -1,19 +1,201 @@
-"""The HTTP adapter of the steps: one shared httpx client, httpx errors translated at its edge."""
+"""The HTTP adapter of the steps: one shared httpx client, httpx errors translated at its edge.
+
+httpx is the interface (requests, responses, errors, ``MockTransport`` in unit tests); the
+network underneath is an aiohttp connection pool (``AiohttpTransport``), because httpx's own
+pool slows down sharply past a few hundred concurrent requests, and a verify round fans out to
+every instance of a service at once (``bench/verify_fanout.py`` measures both).
+"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from types import TracebackType
-from typing import Any
+from typing import Any, NoReturn
+from urllib.request import getproxies
 
+import aiohttp
 import httpx
+from yarl import URL
 
 from switchover.errors import ErrorType, StepFailedError, TransientError
 from switchover.settings import Settings
 
 DEFAULT_MAX_CONNECTIONS = 1024
 """Connections kept open at once: verify fans out to every instance of a service."""
+
+# Request headers aiohttp computes itself from the body it sends.
+_BODY_HEADERS = frozenset({b"content-length", b"transfer-encoding"})
+
+
+class AiohttpTransport(httpx.AsyncBaseTransport):
+    """An httpx transport that sends requests on one shared aiohttp connection pool.
+
+    ``HttpClient`` sends its own requests through ``send`` (no ``httpx.Request`` is built: at
+    a fan-out of a thousand that halves the CPU a verify round costs); everything else that
+    holds ``HttpClient.client`` (discovery) comes through ``handle_async_request``. Both raise
+    the httpx exception httpx's own transport raises for the same failure:
+
+    * refused, unreachable, DNS or TLS failure while connecting: ``httpx.ConnectError``;
+    * connect or pool timeout: ``httpx.ConnectTimeout``; read timeout: ``httpx.ReadTimeout``;
+    * reset or closed while sending or reading: ``httpx.ReadError``;
+    * disconnected before answering, a malformed or truncated answer:
+      ``httpx.RemoteProtocolError``;
+    * a URL that is not http(s) or cannot be sent: ``httpx.UnsupportedProtocol``.
+
+    Timeouts: connect → a new connection, read → between reads of the answer, pool → waiting
+    for a free connection plus connecting. Bodies are read whole (the steps exchange small JSON
+    documents) and decoded (gzip, deflate) by httpx as it does for its own transport. The pool
+    is created on first use, in the running event loop, and closed by ``aclose``.
+    """
+
+    def __init__(
+        self, *, max_connections: int = DEFAULT_MAX_CONNECTIONS, verify: bool = True
+    ) -> None:
+        """Describe the pool; nothing is opened until the first request.
+
+        Args:
+            max_connections: connections open at once, over all hosts (no per-host limit).
+            verify: False skips TLS certificate checks.
+        """
+        self._max_connections = max_connections
+        self._verify = verify
+        self._session: aiohttp.ClientSession | None = None
+        self._timeouts: dict[tuple[float | None, ...], aiohttp.ClientTimeout] = {}
+
+    def _pool(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            connector = aiohttp.TCPConnector(
+                limit=self._max_connections, limit_per_host=0, ssl=self._verify
+            )
+            self._session = aiohttp.ClientSession(
+                connector=connector,
+                auto_decompress=False,  # httpx decodes, as it does for its own transport
+                # Proxies from the environment, as httpx honours them; looked up only when
+                # some are set, since aiohttp's lookup costs two thread hops per request.
+                trust_env=bool(getproxies()),
+                cookie_jar=aiohttp.DummyCookieJar(),  # cookies are the httpx client's business
+            )
+        return self._session
+
+    def _client_timeout(self, timeout: Mapping[str, float | None]) -> aiohttp.ClientTimeout:
+        key = (timeout.get("connect"), timeout.get("read"), timeout.get("pool"))
+        found = self._timeouts.get(key)
+        if found is None:
+            connect, read, pool = key
+            found = aiohttp.ClientTimeout(
+                total=None, connect=pool, sock_connect=connect, sock_read=read
+            )
+            self._timeouts[key] = found
+        return found
+
+    async def send(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str] | Sequence[tuple[str, str]] | None = None,
+        content: bytes | None = None,
+        timeouts: Mapping[str, float | None],
+        request: httpx.Request | None = None,
+    ) -> httpx.Response:
+        """Send one request and read the whole answer.
+
+        Args:
+            method: HTTP method.
+            url: absolute http(s) URL.
+            headers: request headers.
+            content: request body.
+            timeouts: ``connect``, ``read`` and ``pool`` in seconds (None: no limit), as in
+                ``httpx.Timeout.as_dict()``.
+            request: the httpx request this sends, attached to errors (None: none was built).
+
+        Returns:
+            The answer, read.
+
+        Raises:
+            httpx.TransportError: the subclass named in the class docstring.
+            httpx.InvalidURL: ``url`` cannot be parsed.
+        """
+        try:
+            target = URL(url, encoded=request is not None)
+        except (TypeError, ValueError) as exc:
+            raise httpx.InvalidURL(f"invalid URL: {exc}") from exc
+        if target.scheme not in ("http", "https"):
+            raise httpx.UnsupportedProtocol(
+                f"Request URL has an unsupported protocol '{target.scheme}://'.", request=request
+            )
+        try:
+            async with self._pool().request(
+                method,
+                target,
+                headers=headers,
+                data=content or None,
+                allow_redirects=False,
+                timeout=self._client_timeout(timeouts),
+            ) as answer:
+                body = await answer.read()
+        except (aiohttp.ClientError, OSError) as exc:
+            _raise_httpx(exc, request)
+        version = answer.version or aiohttp.HttpVersion11
+        return httpx.Response(
+            answer.status,
+            headers=[
+                (name.decode("latin-1"), value.decode("latin-1"))
+                for name, value in answer.raw_headers
+            ],
+            content=body,
+            extensions={
+                "http_version": f"HTTP/{version.major}.{version.minor}".encode(),
+                "reason_phrase": (answer.reason or "").encode("ascii", "replace"),
+            },
+        )
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        """Send an httpx request (see ``send``)."""
+        headers = [
+            (name.decode("latin-1"), value.decode("latin-1"))
+            for name, value in request.headers.raw
+            if name.lower() not in _BODY_HEADERS
+        ]
+        return await self.send(
+            request.method,
+            str(request.url),
+            headers=headers,
+            content=await request.aread(),
+            timeouts=request.extensions.get("timeout", {}),
+            request=request,
+        )
+
+    async def aclose(self) -> None:
+        """Close every pooled connection (idempotent)."""
+        session, self._session = self._session, None
+        if session is not None:
+            await session.close()
+
+
+def _raise_httpx(exc: BaseException, request: httpx.Request | None) -> NoReturn:
+    """Raise the httpx exception httpx's own transport would raise for ``exc``."""
+    message = str(exc).strip() or type(exc).__name__
+    error: httpx.TransportError
+    if isinstance(exc, aiohttp.ConnectionTimeoutError):
+        error = httpx.ConnectTimeout(message, request=request)
+    elif isinstance(exc, TimeoutError):  # aiohttp's read timeouts are TimeoutErrors too
+        error = httpx.ReadTimeout(message, request=request)
+    elif isinstance(exc, aiohttp.ClientConnectorError):
+        error = httpx.ConnectError(message, request=request)
+    elif isinstance(
+        exc,
+        aiohttp.ServerDisconnectedError | aiohttp.ClientPayloadError | aiohttp.ClientResponseError,
+    ):
+        error = httpx.RemoteProtocolError(message, request=request)
+    elif isinstance(exc, aiohttp.ClientConnectionError | OSError):
+        error = httpx.ReadError(message, request=request)
+    elif isinstance(exc, aiohttp.InvalidURL | aiohttp.NonHttpUrlClientError):
+        error = httpx.UnsupportedProtocol(message, request=request)
+    else:
+        error = httpx.TransportError(message, request=request)
+    raise error from exc
 
 
 class HttpClient:
@@ -42,26 +224,29 @@ class HttpClient:
 
         Args:
             settings: timeouts come from ``settings.http``.
-            transport: replaces the network (``httpx.MockTransport`` in unit tests).
+            transport: replaces the network (``httpx.MockTransport`` in unit tests); by
+                default each pool is an ``AiohttpTransport``.
             max_connections: size of the connection pool.
         """
         connect = settings.http.connect_timeout
         read = settings.http.read_timeout
         self._timeout = httpx.Timeout(connect=connect, read=read, write=read, pool=connect + read)
-        self._limits = httpx.Limits(
-            max_connections=max_connections, max_keepalive_connections=max_connections
-        )
+        self._timeouts = self._timeout.as_dict()
+        self._max_connections = max_connections
         self._transport = transport
+        # The default pools, which this client's own requests use directly; None when a
+        # transport was given, so every request goes through it.
+        self._pools: dict[bool, AiohttpTransport] = {}
         self._client = self._make_client(verify=True)
         self._insecure: httpx.AsyncClient | None = None
 
     def _make_client(self, *, verify: bool) -> httpx.AsyncClient:
+        transport = self._transport
+        if transport is None:
+            pool = AiohttpTransport(max_connections=self._max_connections, verify=verify)
+            self._pools[verify] = transport = pool
         return httpx.AsyncClient(
-            timeout=self._timeout,
-            limits=self._limits,
-            transport=self._transport,
-            verify=verify,
-            follow_redirects=False,
+            timeout=self._timeout, transport=transport, verify=verify, follow_redirects=False
         )
 
     @property
@@ -114,10 +299,11 @@ class HttpClient:
             TransientError: network error, timeout or HTTP 5xx.
             StepFailedError: any other HTTP client failure (NETWORK_ERROR).
         """
-        client = self._client if verify_tls else self._insecure_client()
         content = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
         merged = {"Content-Type": "application/json", **(headers or {})}
-        response = await self._send("POST", url, headers=merged, content=content, client=client)
+        response = await self._send(
+            "POST", url, headers=merged, content=content, verify_tls=verify_tls
+        )
         return response.status_code, _json_or_none(response)
 
     def _insecure_client(self) -> httpx.AsyncClient:
@@ -132,13 +318,18 @@ class HttpClient:
         *,
         headers: Mapping[str, str] | None = None,
         content: bytes | None = None,
-        client: httpx.AsyncClient | None = None,
+        verify_tls: bool = True,
     ) -> httpx.Response:
         where = f"{method} {_without_query(url)}"
+        client = self._client if verify_tls else self._insecure_client()
+        pool = self._pools.get(verify_tls)
         try:
-            response = await (client or self._client).request(
-                method, url, headers=headers, content=content
-            )
+            if pool is not None:
+                response = await pool.send(
+                    method, url, headers=headers, content=content, timeouts=self._timeouts
+                )
+            else:
+                response = await client.request(method, url, headers=headers, content=content)
         except httpx.TimeoutException as exc:
             raise TransientError(
                 ErrorType.TIMEOUT_ERROR,

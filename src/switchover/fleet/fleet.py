@@ -16,6 +16,7 @@ from types import TracebackType
 from typing import Any, cast
 
 import redis.asyncio as aioredis
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
 from switchover import wire
@@ -153,9 +154,14 @@ class FleetBus:
         tasks = [t for t in (self._reader, *self._tasks) if t is not None]
         for task in tasks:
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        self._reader = None
+        # Close the subscription's socket first: a reader blocked inside redis-py after a
+        # Redis restart may not honour the cancel until its connection goes away.
         await self._close_pubsub()
+        if tasks:
+            _, stuck = await asyncio.wait(tasks, timeout=2.0)
+            if stuck:
+                _log.warning("fleet: %d task(s) did not stop in time", len(stuck))
+        self._reader = None
         if self._client is not None:
             await self._client.aclose()
             self._client = None
@@ -196,8 +202,13 @@ class FleetBus:
         if self._client is None:
             raise RedisError("fleet bus is not started")
         key = wire.tenant_config_key(self._prefix, tenant_id)
-        async with asyncio.timeout(self._timeout):
-            raw = await self._client.hgetall(key)
+        try:
+            async with asyncio.timeout(self._timeout):
+                raw = await self._client.hgetall(key)
+        except RedisConnectionError:
+            # A pooled connection from before a Redis restart: one fresh attempt.
+            async with asyncio.timeout(self._timeout):
+                raw = await self._client.hgetall(key)
         # The client decodes responses, so keys and values are str.
         return cast("dict[str, str]", raw)
 

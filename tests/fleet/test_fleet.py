@@ -509,3 +509,24 @@ async def _all(fleet: Fleet, http: httpx.AsyncClient, tenant: str, version: int)
     if not all(x is not None and x.version == version for x in loaded):
         return False
     return await _at(http, fleet.gateways[:1], tenant, version)
+
+
+async def test_after_a_redis_restart_report_works_and_the_fleet_closes_promptly(
+    redis_server: RedisServer, http: httpx.AsyncClient
+) -> None:
+    fleet = await Fleet(redis_server.url, SETTINGS).start()
+    try:
+        client = aioredis.Redis.from_url(redis_server.url, decode_responses=True)
+        try:
+            await switch(client, "t-r", BG_GATEWAY_APP, 3)
+            assert (await fleet.report("t-r")).redis["metadata"] == {"version": 3}
+            await asyncio.to_thread(redis_server.restart)
+            await client.aclose()
+            client = aioredis.Redis.from_url(redis_server.url, decode_responses=True)
+            await switch(client, "t-r", BG_GATEWAY_APP, 4)
+            assert (await fleet.report("t-r")).redis["metadata"] == {"version": 4}
+        finally:
+            await client.aclose()
+    finally:
+        async with asyncio.timeout(5):
+            await fleet.close()

@@ -1,0 +1,56 @@
+"""Facts about the machine a benchmark runs on, and the process's peak resident memory."""
+
+from __future__ import annotations
+
+import os
+import platform
+import resource
+import sys
+from datetime import UTC, datetime
+
+
+def memory_gib() -> float:
+    """Total physical memory in GiB (from ``/proc/meminfo``, else ``sysconf``)."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemTotal:"):
+                    return int(line.split()[1]) / 1024**2
+    except OSError:
+        pass
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1024**3
+
+
+def cpu_model() -> str:
+    """The CPU's model name, or the architecture when it cannot be read."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.machine()
+
+
+def describe() -> str:
+    """One line: date, cores, memory, CPU, Python and OS."""
+    now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    python = f"{platform.python_implementation()} {platform.python_version()}"
+    return (
+        f"{now}; {os.cpu_count()} cores ({cpu_model()}), {memory_gib():.1f} GiB memory; "
+        f"{python}; {platform.system()} {platform.release()}"
+    )
+
+
+def peak_rss_mib() -> float:
+    """This process's peak resident set size so far, in MiB."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    # Linux reports KiB, macOS bytes.
+    return peak / 1024**2 if sys.platform == "darwin" else peak / 1024
+
+
+def header(title: str) -> None:
+    """Print a benchmark's title and the machine it runs on."""
+    print(f"== {title}")
+    print(f"   {describe()}")

@@ -1,0 +1,236 @@
+"""The SQLite store's schema and the operations it applies inside one write transaction."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sqlite3
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+from switchover.domain.events import Event
+from switchover.domain.records import ControlRequest, Lease, Plan, Task
+from switchover.errors import ConflictError, NotFoundError, StoreError
+from switchover.stores.codec import (
+    dumps,
+    encode_control,
+    encode_lease,
+    encode_plan,
+    encode_task,
+    with_seq,
+)
+from switchover.stores.protocol import Change
+
+T = TypeVar("T")
+A = TypeVar("A")
+
+SCHEMA_VERSION = 1
+"""The schema this code reads and writes, kept in ``PRAGMA user_version``."""
+
+# MIGRATIONS[v] takes a file from schema version v to v + 1 (statements split on ";").
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE plans (plan_id TEXT PRIMARY KEY, status TEXT NOT NULL, created_at REAL NOT NULL,
+        updated_at REAL NOT NULL, last_seq INTEGER NOT NULL DEFAULT 0, doc TEXT NOT NULL);
+    CREATE INDEX plans_by_created ON plans (created_at);
+    CREATE TABLE tasks (task_id TEXT PRIMARY KEY, plan_id TEXT NOT NULL, tenant_id TEXT NOT NULL,
+        position INTEGER NOT NULL, status TEXT NOT NULL, created_at REAL NOT NULL,
+        doc TEXT NOT NULL);
+    CREATE INDEX tasks_by_plan ON tasks (plan_id, position);
+    CREATE INDEX tasks_by_tenant ON tasks (tenant_id, created_at);
+    CREATE INDEX tasks_by_status ON tasks (status);
+    CREATE TABLE events (plan_id TEXT NOT NULL, seq INTEGER NOT NULL, doc TEXT NOT NULL,
+        PRIMARY KEY (plan_id, seq)) WITHOUT ROWID;
+    CREATE TABLE controls (control_id TEXT PRIMARY KEY, created_at REAL NOT NULL,
+        done INTEGER NOT NULL, doc TEXT NOT NULL);
+    CREATE INDEX controls_pending ON controls (created_at) WHERE done = 0;
+    CREATE TABLE lease (id INTEGER PRIMARY KEY CHECK (id = 1), owner TEXT NOT NULL,
+        expires_at REAL NOT NULL, doc TEXT NOT NULL)
+    """,
+)
+
+_INSERT_PLAN = (
+    "INSERT INTO plans (plan_id, status, created_at, updated_at, last_seq, doc)"
+    " VALUES (?, ?, ?, ?, ?, ?)"
+)
+_UPDATE_PLAN = "UPDATE plans SET status = ?, updated_at = ?, doc = ? WHERE plan_id = ?"
+_UPDATE_SEQ = "UPDATE plans SET last_seq = ? WHERE plan_id = ?"
+_INSERT_TASK = (
+    "INSERT INTO tasks (task_id, plan_id, tenant_id, position, status, created_at, doc)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
+# Not INSERT OR REPLACE: that deletes and re-inserts the row, and the new rowid would break
+# find_task's "latest insertion wins" rule. Identity columns are fixed when a task is created.
+_UPSERT_TASK = (
+    f"{_INSERT_TASK} ON CONFLICT (task_id) DO UPDATE"
+    " SET status = excluded.status, doc = excluded.doc"
+)
+_INSERT_EVENT = "INSERT INTO events (plan_id, seq, doc) VALUES (?, ?, ?)"
+
+SYNCHRONOUS_MODES = frozenset({"OFF", "NORMAL", "FULL", "EXTRA"})
+
+_TaskRow = tuple[str, str, str, int, str, float, str]
+_Op = Callable[["Txn", Any], Any]
+Item = tuple[_Op | None, Any, "asyncio.Future[Any]"]  # op None: stop after what is queued
+Outcome = tuple["asyncio.Future[Any]", Any, BaseException | None]
+
+
+def store_error(message: str, exc: BaseException) -> StoreError:
+    error = StoreError(f"{message}: {exc}")
+    error.__cause__ = exc
+    return error
+
+
+def rollback(conn: sqlite3.Connection) -> None:
+    if conn.in_transaction:
+        with contextlib.suppress(sqlite3.Error):  # gone either way; the first error is reported
+            conn.execute("ROLLBACK")
+
+
+def settle(outcomes: Sequence[Outcome]) -> None:
+    for future, result, error in outcomes:
+        if future.cancelled():
+            continue
+        if error is None:
+            future.set_result(result)
+        else:
+            future.set_exception(error)
+
+
+class Txn:
+    """The writes of one transaction, gathered per table so each gets a single executemany.
+
+    An operation stages its writes only after every check passed and every row is encoded,
+    so an operation that raises a ``SwitchoverError`` has written nothing.
+    """
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+        self.seqs: dict[str, int] = {}
+        self.stored_seqs: dict[str, int] = {}
+        self.plan_inserts: list[tuple[str, str, float, float, int, str]] = []
+        self.plan_updates: list[tuple[str, float, str, str]] = []
+        self.task_inserts: list[_TaskRow] = []
+        self.task_upserts: list[_TaskRow] = []
+        self.event_rows: list[tuple[str, int, str]] = []
+
+    def last_seq(self, plan_id: str) -> int | None:
+        """The plan's last sequence number in this transaction, or None: no such plan."""
+        seq = self.seqs.get(plan_id)
+        if seq is None:
+            sql = "SELECT last_seq FROM plans WHERE plan_id = ?"
+            row = self.conn.execute(sql, (plan_id,)).fetchone()
+            if row is None:
+                return None
+            seq = self.seqs[plan_id] = self.stored_seqs[plan_id] = int(row[0])
+        return seq
+
+    def flush(self) -> None:
+        """Write everything staged; creations go before updates."""
+        conn = self.conn
+        for sql, rows in (
+            (_INSERT_PLAN, self.plan_inserts),
+            (_UPDATE_PLAN, self.plan_updates),
+            (_INSERT_TASK, self.task_inserts),
+            (_UPSERT_TASK, self.task_upserts),
+            (_INSERT_EVENT, self.event_rows),
+        ):
+            if rows:
+                conn.executemany(sql, rows)
+        stored = self.stored_seqs
+        moved = [(seq, plan_id) for plan_id, seq in self.seqs.items() if seq != stored[plan_id]]
+        if moved:
+            conn.executemany(_UPDATE_SEQ, moved)
+
+
+def _task_rows(plan_id: str, tasks: Sequence[Task]) -> list[_TaskRow]:
+    rows: list[_TaskRow] = []
+    for task in tasks:
+        if task.plan_id != plan_id:
+            raise StoreError(f"task {task.task_id} belongs to plan {task.plan_id}, not {plan_id}")
+        # TaskStatus is a str subclass, so sqlite3 binds it as its text value.
+        row = (task.task_id, plan_id, task.tenant_id, task.position, task.status, task.created_at)
+        rows.append((*row, encode_task(task)))
+    return rows
+
+
+def _number_events(
+    plan_id: str, last_seq: int, events: Sequence[Event]
+) -> tuple[list[Event], list[tuple[str, int, str]]]:
+    numbered: list[Event] = []
+    rows: list[tuple[str, int, str]] = []
+    for event in events:
+        if event.plan_id != plan_id:
+            raise StoreError(f"event {event.type} belongs to plan {event.plan_id}, not {plan_id}")
+        last_seq += 1
+        data = event.to_dict()
+        data["seq"] = last_seq
+        rows.append((plan_id, last_seq, dumps(data)))
+        numbered.append(with_seq(event, last_seq))
+    return numbered, rows
+
+
+def apply_create(txn: Txn, arg: tuple[Plan, Sequence[Task], Sequence[Event]]) -> list[Event]:
+    plan, tasks, events = arg
+    plan_id = plan.plan_id
+    if txn.last_seq(plan_id) is not None:
+        raise ConflictError(f"plan {plan_id} already exists")
+    task_rows = _task_rows(plan_id, tasks)
+    numbered, event_rows = _number_events(plan_id, 0, events)
+    last, doc = len(numbered), encode_plan(plan)
+    txn.plan_inserts.append((plan_id, plan.status, plan.created_at, plan.updated_at, last, doc))
+    txn.seqs[plan_id] = txn.stored_seqs[plan_id] = last
+    txn.task_inserts += task_rows
+    txn.event_rows += event_rows
+    return numbered
+
+
+def apply_commit(txn: Txn, change: Change) -> list[Event]:
+    plan_id, plan = change.plan_id, change.plan
+    last = txn.last_seq(plan_id)
+    if last is None:
+        raise StoreError(f"plan {plan_id} does not exist")
+    if plan is not None and plan.plan_id != plan_id:
+        raise StoreError(f"a change to plan {plan_id} carries plan {plan.plan_id}")
+    task_rows = _task_rows(plan_id, change.tasks)
+    numbered, event_rows = _number_events(plan_id, last, change.events)
+    if plan is not None:
+        txn.plan_updates.append((plan.status, plan.updated_at, encode_plan(plan), plan_id))
+    if numbered:
+        txn.seqs[plan_id] = numbered[-1].seq
+    txn.task_upserts += task_rows
+    txn.event_rows += event_rows
+    return numbered
+
+
+def apply_submit_control(txn: Txn, request: ControlRequest) -> None:
+    sql = (
+        "INSERT INTO controls (control_id, created_at, done, doc) VALUES (?, ?, ?, ?)"
+        " ON CONFLICT (control_id) DO NOTHING"
+    )
+    done, doc = request.result is not None, encode_control(request)
+    if txn.conn.execute(sql, (request.control_id, request.created_at, done, doc)).rowcount != 1:
+        raise ConflictError(f"control request {request.control_id} already exists")
+
+
+def apply_finish_control(txn: Txn, request: ControlRequest) -> None:
+    sql = "UPDATE controls SET done = ?, doc = ? WHERE control_id = ?"
+    done, doc = request.result is not None, encode_control(request)
+    if txn.conn.execute(sql, (done, doc, request.control_id)).rowcount != 1:
+        raise NotFoundError("control request", request.control_id)
+
+
+def apply_swap_lease(txn: Txn, arg: tuple[str | None, Lease]) -> bool:
+    expected_owner, lease = arg
+    values = (lease.owner, lease.expires_at, encode_lease(lease))
+    if expected_owner is None:
+        sql = "INSERT INTO lease VALUES (1, ?, ?, ?) ON CONFLICT (id) DO NOTHING"
+        cursor = txn.conn.execute(sql, values)
+    else:
+        sql = "UPDATE lease SET owner = ?, expires_at = ?, doc = ? WHERE id = 1 AND owner = ?"
+        cursor = txn.conn.execute(sql, (*values, expected_owner))
+    return cursor.rowcount == 1
+
+
+def apply_release_lease(txn: Txn, owner: str) -> None:
+    txn.conn.execute("DELETE FROM lease WHERE id = 1 AND owner = ?", (owner,))

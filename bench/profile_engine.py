@@ -2,7 +2,9 @@
 
 The event loop and the store's writer thread share one GIL, so both are listed: for each, the
 share of its samples spent in (inclusive) and directly in (self) the top functions, idle
-waiting left out. py-spy is not a dependency: ``.venv/bin/pip install py-spy``.
+waiting left out (and, for the main thread, anything outside the event loop: imports, setup).
+py-spy is not a dependency: ``.venv/bin/pip install py-spy``. Sampling slows the case down
+(both threads share the 2 cores with py-spy), so read shares, not absolute times.
 
 Run: ``python -m bench.profile_engine [--tenants 10000] [--concurrency 100] [--top 30]``.
 """
@@ -31,6 +33,9 @@ _IDLE = (
 )
 
 
+_LOOP = "BaseEventLoop._run_once"
+
+
 def _frame(text: str) -> str:
     return re.sub(r":\d+\)$", ")", text)
 
@@ -47,6 +52,8 @@ def aggregate(raw: Path, top: int) -> None:
         calls = [_frame(f) for f in frames[1:]]
         if not calls or any(idle in calls[-1] for idle in _IDLE):
             continue
+        if thread == "MainThread" and not any(_LOOP in call for call in calls):
+            continue  # start-up: imports, building the plan
         n = int(count)
         busy[thread] += n
         for name in dict.fromkeys(calls):

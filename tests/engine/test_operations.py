@@ -265,3 +265,19 @@ async def test_resume_of_a_finished_plan_is_refused(harness: Harness) -> None:
     await harness.settle()
     with pytest.raises(OperationRefusedError, match="COMPLETED; only a PAUSED or RUNNING"):
         await harness.engine.resume(Target.plan("p1"))
+
+
+async def test_warning_details_may_use_any_key_even_stage(harness: Harness) -> None:
+    details = (("stage", "ob-service"), ("step", "agent-readiness"), ("failure", "none"))
+    harness.script.set("t000", "gamma", Warn("not configured; skipped", details))
+    await harness.engine.submit_plan(make_spec(1))
+    await harness.settle()
+    warning = next(e for e in await harness.events() if e.type is EventType.STEP_WARNING)
+    assert warning.stage == "gamma"
+    assert warning.data == {
+        "stage": "ob-service",
+        "step": "agent-readiness",
+        "failure": "none",
+        "message": "not configured; skipped",
+    }
+    assert (await harness.task("p1/t000")).status is TaskStatus.COMPLETED

@@ -431,3 +431,21 @@ async def test_redis_outage_mid_plan_fails_the_task_clearly_and_a_retry_from_che
             assert stored["metadata"] == '{"version":20}'
             versions = await reported_versions(fleet, "t-outage")
             assert set(versions.values()) == {20}, versions
+
+
+async def test_ob_stage_without_an_agent_check_warns_and_still_switches(
+    fleet: Fleet, start_engine: StartEngine, redis_client: aioredis.Redis
+) -> None:
+    """No agent check configured: a StepWarning is recorded and the OB stage completes."""
+    await seed_previous(redis_client, fleet, "t-noagent")
+    harness = await start_engine(agent={"check": None})
+
+    plan = await harness.run_plan(plan_spec("noagent", [tenant_doc("t-noagent", asbc=False)]))
+
+    assert plan.status is PlanStatus.COMPLETED
+    warnings = [e for e in await harness.events("noagent") if e.type is EventType.STEP_WARNING]
+    assert len(warnings) == 1
+    assert warnings[0].stage == "ob-service"
+    assert "not configured" in warnings[0].data["message"]
+    shown = await reported_versions(fleet, "t-noagent")
+    assert set(shown.values()) == {20}

@@ -49,6 +49,7 @@ class Warn:
     """The step leaves a warning on its task's history, then succeeds."""
 
     message: str
+    details: tuple[tuple[str, str], ...] = (("hint", "configure it"),)
 
 
 Outcome = Fail | Sleep | Gate | Boom | Warn | None
@@ -130,8 +131,8 @@ class ScriptedStep:
                     await outcome.opened.wait()
                 case Boom():
                     raise RuntimeError("scripted bug")
-                case Warn(message):
-                    await ctx.journal.warn(message, {"hint": "configure it"})
+                case Warn(message, details):
+                    await ctx.journal.warn(message, dict(details))
                 case None:
                     await asyncio.sleep(0)
         finally:

@@ -170,7 +170,7 @@ class TaskRunner:
     ) -> None:
         task = self._state.tasks[task_id]
         event = self._state.event(
-            EventType.STEP_WARNING, task, stage=stage, message=message, **details
+            EventType.STEP_WARNING, task, stage=stage, data={**details, "message": message}
         )
         await self._state.write(task.plan_id, (), [event], drive_plan=False)
 

@@ -201,9 +201,13 @@ class EngineState:
         *,
         stage: str | None = None,
         failure: FailureInfo | None = None,
-        **data: Any,
+        data: Mapping[str, Any] | None = None,
+        **fields: Any,
     ) -> Event:
-        """An event about ``task`` (its status as given), stamped now."""
+        """An event about ``task`` (its status as given), stamped now.
+
+        Its data is ``data`` (arbitrary keys, e.g. a step's warning details) plus ``fields``.
+        """
         return Event(
             plan_id=task.plan_id,
             type=type_,
@@ -213,7 +217,7 @@ class EngineState:
             status=task.status.value,
             stage=stage,
             failure=failure,
-            data=data,
+            data={**(data or {}), **fields},
         )
 
     def plan_event(self, plan: Plan, **data: Any) -> Event:

@@ -85,31 +85,29 @@ class RedisClient:
     async def _call(self, command: str, op: Callable[[], Awaitable[T]]) -> T:
         try:
             return await op()
-        except RedisConnectionError as exc:
-            raise TransientError(
-                ErrorType.SERVICE_UNAVAILABLE,
-                f"redis unavailable: {command} failed: {self._scrub(exc)}",
-                details={"command": command},
-            ) from exc
-        except RedisTimeoutError as exc:
-            raise TransientError(
+        except (RedisError, OSError) as exc:
+            raise self._translate(command, exc) from exc
+
+    def _translate(self, command: str, exc: RedisError | OSError) -> StepFailedError:
+        """Unreachable or timed out: transient. Any other Redis error: a system error."""
+        details = {"command": command}
+        reason = self._scrub(exc)
+        if isinstance(exc, RedisTimeoutError):
+            return TransientError(
                 ErrorType.TIMEOUT_ERROR,
-                f"redis unavailable: {command} timed out: {self._scrub(exc)}",
-                details={"command": command},
-            ) from exc
-        except RedisError as exc:
-            raise StepFailedError(
-                ErrorType.SYSTEM_ERROR,
-                f"redis {command} failed: {self._scrub(exc)}",
-                details={"command": command},
-            ) from exc
-        except OSError as exc:
-            # Socket errors the library did not wrap still mean "unreachable".
-            raise TransientError(
+                f"redis unavailable: {command} timed out: {reason}",
+                details=details,
+            )
+        # Socket errors the library did not wrap still mean "unreachable".
+        if isinstance(exc, RedisConnectionError | OSError):
+            return TransientError(
                 ErrorType.SERVICE_UNAVAILABLE,
-                f"redis unavailable: {command} failed: {self._scrub(exc)}",
-                details={"command": command},
-            ) from exc
+                f"redis unavailable: {command} failed: {reason}",
+                details=details,
+            )
+        return StepFailedError(
+            ErrorType.SYSTEM_ERROR, f"redis {command} failed: {reason}", details=details
+        )
 
     def _scrub(self, exc: BaseException) -> str:
         text = str(exc).strip() or type(exc).__name__

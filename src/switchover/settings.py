@@ -30,6 +30,12 @@ class RedisSettings(_Section):
     key_prefix: str = "icc_ai_ops_srv:tenant_config:"
     topic: str = "icc_ai_ops_srv:tenant_config:topic"
     socket_timeout: float = 5.0
+    lock_prefix: str = "switchover:tenant_lock:"
+    """A running task's claim on its tenant: ``{lock_prefix}{tenantId}`` (see ``steps.locks``)."""
+    fence_key: str = "switchover:fence"
+    """The counter that hands out fencing tokens (INCR)."""
+    lock_ttl: float = 30.0
+    """Seconds a tenant claim lives unrenewed; a running engine renews it every third of this."""
 
 
 class VerifySettings(_Section):
@@ -48,6 +54,8 @@ class HttpSettings(_Section):
 
     connect_timeout: float = 5.0
     read_timeout: float = 10.0
+    total_timeout: float = 30.0
+    """Deadline of one whole HTTP call (connect, send, every read), however the peer trickles."""
 
 
 class RetrySettings(_Section):
@@ -119,6 +127,8 @@ class EngineSettings(_Section):
     control_poll_interval: float = 0.5
     control_ttl: float = 30.0
     lease_ttl: float = 5.0
+    stage_deadline: float = 300.0
+    """Seconds one stage may run (all its steps and their retries) before it fails."""
 
 
 class Settings(BaseSettings):

@@ -20,6 +20,7 @@ class EventType(StrEnum):
     PLAN_FAILED = "PlanFailed"
     PLAN_CANCELLED = "PlanCancelled"
     TASK_CREATED = "TaskCreated"
+    TASK_WAITING = "TaskWaiting"
     TASK_STARTED = "TaskStarted"
     STAGE_STARTED = "StageStarted"
     STAGE_COMPLETED = "StageCompleted"

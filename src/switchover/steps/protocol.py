@@ -11,6 +11,7 @@ from switchover.discovery.protocol import Discovery
 from switchover.domain.config import TenantConfig
 from switchover.domain.status import ExecutionMode
 from switchover.settings import Settings
+from switchover.steps.locks import Fence
 
 
 class StepJournal(Protocol):
@@ -28,7 +29,8 @@ class StepContext:
     ``config`` is the config this run applies: the task's new config going forward, its
     previous config when rolling back. ``source`` is the config being moved away from (the
     previous config going forward, the new one when rolling back), or None. ``version`` is
-    the version to write and verify.
+    the version to write and verify. ``fence`` is the task's claim on its tenant (None: writes
+    are not fenced, e.g. a step run on its own).
     """
 
     plan_id: str
@@ -43,6 +45,8 @@ class StepContext:
     clock: Clock
     discovery: Discovery
     journal: StepJournal
+    fence: Fence | None = None
+    """The task's claim on its tenant; config writes apply only while it is current."""
 
 
 class Step(Protocol):

@@ -159,6 +159,16 @@ class EngineBusyError(SwitchoverError):
         super().__init__(f"another engine (pid {pid} on {host}) is running on this store")
 
 
+class LeaseLostError(SwitchoverError):
+    """This engine no longer holds the store's lease: another engine took it over.
+
+    Raised by the store for a commit whose lease epoch is no longer current, and by the engine
+    when it finds its lease gone; the deposed engine stops at once and writes nothing more.
+    """
+
+    error_type = ErrorType.CONFLICT
+
+
 class EngineUnavailableError(SwitchoverError):
     """No engine could be reached or started for the request (e.g. a control request timed out)."""
 

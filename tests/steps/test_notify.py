@@ -1,17 +1,21 @@
-"""Portal notify and ASBC switch steps against httpx.MockTransport."""
+"""Portal notify and ASBC switch steps against httpx.MockTransport and loopback servers."""
 
 from __future__ import annotations
 
 import json
 import random
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
+from aiohttp import web
 from pydantic import SecretStr
 
 from switchover.errors import ErrorType, StepFailedError, TransientError
-from switchover.settings import AsbcSettings, Settings
+from switchover.fleet.redis_server import free_port
+from switchover.settings import AsbcSettings, PortalSettings, Settings
 from switchover.steps.http_client import HttpClient
 from switchover.steps.notify import AsbcSwitchStep, PortalNotifyStep
 from switchover.steps.protocol import StepContext
@@ -213,3 +217,115 @@ async def test_asbc_transient_errors_never_leak_the_token() -> None:
             await run_step(AsbcSwitchStep(http), asbc_ctx(with_token()))
     assert info.value.error_type is ErrorType.NETWORK_ERROR
     assert TOKEN not in f"{info.value} {info.value.details}"
+
+
+# --- credentials a peer quotes back never leave the step --------------------------------------
+
+ECHOED = f"bad header Authorization: Bearer {TOKEN}"
+
+
+def assert_masked(error: StepFailedError) -> None:
+    """The token is nowhere in the error, and the mask stands where it was quoted."""
+    for text in (str(error), repr(error), repr(error.details), json.dumps(dict(error.details))):
+        assert TOKEN not in text
+        assert quote(TOKEN, safe="") not in text
+    assert "Bearer ***" in str(error)
+    assert "Bearer ***" in repr(error.details)
+
+
+@pytest.fixture
+async def peer() -> AsyncIterator[tuple[str, list[web.Request], list[tuple[int, Any]]]]:
+    """A loopback HTTP peer on a free port that plays back the queued ``(status, body)``."""
+    seen: list[web.Request] = []
+    answers: list[tuple[int, Any]] = []
+
+    async def answer(request: web.Request) -> web.Response:
+        seen.append(request)
+        status, body = answers.pop(0)
+        return web.json_response(body, status=status)
+
+    app = web.Application()
+    app.router.add_post("/{tail:.*}", answer)
+    runner = web.AppRunner(app, shutdown_timeout=0.1)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        yield f"127.0.0.1:{port}", seen, answers
+    finally:
+        await runner.cleanup()
+
+
+def loopback_settings() -> Settings:
+    return Settings(
+        asbc=AsbcSettings(scheme="http", token=SecretStr(TOKEN)),
+        portal=PortalSettings(scheme="http"),
+    )
+
+
+async def test_an_asbc_401_quoting_the_authorization_header_never_leaks_the_token(
+    peer: tuple[str, list[web.Request], list[tuple[int, Any]]],
+) -> None:
+    instance, seen, answers = peer
+    answers.append(
+        (
+            401,
+            {
+                "code": f"401 for Bearer {TOKEN}",
+                "message": ECHOED,
+                "data": {
+                    "failList": [
+                        {"calledNumberMatch": "1001", "message": ECHOED},
+                        {"calledNumberMatch": "1002", "msg": f"token={quote(TOKEN, safe='')}"},
+                        f"raw {TOKEN}",
+                    ]
+                },
+            },
+        )
+    )
+    ctx = make_ctx(
+        stage="asbc-gateway", instances={"asbcService": [instance]}, settings=loopback_settings()
+    )
+    async with HttpClient(ctx.settings) as http:
+        with pytest.raises(StepFailedError) as info:
+            await run_step(AsbcSwitchStep(http), ctx)
+    assert seen[0].headers["Authorization"] == f"Bearer {TOKEN}"  # it was sent, though
+    error = info.value
+    assert error.error_type is ErrorType.BUSINESS_ERROR
+    assert error.details["status"] == 401
+    assert error.details["code"] == "401 for Bearer ***"
+    assert error.details["message"] == "bad header Authorization: Bearer ***"
+    assert error.details["failed"] == [
+        {"number": "1001", "message": "bad header Authorization: Bearer ***"},
+        {"number": "1002", "message": "token=***"},
+        {"number": "raw ***", "message": None},
+    ]
+    assert "1001: bad header Authorization: Bearer ***" in str(error)
+    assert_masked(error)
+
+
+async def test_a_portal_answer_quoting_the_token_never_leaks_it(
+    peer: tuple[str, list[web.Request], list[tuple[int, Any]]],
+) -> None:
+    instance, _, answers = peer
+    answers.append((403, {"code": f"E403 Bearer {TOKEN}", "message": ECHOED}))
+    ctx = make_ctx(
+        stage="portal", instances={"portalService": [instance]}, settings=loopback_settings()
+    )
+    async with HttpClient(ctx.settings) as http:
+        with pytest.raises(StepFailedError) as info:
+            await run_step(PortalNotifyStep(http), ctx)
+    error = info.value
+    assert error.error_type is ErrorType.BUSINESS_ERROR
+    assert error.details["message"] == "bad header Authorization: Bearer ***"
+    assert error.details["code"] == "E403 Bearer ***"
+    assert_masked(error)
+
+
+async def test_without_a_token_the_asbc_answer_is_reported_as_it_came() -> None:
+    body = {"code": 401, "message": "bad header Authorization: Bearer whatever"}
+    async with http_for(lambda r: httpx.Response(401, json=body)) as http:
+        with pytest.raises(StepFailedError) as info:
+            await run_step(AsbcSwitchStep(http), asbc_ctx())
+    assert info.value.details["message"] == body["message"]
+    assert info.value.details["code"] == 401

@@ -27,7 +27,7 @@ from switchover.domain.records import (
     Task,
 )
 from switchover.domain.status import ExecutionMode, PlanStatus, TaskStatus
-from switchover.errors import ConflictError, ErrorType, StoreError
+from switchover.errors import ConflictError, ErrorType, LeaseLostError, StoreError
 from switchover.stores.protocol import Change, Store
 
 _clock = itertools.count(1_700_000_000)
@@ -480,22 +480,81 @@ class StoreContract:
 
     async def test_lease_is_a_compare_and_set_on_its_owner(self, store: Store) -> None:
         assert await store.get_lease() is None
-        assert not await store.swap_lease("nobody", make_lease("engine-a"))
-        assert await store.swap_lease(None, make_lease("engine-a"))
-        assert await store.get_lease() == make_lease("engine-a")
+        assert await store.swap_lease("nobody", make_lease("engine-a")) is None
+        taken = await store.swap_lease(None, make_lease("engine-a"))
+        assert taken == replace(make_lease("engine-a"), epoch=taken.epoch if taken else -1)
+        assert await store.get_lease() == taken
         # acquiring "when none" fails while a lease exists, even an expired one
-        assert not await store.swap_lease(None, make_lease("engine-b"))
-        assert not await store.swap_lease("engine-b", make_lease("engine-b"))
-        renewed = make_lease("engine-a", expires_at=2e10)
-        assert await store.swap_lease("engine-a", renewed)
+        assert await store.swap_lease(None, make_lease("engine-b")) is None
+        assert await store.swap_lease("engine-b", make_lease("engine-b")) is None
+        renewed = await store.swap_lease("engine-a", make_lease("engine-a", expires_at=2e10))
+        assert renewed is not None
+        assert taken is not None
+        assert renewed.expires_at == 2e10
+        assert renewed.epoch == taken.epoch  # a renewal keeps the epoch
         assert await store.get_lease() == renewed
-        assert await store.swap_lease("engine-a", make_lease("engine-b"))
-        assert (await store.get_lease()) == make_lease("engine-b")
+        moved = await store.swap_lease("engine-a", make_lease("engine-b"))
+        assert moved is not None
+        assert moved.owner == "engine-b"
+        assert moved.epoch > renewed.epoch  # a change of hands moves it on
+        assert await store.get_lease() == moved
+
+    async def test_lease_epochs_never_repeat_even_after_a_release(self, store: Store) -> None:
+        first = await store.swap_lease(None, make_lease("engine-a"))
+        assert first is not None
+        await store.release_lease("engine-a")
+        second = await store.swap_lease(None, make_lease("engine-b"))
+        assert second is not None
+        assert second.epoch > first.epoch
+
+    async def test_commits_are_fenced_by_the_lease_epoch(self, store: Store) -> None:
+        plan_id = new_id("plan")
+        await store.create_plan(make_plan(plan_id), [], [])
+        old = await store.swap_lease(None, make_lease("engine-a"))
+        assert old is not None
+        await store.commit(Change(plan_id, events=[make_event(plan_id)], fence=old.epoch))
+        new = await store.swap_lease("engine-a", make_lease("engine-b"))
+        assert new is not None
+        with pytest.raises(LeaseLostError):
+            await store.commit(Change(plan_id, events=[make_event(plan_id)], fence=old.epoch))
+        control = make_control()
+        await store.submit_control(control)
+        with pytest.raises(LeaseLostError):
+            await store.finish_control(replace(control, result={"ok": True}), fence=old.epoch)
+        assert await store.last_seq(plan_id) == 1  # the deposed engine wrote nothing
+        assert [c.control_id for c in await store.pending_controls()] == [control.control_id]
+        await store.commit(Change(plan_id, events=[make_event(plan_id)], fence=new.epoch))
+        await store.commit(Change(plan_id, events=[make_event(plan_id)]))  # unfenced writer
+        assert await store.last_seq(plan_id) == 3
+        await store.release_lease("engine-b")
+        with pytest.raises(LeaseLostError):
+            await store.commit(Change(plan_id, events=[make_event(plan_id)], fence=new.epoch))
+
+    async def test_a_fenced_commit_refused_in_a_batch_fails_only_its_caller(
+        self, store: Store
+    ) -> None:
+        plan_id = new_id("plan")
+        await store.create_plan(make_plan(plan_id), [], [])
+        lease = await store.swap_lease(None, make_lease("engine-a"))
+        assert lease is not None
+        results = await asyncio.gather(
+            store.commit(Change(plan_id, events=[make_event(plan_id)], fence=lease.epoch)),
+            store.commit(Change(plan_id, events=[make_event(plan_id)], fence=lease.epoch + 7)),
+            store.commit(Change(plan_id, events=[make_event(plan_id)], fence=lease.epoch)),
+            return_exceptions=True,
+        )
+        assert [type(r).__name__ for r in results] == ["list", "LeaseLostError", "list"]
+        assert [e.seq for e in await store.read_events(plan_id)] == [1, 2]
+
+    async def test_identity_is_stable(self, store: Store) -> None:
+        first = await store.identity()
+        assert first
+        assert await store.identity() == first
 
     async def test_lease_is_released_only_by_its_owner(self, store: Store) -> None:
-        assert await store.swap_lease(None, make_lease("engine-a"))
+        taken = await store.swap_lease(None, make_lease("engine-a"))
         await store.release_lease("engine-b")
-        assert await store.get_lease() == make_lease("engine-a")
+        assert await store.get_lease() == taken
         await store.release_lease("engine-a")
         assert await store.get_lease() is None
         await store.release_lease("engine-a")  # releasing nothing is harmless

@@ -141,6 +141,10 @@ def task_detail(task: Task) -> Group:
             f"version {task.run_version}  retries {task.retry_count}  previous config: {previous}"
         ),
     ]
+    if task.waiting_for:
+        lines.append(
+            Text(f"waiting for the tenant: its claim is held by {task.waiting_for}", "yellow")
+        )
     stages = Table(show_header=True, expand=False)
     stages.add_column("#")
     stages.add_column("stage")

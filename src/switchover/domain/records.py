@@ -115,6 +115,8 @@ class Task:
     failure: FailureInfo | None = None
     requested: BoundaryRequest | None = None
     current_stage: str | None = None
+    waiting_for: str | None = None
+    """Who holds the tenant's claim in the targets while this task waits to start, or None."""
 
     @property
     def next_stage(self) -> int:
@@ -194,10 +196,15 @@ class ControlRequest:
 
 @dataclass(frozen=True, slots=True)
 class Lease:
-    """Which engine process currently owns the store's work, until ``expires_at``."""
+    """Which engine process currently owns the store's work, until ``expires_at``.
+
+    ``epoch`` grows by one each time the lease changes hands (the store assigns it); every
+    commit of an engine names its epoch, and the store refuses it once the epoch has moved on.
+    """
 
     owner: str
     host: str
     pid: int
     expires_at: float
     extra: Mapping[str, Any] = field(default_factory=dict)
+    epoch: int = 0

@@ -36,9 +36,17 @@ from switchover.engine.operations import Accepted, Operations
 from switchover.engine.runner import TaskRunner
 from switchover.engine.scheduler import Admission
 from switchover.engine.state import EngineState
-from switchover.errors import ErrorType, NotFoundError, SwitchoverError
+from switchover.errors import (
+    ErrorType,
+    LeaseLostError,
+    NotFoundError,
+    StepFailedError,
+    SwitchoverError,
+)
 from switchover.settings import Settings
 from switchover.stages.base import StageBuilder, StageRequest
+from switchover.steps.locks import Busy, Fence, LocalTenantLocks, TenantLocks
+from switchover.steps.retry import retry_transient
 from switchover.stores.protocol import Store
 
 __all__ = ["Accepted", "Engine", "EngineStoppedError"]
@@ -47,9 +55,19 @@ __all__ = ["Accepted", "Engine", "EngineStoppedError"]
 _GC_THRESHOLD = (50_000, 20, 10)
 """Collector thresholds while an engine runs (see ``Engine.start``)."""
 
+CLAIM_POLL = 0.5
+"""Seconds between attempts to claim a tenant that another holder has in the targets."""
+
 
 class EngineStoppedError(SwitchoverError):
     """The engine stopped (or was never started) while work was requested of it."""
+
+
+def _cause(exc: BaseException) -> BaseException:
+    """The first error inside (nested) exception groups: what actually stopped the engine."""
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    return exc
 
 
 class Engine:
@@ -70,8 +88,13 @@ class Engine:
         discovery: Discovery,
         clock: Clock | None = None,
         owner: str | None = None,
+        locks: TenantLocks | None = None,
     ) -> None:
         self._store = store
+        self._locks: TenantLocks = locks or LocalTenantLocks()
+        self._fences: dict[str, Fence] = {}
+        self._fenced = asyncio.Event()
+        self._store_id = ""
         self._builder = stages
         self._settings = settings
         self.owner = owner or new_owner_id()
@@ -86,6 +109,8 @@ class Engine:
             discovery=discovery,
             metrics=self.metrics,
             stopping=lambda: self._fatal is not None,
+            guard=self._guard,
+            fence=self._fence,
         )
         self._ops = Operations(self._state, settings, self._load_plan)
         self._runners: set[str] = set()
@@ -97,17 +122,35 @@ class Engine:
         self._fatal: BaseException | None = None
         self._admit_scheduled = False
         self._gc_threshold: tuple[int, int, int] | None = None
+        self._go = asyncio.Event()
+        self._live = False
 
     # ----------------------------------------------------------------- lifecycle
 
-    async def start(self) -> None:
+    async def start(self, *, hold: bool = False) -> None:
         """Take the store's lease, recover unfinished work, and start running.
+
+        Args:
+            hold: load the unfinished work but run nothing (no stage, no admission, no control
+                request) until ``proceed``: a command decides first whether its operation is
+                accepted, so a refused one changes nothing; ``stop`` without ``proceed`` leaves
+                the store exactly as it was.
 
         Raises:
             EngineBusyError: another live engine owns the store.
         """
         self._lease = await acquire_lease(self._store, self.owner, self._settings.engine.lease_ttl)
-        await self._recover()
+        self._state.fence = self._lease.epoch
+        try:
+            self._store_id = await self._store.identity()
+            await self._recover()
+        except BaseException:
+            with contextlib.suppress(SwitchoverError):
+                await self._store.release_lease(self.owner)
+            self._lease = None
+            raise
+        if not hold:
+            self._go.set()
         started: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._main = asyncio.create_task(self._serve(started), name="switchover-engine")
         await started
@@ -118,11 +161,21 @@ class Engine:
             self._gc_threshold = gc.get_threshold()
             gc.set_threshold(*_GC_THRESHOLD)
 
+    def proceed(self) -> None:
+        """Run what ``start(hold=True)`` loaded, and whatever was accepted since."""
+        self._go.set()
+
+    @property
+    def held(self) -> bool:
+        """Whether the engine was started with ``hold`` and has not been told to proceed."""
+        return not self._go.is_set()
+
     async def stop(self) -> None:
         """Stop at once; tasks mid-stage stay RUNNING in the store and resume on next start."""
         if self._main is not None:
             self._main.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
+            # Whatever stopped the engine is in ``fatal``; stopping never raises it again.
+            with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._main
             self._main = None
         if self._lease is not None:
@@ -154,23 +207,27 @@ class Engine:
         try:
             async with asyncio.TaskGroup() as tg:
                 self._tg = tg
-                tg.create_task(self._control_loop(), name="switchover-control")
                 tg.create_task(self._lease_loop(), name="switchover-lease")
+                started.set_result(None)
+                await self._go.wait()
+                self._live = True
+                tg.create_task(self._control_loop(), name="switchover-control")
+                tg.create_task(self._claims_loop(), name="switchover-claims")
                 tg.create_task(self._runner.heartbeat(), name="switchover-heartbeat")
                 for task in list(self._state.tasks.values()):
                     if task.status in EXECUTING_TASK_STATUSES and task.task_id not in self._runners:
                         self._spawn(task.task_id, None)
                 self._admit()
-                started.set_result(None)
                 await asyncio.Event().wait()
         except BaseException as exc:
-            if not isinstance(exc, asyncio.CancelledError):
-                self._fatal = exc
+            if self._fatal is None and not isinstance(exc, asyncio.CancelledError):
+                self._fatal = _cause(exc)
             if not started.done():
                 started.set_exception(exc)
             raise
         finally:
             self._tg = None
+            self._live = False
             self._changed.set()
 
     def _on_change(self) -> None:
@@ -223,7 +280,7 @@ class Engine:
 
     def _install(self, plan: Plan, tasks: Iterable[Task]) -> None:
         executing = self._state.install_plan(plan, tasks)
-        if self._tg is not None:
+        if self._live:
             for task_id in executing:
                 if task_id not in self._runners:
                     self._spawn(task_id, None)
@@ -232,21 +289,160 @@ class Engine:
     # ----------------------------------------------------------------- admission
 
     def _schedule_admit(self) -> None:
-        if not self._admit_scheduled and self._tg is not None:
+        if not self._admit_scheduled and self._live:
             self._admit_scheduled = True
             asyncio.get_running_loop().call_soon(self._admit)
 
     def _admit(self) -> None:
         self._admit_scheduled = False
-        if self._tg is None:
+        if not self._live:
             return
         tasks = self._state.tasks
         for admission in self._state.sched.admit(lambda t: tasks[t].status is TaskStatus.PENDING):
-            self._begin(admission)
+            self._spawn(admission.task_id, admission)
         self._changed.set()
 
-    def _begin(self, admission: Admission) -> None:
+    def _admissible(self, admission: Admission) -> bool:
+        """Whether an admitted task may still start (nothing withdrew it meanwhile)."""
+        if admission.queued_op:
+            return admission.task_id in self._state.ops
         task = self._state.tasks[admission.task_id]
+        plan = self._state.plans[task.plan_id]
+        return (
+            task.status is TaskStatus.PENDING
+            and plan.status is PlanStatus.RUNNING
+            and not plan.operator_paused
+        )
+
+    async def _start_admitted(self, admission: Admission) -> asyncio.Future[list[Event]] | None:
+        """Claim the tenant in the targets, then start the task; None when it did not start.
+
+        While another holder (another store's task, another operator) has the tenant, the task
+        waits PENDING in its slot, recording who holds it (``waiting_for``, ``TaskWaiting``).
+        If the targets cannot be reached the task starts unclaimed, and its first stage claims
+        the tenant with retries (failing the stage if it cannot).
+        """
+        task_id = admission.task_id
+        waited: str | None = None
+        while True:
+            if not self._admissible(admission):
+                task = self._state.tasks[task_id]
+                requeue = not admission.queued_op and task.status is TaskStatus.PENDING
+                self._state.sched.give_back(admission, task.tenant_id, requeue=requeue)
+                if task.waiting_for is not None:
+                    self._state.write(
+                        task.plan_id,
+                        [self._state.changed(task, waiting_for=None)],
+                        drive_plan=False,
+                    )
+                self._schedule_admit()
+                return None
+            task = self._state.tasks[task_id]
+            try:
+                claim = await self._locks.claim(task.tenant_id, self._holder(task), self._claim_ttl)
+            except SwitchoverError:
+                claim = None
+            if isinstance(claim, Busy):
+                if claim.holder != waited:
+                    waited = claim.holder
+                    task = self._state.tasks[task_id]
+                    waiting = self._state.changed(task, waiting_for=claim.holder)
+                    event = self._state.event(EventType.TASK_WAITING, waiting, holder=claim.holder)
+                    self._state.write(task.plan_id, [waiting], [event], drive_plan=False)
+                await self._state.clock.sleep(CLAIM_POLL)
+                continue
+            if claim is not None:
+                self._hold_fence(task_id, claim)
+            if not self._admissible(admission):
+                await self._release_fence(task_id)
+                continue
+            return self._begin(admission)
+
+    @property
+    def _claim_ttl(self) -> float:
+        return self._settings.redis.lock_ttl
+
+    def _holder(self, task: Task) -> str:
+        """This store's name for the task as a claimant: the same for every engine on it."""
+        return f"{self._store_id}/{task.task_id}"
+
+    def _hold_fence(self, task_id: str, fence: Fence) -> None:
+        self._fences[task_id] = fence
+        self._fenced.set()
+
+    async def _fence(self, task: Task) -> Fence:
+        """The task's claim on its tenant, claimed now (with retries) when it has none.
+
+        Raises:
+            StepFailedError: CONFLICT when another holder has the tenant; the claim's own error
+                when the targets stay unreachable.
+        """
+        fence = self._fences.get(task.task_id)
+        if fence is not None:
+            return fence
+        holder = self._holder(task)
+        claim = await retry_transient(
+            lambda: self._locks.claim(task.tenant_id, holder, self._claim_ttl),
+            policy=self._settings.retry,
+            clock=self._state.clock,
+        )
+        if isinstance(claim, Busy):
+            raise StepFailedError(
+                ErrorType.CONFLICT,
+                f"tenant {task.tenant_id} is claimed by {claim.holder} in the targets; "
+                "this task wrote nothing",
+                details={"holder": claim.holder},
+            )
+        self._hold_fence(task.task_id, claim)
+        return claim
+
+    async def _release_fence(self, task_id: str) -> None:
+        fence = self._fences.pop(task_id, None)
+        if fence is not None:
+            with contextlib.suppress(SwitchoverError):  # it expires by itself otherwise
+                await self._locks.release(fence)
+
+    async def _claims_loop(self) -> None:
+        """Renew every claim this engine holds, a third of their TTL apart; drop lost ones."""
+        while True:
+            if not self._fences:
+                self._fenced.clear()
+                await self._fenced.wait()
+                continue
+            await self._state.clock.sleep(self._claim_ttl / 3)
+            for task_id, fence in list(self._fences.items()):
+                try:
+                    kept = await self._locks.renew(fence, self._claim_ttl)
+                except SwitchoverError:
+                    continue  # unreachable now; the claim lives on until its TTL
+                if not kept and self._fences.get(task_id) == fence:
+                    del self._fences[task_id]  # the next stage claims again, or fails CONFLICT
+
+    async def _guard(self) -> None:
+        """Before a step touches a target: make sure this engine still holds the store.
+
+        An engine frozen past its lease (SIGSTOP, a stalled VM) finds its lease expired on
+        waking; it renews it before going on, and stops at once when another engine took it.
+
+        Raises:
+            LeaseLostError: the lease is gone.
+        """
+        lease = self._lease
+        if self._fatal is not None or lease is None:
+            raise LeaseLostError("this engine is stopping")
+        if time.time() < lease.expires_at:
+            return
+        renewed = await renew_lease(self._store, lease, self._settings.engine.lease_ttl)
+        if renewed is None:
+            error = LeaseLostError("this engine's lease expired and another engine took it")
+            self._on_fatal(error)
+            raise error
+        self._lease = renewed
+
+    def _begin(self, admission: Admission) -> asyncio.Future[list[Event]]:
+        task = self._state.tasks[admission.task_id]
+        if task.waiting_for is not None:
+            task = replace(task, waiting_for=None)
         op = self._state.ops.pop(task.task_id, None) if admission.queued_op else None
         if op is None:
             stages = self._stage_names(task, ExecutionMode.NORMAL)
@@ -321,24 +517,32 @@ class Engine:
                     EventType.STAGE_STARTED, started, stage=started.stages[index], index=index
                 )
             )
-        first = self._state.write(
+        return self._state.write(
             task.plan_id, [started], events, drive_plan=started.mode is ExecutionMode.NORMAL
         )
-        self._spawn(task.task_id, first)
 
     def _stage_names(self, task: Task, mode: ExecutionMode) -> tuple[str, ...]:
         config = task.previous if mode is ExecutionMode.ROLLBACK else task.config
         assert config is not None
         return self._builder.names(StageRequest(task.tenant_id, config, mode))
 
-    def _spawn(self, task_id: str, first: asyncio.Future[list[Event]] | None) -> None:
+    def _spawn(self, task_id: str, admission: Admission | None) -> None:
         assert self._tg is not None
         self._runners.add(task_id)
-        self._tg.create_task(self._run(task_id, first), name=f"task:{task_id}")
+        self._tg.create_task(self._run(task_id, admission), name=f"task:{task_id}")
 
-    async def _run(self, task_id: str, first: asyncio.Future[list[Event]] | None) -> None:
+    async def _run(self, task_id: str, admission: Admission | None) -> None:
+        """Start an admitted task (None: one recovered executing) and run it to its end."""
         try:
+            first = None
+            if admission is not None:
+                first = await self._start_admitted(admission)
+                if first is None:
+                    return
             await self._runner.run(task_id, first)
+            task = self._state.tasks[task_id]
+            if task.status not in EXECUTING_TASK_STATUSES and self._fatal is None:
+                await self._release_fence(task_id)
         finally:
             self._runners.discard(task_id)
             self._changed.set()
@@ -359,7 +563,9 @@ class Engine:
                     }
                 else:
                     result = await self._perform(request)
-                await self._store.finish_control(replace(request, result=result))
+                await self._store.finish_control(
+                    replace(request, result=result), fence=self._state.fence
+                )
             await asyncio.sleep(interval)
 
     async def _lease_loop(self) -> None:
@@ -369,7 +575,7 @@ class Engine:
             assert self._lease is not None
             renewed = await renew_lease(self._store, self._lease, ttl)
             if renewed is None:
-                raise EngineStoppedError("the engine lease was taken by another engine")
+                raise LeaseLostError("this engine's lease was taken by another engine")
             self._lease = renewed
 
     async def _perform(self, request: ControlRequest) -> dict[str, Any]:

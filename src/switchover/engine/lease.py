@@ -42,7 +42,7 @@ def lease_is_live(lease: Lease, now: float | None = None) -> bool:
 
 
 async def acquire_lease(store: Store, owner: str, ttl: float) -> Lease:
-    """Take the store's lease for ``owner``.
+    """Take the store's lease for ``owner``; the returned lease carries the store's new epoch.
 
     Raises:
         EngineBusyError: a live engine holds it.
@@ -52,8 +52,9 @@ async def acquire_lease(store: Store, owner: str, ttl: float) -> Lease:
         mine = Lease(owner=owner, host=HOST, pid=os.getpid(), expires_at=time.time() + ttl)
         if current is not None and current.owner != owner and lease_is_live(current):
             raise EngineBusyError(current.owner, current.host, current.pid)
-        if await store.swap_lease(current.owner if current else None, mine):
-            return mine
+        taken = await store.swap_lease(current.owner if current else None, mine)
+        if taken is not None:
+            return taken
     current = await store.get_lease()
     if current is None:
         raise EngineBusyError("unknown", "unknown", 0)
@@ -61,6 +62,9 @@ async def acquire_lease(store: Store, owner: str, ttl: float) -> Lease:
 
 
 async def renew_lease(store: Store, lease: Lease, ttl: float) -> Lease | None:
-    """Extend ``lease``; None when it was lost to another engine."""
-    renewed = Lease(lease.owner, lease.host, lease.pid, time.time() + ttl)
-    return renewed if await store.swap_lease(lease.owner, renewed) else None
+    """Extend ``lease`` (same epoch); None when it was lost to another engine."""
+    renewed = Lease(lease.owner, lease.host, lease.pid, time.time() + ttl, epoch=lease.epoch)
+    written = await store.swap_lease(lease.owner, renewed)
+    if written is None or written.epoch != lease.epoch:
+        return None
+    return written

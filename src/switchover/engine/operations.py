@@ -12,7 +12,13 @@ from dataclasses import dataclass, replace
 
 from switchover.domain.events import Event, EventType
 from switchover.domain.records import BoundaryRequest, ControlAction, Plan, Target, TargetKind, Task
-from switchover.domain.status import TASK_TRANSITIONS, PlanStatus, TaskStatus, plan_transition
+from switchover.domain.status import (
+    EXECUTING_TASK_STATUSES,
+    TASK_TRANSITIONS,
+    PlanStatus,
+    TaskStatus,
+    plan_transition,
+)
 from switchover.engine.state import EngineState, QueuedOp
 from switchover.errors import ErrorType, NotFoundError, OperationRefusedError
 from switchover.settings import Settings
@@ -109,6 +115,10 @@ class Operations:
             return Accepted(task.plan_id, (task.task_id,), "pause request withdrawn")
         if task.status is TaskStatus.RUNNING:
             return Accepted(task.plan_id, (task.task_id,), "already running")
+        if task.status is TaskStatus.ROLLING_BACK:
+            # Left by an engine that stopped mid-rollback: the engine now running it continues
+            # from the rollback checkpoint.
+            return Accepted(task.plan_id, (task.task_id,), "its rollback continues")
         if task.status is not TaskStatus.PAUSED:
             raise _refuse_state(task, "resume", "PAUSED")
         self._queue(task, QueuedOp(ControlAction.RESUME))
@@ -116,16 +126,27 @@ class Operations:
 
     async def _resume_plan(self, plan_id: str) -> Accepted:
         plan = await self._plan_for_op(plan_id)
+        tasks = self._state.plan_tasks(plan_id)
         # Resuming a RUNNING plan is accepted: after a crash it is how the plan gets going again
         # (the engine doing the resume has recovered it), and it resumes any paused tasks.
         if plan.status not in (PlanStatus.PAUSED, PlanStatus.RUNNING):
+            interrupted = tuple(t.task_id for t in tasks if t.status in EXECUTING_TASK_STATUSES)
+            if interrupted:
+                # A settled plan whose rollbacks (which never move a plan) were interrupted:
+                # they continue, and the plan keeps its status.
+                return Accepted(
+                    plan_id,
+                    interrupted,
+                    f"plan {plan_id} is {plan.status.value}; "
+                    f"{len(interrupted)} interrupted task(s) continue",
+                )
             raise _plan_refused(
                 plan,
                 f"plan {plan_id} is {plan.status.value}; only a PAUSED or RUNNING plan resumes",
             )
         withdrawn = []
         resumed = []
-        for task in self._state.plan_tasks(plan_id):
+        for task in tasks:
             if task.status is TaskStatus.RUNNING and task.requested is BoundaryRequest.PAUSE:
                 withdrawn.append(replace(task, requested=None))
             elif task.status is TaskStatus.PAUSED and task.task_id not in self._state.ops:

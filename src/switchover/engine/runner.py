@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from switchover.discovery.protocol import Discovery
@@ -15,9 +15,10 @@ from switchover.domain.status import EXECUTING_TASK_STATUSES, ExecutionMode, Tas
 from switchover.engine.journal import TaskJournal
 from switchover.engine.outcome import task_failure
 from switchover.engine.state import EngineState
-from switchover.errors import ErrorType, StepFailedError
+from switchover.errors import ErrorType, LeaseLostError, StepFailedError
 from switchover.settings import Settings
 from switchover.stages.base import Stage, StageBuilder, StageRequest
+from switchover.steps.locks import Fence
 from switchover.steps.protocol import StepContext
 
 
@@ -40,8 +41,25 @@ class TaskRunner:
         discovery: Discovery,
         metrics: Counter[str],
         stopping: Callable[[], bool],
+        guard: Callable[[], Awaitable[None]],
+        fence: Callable[[Task], Awaitable[Fence]],
     ) -> None:
+        """Set the runner up.
+
+        Args:
+            state: the engine's cache and write path.
+            builder: builds a run's stages.
+            settings: step settings, ``engine.stage_deadline``.
+            discovery: passed to the steps.
+            metrics: counters the runner increments.
+            stopping: whether the engine is stopping (errors then end the run, not the task).
+            guard: awaited before each step acts; raises ``LeaseLostError`` when this engine
+                no longer holds the store.
+            fence: the task's claim on its tenant in the targets (claiming it if needed).
+        """
         self._state = state
+        self._guard = guard
+        self._fence = fence
         self._builder = builder
         self._settings = settings
         self._discovery = discovery
@@ -60,7 +78,7 @@ class TaskRunner:
             if first is not None:
                 await first
             await self._run_stages(task_id, started=first is not None)
-        except asyncio.CancelledError:
+        except (asyncio.CancelledError, LeaseLostError):
             raise
         except Exception as exc:
             task = self._state.tasks[task_id]
@@ -106,6 +124,10 @@ class TaskRunner:
             cause = await self._run_stage(self._state.tasks[task_id], stage, config, source)
             task = self._state.tasks[task_id]
             if cause is not None:
+                if cause.error_type is ErrorType.TIMEOUT_ERROR and await self._cancel_stuck(
+                    task, cause
+                ):
+                    return
                 await self._finish_failed(task, cause, index, names)
                 return
             done = task.checkpoint.completed if task.checkpoint else ()
@@ -131,9 +153,35 @@ class TaskRunner:
     async def _run_stage(
         self, task: Task, stage: Stage, config: Any, source: Any
     ) -> FailureInfo | None:
+        """Run the stage's steps within ``engine.stage_deadline``; the failure, or None."""
+        deadline = self._settings.engine.stage_deadline
+        step_name: list[str | None] = [None]
+        try:
+            async with asyncio.timeout(deadline):
+                return await self._run_steps(task, stage, config, source, step_name)
+        except TimeoutError:
+            return FailureInfo(
+                ErrorType.TIMEOUT_ERROR,
+                f"stage {stage.name} did not finish within {deadline:g}s (engine.stage_deadline)",
+                stage.name,
+                step_name[0],
+                retryable=True,
+                details={"stage_deadline": deadline},
+            )
+
+    async def _run_steps(
+        self, task: Task, stage: Stage, config: Any, source: Any, current: list[str | None]
+    ) -> FailureInfo | None:
         journal = TaskJournal(
             lambda message, details: self._warn(task.task_id, stage.name, message, details)
         )
+        try:
+            await self._guard()
+            fence = await self._fence(task)
+        except StepFailedError as exc:
+            return FailureInfo(
+                exc.error_type, str(exc), stage.name, "claim", exc.retryable, exc.details
+            )
         ctx = StepContext(
             plan_id=task.plan_id,
             task_id=task.task_id,
@@ -147,17 +195,20 @@ class TaskRunner:
             clock=self._state.clock,
             discovery=self._discovery,
             journal=journal,
+            fence=fence,
         )
         for step in stage.steps:
+            current[0] = step.name
             try:
                 await step.prepare(ctx)
+                await self._guard()
                 await step.execute(ctx)
                 await step.validate(ctx)
             except StepFailedError as exc:
                 return FailureInfo(
                     exc.error_type, str(exc), stage.name, step.name, exc.retryable, exc.details
                 )
-            except asyncio.CancelledError:
+            except (asyncio.CancelledError, LeaseLostError):
                 raise
             except Exception as exc:
                 return FailureInfo(
@@ -173,6 +224,25 @@ class TaskRunner:
             EventType.STEP_WARNING, task, stage=stage, data={**details, "message": message}
         )
         await self._state.write(task.plan_id, (), [event], drive_plan=False)
+
+    async def _cancel_stuck(self, task: Task, cause: FailureInfo) -> bool:
+        """A stage ran out of time while a cancel was waiting for it: the task is CANCELLED.
+
+        The cause stays on the task, so its status says which stage was cut short.
+        """
+        if task.mode is ExecutionMode.ROLLBACK or task.requested is not BoundaryRequest.CANCEL:
+            return False
+        stopped = self._state.changed(
+            task, status=TaskStatus.CANCELLED, requested=None, current_stage=None, failure=cause
+        )
+        events = [
+            self._state.event(EventType.STAGE_FAILED, stopped, stage=cause.stage, failure=cause),
+            self._state.event(
+                EventType.TASK_CANCELLED, stopped, failure=cause, next_stage=stopped.next_stage
+            ),
+        ]
+        await self._state.write(task.plan_id, [stopped], events)
+        return True
 
     async def _stop_at_boundary(
         self, task: Task, checkpoint: Checkpoint | None, *events: Event

@@ -92,6 +92,22 @@ class Scheduler:
         if self._tenants.get(tenant_id) == task_id:
             del self._tenants[tenant_id]
 
+    def give_back(self, admission: Admission, tenant_id: str, *, requeue: bool) -> None:
+        """An admitted task did not start: free its slot; ``requeue`` puts it first in line.
+
+        A forward task also gives its tenant back (it takes it again when admitted anew); a
+        queued operation keeps the tenant, which it held before it was queued.
+        """
+        queue = self._plans[admission.plan_id]
+        queue.in_slots.discard(admission.task_id)
+        if admission.queued_op:
+            if requeue:
+                queue.ops.appendleft(admission.task_id)
+            return
+        self.release_tenant(tenant_id, admission.task_id)
+        if requeue:
+            queue.blocked.insert(0, (admission.task_id, tenant_id))
+
     def hold_slot(self, plan_id: str, task_id: str) -> None:
         """Count ``task_id`` in the plan's slots (recovery of a task found executing)."""
         self._plans[plan_id].in_slots.add(task_id)

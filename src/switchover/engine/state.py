@@ -73,6 +73,8 @@ class EngineState:
         self.counts: dict[str, Counter[TaskStatus]] = {}
         self.ops: dict[str, QueuedOp] = {}
         self.beats: dict[str, float] = {}
+        self.fence: int | None = None
+        """The lease epoch every commit names (None until the engine holds the lease)."""
         self._on_change = on_change
         self._on_fatal = on_fatal
 
@@ -113,7 +115,9 @@ class EngineState:
             if derived is not None:
                 plan = derived
                 all_events.append(self.plan_event(derived))
-        change = Change(plan_id=plan_id, tasks=tuple(tasks), plan=plan, events=all_events)
+        change = Change(
+            plan_id=plan_id, tasks=tuple(tasks), plan=plan, events=all_events, fence=self.fence
+        )
         future = asyncio.ensure_future(self.store.commit(change))
         future.add_done_callback(self._committed)
         self._on_change()

@@ -8,6 +8,7 @@ every instance of a service at once (``bench/verify_fanout.py`` measures both).
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Mapping, Sequence
 from types import TracebackType
@@ -28,6 +29,12 @@ DEFAULT_MAX_CONNECTIONS = 1024
 _BODY_HEADERS = frozenset({b"content-length", b"transfer-encoding"})
 
 
+# Named like its httpx siblings (ConnectTimeout, ReadTimeout) rather than ``...Error``: it is
+# one more member of httpx's family, raised where httpx's own transport would raise those.
+class TotalTimeout(httpx.TimeoutException):
+    """A whole request (connect, send, every read of the answer) outlasted its deadline."""
+
+
 class AiohttpTransport(httpx.AsyncBaseTransport):
     """An httpx transport that sends requests on one shared aiohttp connection pool.
 
@@ -44,22 +51,31 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
     * a URL that is not http(s) or cannot be sent: ``httpx.UnsupportedProtocol``.
 
     Timeouts: connect → a new connection, read → between reads of the answer, pool → waiting
-    for a free connection plus connecting. Bodies are read whole (the steps exchange small JSON
-    documents) and decoded (gzip, deflate) by httpx as it does for its own transport. The pool
-    is created on first use, in the running event loop, and closed by ``aclose``.
+    for a free connection plus connecting, and ``total_timeout`` → the whole request, answer
+    body included, so that a peer trickling its answer a byte at a time cannot hold a call
+    open past it (``TotalTimeout``, an ``httpx.TimeoutException``). Bodies are read whole
+    (the steps exchange small JSON documents) and decoded (gzip, deflate) by httpx as it does
+    for its own transport. The pool is created on first use, in the running event loop, and
+    closed by ``aclose``.
     """
 
     def __init__(
-        self, *, max_connections: int = DEFAULT_MAX_CONNECTIONS, verify: bool = True
+        self,
+        *,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
+        verify: bool = True,
+        total_timeout: float | None = None,
     ) -> None:
         """Describe the pool; nothing is opened until the first request.
 
         Args:
             max_connections: connections open at once, over all hosts (no per-host limit).
             verify: False skips TLS certificate checks.
+            total_timeout: seconds one whole request may take (None: no limit).
         """
         self._max_connections = max_connections
         self._verify = verify
+        self._total_timeout = total_timeout
         self._session: aiohttp.ClientSession | None = None
         self._timeouts: dict[tuple[float | None, ...], aiohttp.ClientTimeout] = {}
 
@@ -83,6 +99,8 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         found = self._timeouts.get(key)
         if found is None:
             connect, read, pool = key
+            # No aiohttp total: ``send`` bounds the whole request itself, so that hitting the
+            # deadline is told apart from a read timeout.
             found = aiohttp.ClientTimeout(
                 total=None, connect=pool, sock_connect=connect, sock_read=read
             )
@@ -114,6 +132,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             The answer, read.
 
         Raises:
+            TotalTimeout: the whole request took longer than ``total_timeout``.
             httpx.TransportError: the subclass named in the class docstring.
             httpx.InvalidURL: ``url`` cannot be parsed.
         """
@@ -125,18 +144,27 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             raise httpx.UnsupportedProtocol(
                 f"Request URL has an unsupported protocol '{target.scheme}://'.", request=request
             )
+        deadline = asyncio.timeout(self._total_timeout)
         try:
-            async with self._pool().request(
-                method,
-                target,
-                headers=headers,
-                data=content or None,
-                allow_redirects=False,
-                timeout=self._client_timeout(timeouts),
-            ) as answer:
-                body = await answer.read()
-        except (aiohttp.ClientError, OSError) as exc:
-            _raise_httpx(exc, request)
+            async with deadline:
+                try:
+                    async with self._pool().request(
+                        method,
+                        target,
+                        headers=headers,
+                        data=content or None,
+                        allow_redirects=False,
+                        timeout=self._client_timeout(timeouts),
+                    ) as answer:
+                        body = await answer.read()
+                except (aiohttp.ClientError, OSError) as exc:
+                    _raise_httpx(exc, request)
+        except TimeoutError as exc:
+            if not deadline.expired():
+                raise
+            raise TotalTimeout(
+                f"no complete answer within {self._total_timeout:g} s", request=request
+            ) from exc
         version = answer.version or aiohttp.HttpVersion11
         return httpx.Response(
             answer.status,
@@ -205,7 +233,9 @@ class HttpClient:
     decoded JSON or None when the response is not JSON. Failures come out as switchover errors:
 
     * connection refused / reset, protocol breakage: ``TransientError(NETWORK_ERROR)``;
-    * connect, read, write or pool timeouts: ``TransientError(TIMEOUT_ERROR)``;
+    * connect, read, write or pool timeouts, and a call outlasting ``http.total_timeout``
+      (connect, send and reading the whole answer; a peer trickling its answer byte by byte
+      does not reset it): ``TransientError(TIMEOUT_ERROR)``;
     * an HTTP 5xx answer: ``TransientError(SERVICE_UNAVAILABLE)``;
     * anything else httpx raises (bad URL, unsupported scheme): ``StepFailedError(NETWORK_ERROR)``.
 
@@ -223,7 +253,7 @@ class HttpClient:
         """Create the client; it opens connections lazily.
 
         Args:
-            settings: timeouts come from ``settings.http``.
+            settings: timeouts and the deadline of each call come from ``settings.http``.
             transport: replaces the network (``httpx.MockTransport`` in unit tests); by
                 default each pool is an ``AiohttpTransport``.
             max_connections: size of the connection pool.
@@ -232,6 +262,7 @@ class HttpClient:
         read = settings.http.read_timeout
         self._timeout = httpx.Timeout(connect=connect, read=read, write=read, pool=connect + read)
         self._timeouts = self._timeout.as_dict()
+        self._total_timeout = settings.http.total_timeout
         self._max_connections = max_connections
         self._transport = transport
         # The default pools, which this client's own requests use directly; None when a
@@ -243,7 +274,11 @@ class HttpClient:
     def _make_client(self, *, verify: bool) -> httpx.AsyncClient:
         transport = self._transport
         if transport is None:
-            pool = AiohttpTransport(max_connections=self._max_connections, verify=verify)
+            pool = AiohttpTransport(
+                max_connections=self._max_connections,
+                verify=verify,
+                total_timeout=self._total_timeout,
+            )
             self._pools[verify] = transport = pool
         return httpx.AsyncClient(
             timeout=self._timeout, transport=transport, verify=verify, follow_redirects=False
@@ -325,11 +360,18 @@ class HttpClient:
         pool = self._pools.get(verify_tls)
         try:
             if pool is not None:
+                # The pool bounds the call by the total deadline itself (TotalTimeout).
                 response = await pool.send(
                     method, url, headers=headers, content=content, timeouts=self._timeouts
                 )
             else:
-                response = await client.request(method, url, headers=headers, content=content)
+                response = await self._request(client, method, url, headers, content)
+        except TotalTimeout as exc:
+            raise TransientError(
+                ErrorType.TIMEOUT_ERROR,
+                f"{where}: timed out after {self._total_timeout:g} s (total deadline)",
+                details={"url": _without_query(url), "deadline": self._total_timeout},
+            ) from exc
         except httpx.TimeoutException as exc:
             raise TransientError(
                 ErrorType.TIMEOUT_ERROR,
@@ -355,6 +397,24 @@ class HttpClient:
                 details={"url": _without_query(url), "status": response.status_code},
             )
         return response
+
+    async def _request(
+        self,
+        client: httpx.AsyncClient,
+        method: str,
+        url: str,
+        headers: Mapping[str, str] | None,
+        content: bytes | None,
+    ) -> httpx.Response:
+        """Send through a given transport, bounded by the total deadline as the pool is."""
+        deadline = asyncio.timeout(self._total_timeout)
+        try:
+            async with deadline:
+                return await client.request(method, url, headers=headers, content=content)
+        except TimeoutError as exc:
+            if not deadline.expired():
+                raise
+            raise TotalTimeout(f"no complete answer within {self._total_timeout:g} s") from exc
 
     async def aclose(self) -> None:
         """Close every pooled connection (idempotent)."""

@@ -7,12 +7,24 @@ from typing import Any
 
 from switchover.discovery.protocol import DiscoveryQuery
 from switchover.errors import ErrorType, StepFailedError
+from switchover.secrets import Scrubber
 from switchover.steps.http_client import HttpClient
 from switchover.steps.protocol import StepContext
 from switchover.steps.retry import retry_transient
 
 PORTAL_SERVICE = "portalService"
 ASBC_SERVICE = "asbcService"
+
+
+def _scrubber(ctx: StepContext) -> Scrubber:
+    """Masks the credentials these steps send, in whatever a peer answers.
+
+    A peer refusing a request may quote it back (an ASBC's 401 body can echo the
+    ``Authorization`` header), and what a step copies from an answer into an error reaches run
+    output, events and the store. Built only on the failure path, so success costs nothing.
+    """
+    token = ctx.settings.asbc.token
+    return Scrubber([token.get_secret_value()]) if token is not None else Scrubber.empty()
 
 
 def _success_code(code: Any) -> bool:
@@ -27,7 +39,8 @@ class PortalNotifyStep:
     ``POST {portal.scheme}://{instance}{portal.path}`` with
     ``{"tenantId", "targetDeployUnit", "timestamp": "<epoch ms>"}`` to one random instance of
     ``portalService``; a transient failure is retried on a freshly picked instance. Success
-    means HTTP 2xx and ``code == "0"``; anything else is BUSINESS_ERROR with the code and message.
+    means HTTP 2xx and ``code == "0"``; anything else is BUSINESS_ERROR with the code and message,
+    in which any configured credential the portal echoes is masked as ``***``.
     """
 
     name = "portal-notify"
@@ -80,6 +93,8 @@ class PortalNotifyStep:
         if 200 <= status < 300 and _success_code(code):
             return
         message = body.get("message", body.get("msg")) if isinstance(body, dict) else None
+        scrubber = _scrubber(ctx)
+        code, message = scrubber.scrub_data(code), scrubber.scrub_data(message)
         raise StepFailedError(
             ErrorType.BUSINESS_ERROR,
             f"portal {instance} refused the switch of tenant {ctx.tenant_id}: HTTP {status}, "
@@ -114,7 +129,8 @@ class AsbcSwitchStep:
     ``{"calledNumberMatch": [rules], "targetTrunkGroupName": trunkGroup}`` and, when
     ``asbc.token`` is set, ``Authorization: Bearer <token>``. Success means HTTP 2xx,
     ``code == 0`` and an empty ``data.failList``; otherwise BUSINESS_ERROR listing every failed
-    number with its message. The token never appears in messages or details.
+    number with its message. The token never appears in messages or details, even where the
+    ASBC quotes it back (a 401 echoing the ``Authorization`` header): it is masked as ``***``.
     """
 
     name = "asbc-switch"
@@ -169,6 +185,10 @@ class AsbcSwitchStep:
         if 200 <= status < 300 and _success_code(code) and not failed:
             return
         message = body.get("message", body.get("msg")) if isinstance(body, dict) else None
+        # Scrubbed before any repr: an escaped token would no longer match.
+        scrubber = _scrubber(ctx)
+        code, message = scrubber.scrub_data(code), scrubber.scrub_data(message)
+        failed = scrubber.scrub_data(failed)
         summary = f"HTTP {status}, code {code!r}, message {message!r}"
         if failed:
             listed = "; ".join(f"{f['number']}: {f['message']}" for f in failed)

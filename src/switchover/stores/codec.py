@@ -160,6 +160,7 @@ def _task_run_to_dict(task: Task) -> dict[str, Any]:
         "failure": failure.to_dict() if failure is not None else None,
         "requested": requested.value if requested is not None else None,
         "current_stage": task.current_stage,
+        "waiting_for": task.waiting_for,
     }
 
 
@@ -217,6 +218,7 @@ def _build_task(data: Mapping[str, Any]) -> Task:
         failure=FailureInfo.from_dict(failure) if failure is not None else None,
         requested=BoundaryRequest(requested) if requested is not None else None,
         current_stage=str(current_stage) if current_stage is not None else None,
+        waiting_for=str(waiting) if (waiting := data.get("waiting_for")) is not None else None,
     )
 
 
@@ -305,6 +307,7 @@ def lease_to_dict(lease: Lease) -> dict[str, Any]:
         "pid": lease.pid,
         "expires_at": lease.expires_at,
         "extra": dict(lease.extra),
+        "epoch": lease.epoch,
     }
 
 
@@ -315,6 +318,7 @@ def _build_lease(data: Mapping[str, Any]) -> Lease:
         pid=int(data["pid"]),
         expires_at=float(data["expires_at"]),
         extra=dict(data.get("extra") or {}),
+        epoch=int(data.get("epoch", 0)),
     )
 
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Sequence
 from dataclasses import replace
 
 from switchover.domain.events import Event
 from switchover.domain.records import ControlRequest, Lease, Plan, Task
 from switchover.domain.status import TaskStatus
-from switchover.errors import ConflictError, StoreError
+from switchover.errors import ConflictError, LeaseLostError, StoreError
 from switchover.stores.protocol import Change
 
 
@@ -26,6 +27,8 @@ class MemoryStore:
         self._events: dict[str, list[Event]] = {}
         self._controls: dict[str, ControlRequest] = {}
         self._lease: Lease | None = None
+        self._epochs_issued = 0
+        self._id = uuid.uuid4().hex
         self.commits = 0
 
     async def open(self) -> None:
@@ -62,8 +65,13 @@ class MemoryStore:
             self._tenant_tasks.setdefault(task.tenant_id, []).append(task.task_id)
         return self._append(plan.plan_id, events)
 
+    def _check_fence(self, fence: int | None) -> None:
+        if fence is not None and (self._lease is None or self._lease.epoch != fence):
+            raise LeaseLostError(f"this engine's lease (epoch {fence}) is no longer current")
+
     async def commit(self, change: Change) -> list[Event]:
         """Apply the change at once (the call order is the commit order)."""
+        self._check_fence(change.fence)
         if change.plan_id not in self._plans:
             raise StoreError(f"plan {change.plan_id!r} does not exist")
         for task in change.tasks:
@@ -129,8 +137,9 @@ class MemoryStore:
         """Requests without a result, oldest first."""
         return [r for r in self._controls.values() if r.result is None]
 
-    async def finish_control(self, request: ControlRequest) -> None:
-        """Store the result."""
+    async def finish_control(self, request: ControlRequest, fence: int | None = None) -> None:
+        """Store the result (fenced like ``commit``)."""
+        self._check_fence(fence)
         self._controls[request.control_id] = request
 
     async def get_control(self, control_id: str) -> ControlRequest | None:
@@ -141,15 +150,24 @@ class MemoryStore:
         """The lease row."""
         return self._lease
 
-    async def swap_lease(self, expected_owner: str | None, lease: Lease) -> bool:
-        """Compare-and-set on the holder."""
-        current = self._lease.owner if self._lease else None
-        if current != expected_owner:
-            return False
-        self._lease = lease
-        return True
+    async def swap_lease(self, expected_owner: str | None, lease: Lease) -> Lease | None:
+        """Compare-and-set on the holder; a new holder gets the next epoch."""
+        current = self._lease
+        if (current.owner if current else None) != expected_owner:
+            return None
+        if current is not None and current.owner == lease.owner:
+            epoch = current.epoch
+        else:
+            self._epochs_issued += 1
+            epoch = self._epochs_issued
+        self._lease = replace(lease, epoch=epoch)
+        return self._lease
 
     async def release_lease(self, owner: str) -> None:
         """Delete the lease if ``owner`` holds it."""
         if self._lease is not None and self._lease.owner == owner:
             self._lease = None
+
+    async def identity(self) -> str:
+        """A random id made when the store was."""
+        return self._id

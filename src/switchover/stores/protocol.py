@@ -19,12 +19,18 @@ class Change:
     given, and ``events`` appended in order, numbered ``last_seq + 1 ...`` for the plan — all
     in one transaction, so no event describes a state that was not committed and a stage's
     checkpoint never exists without its events.
+
+    ``fence`` is the lease epoch of the engine making the change: the store applies the change
+    only if that epoch is still the lease's current one, checked in the same transaction, so a
+    deposed engine (frozen past its lease, then continued) cannot write over its successor.
+    None: not fenced (a plan created by a command that runs no engine).
     """
 
     plan_id: str
     tasks: Sequence[Task] = ()
     plan: Plan | None = None
     events: Sequence[Event] = ()
+    fence: int | None = None
 
 
 class Store(Protocol):
@@ -61,6 +67,7 @@ class Store(Protocol):
         """Apply ``change`` atomically and durably; returns its events with sequence numbers.
 
         Raises:
+            LeaseLostError: ``change.fence`` is not the current lease epoch (nothing is written).
             StoreError: the plan does not exist or the write failed (nothing is written).
         """
         ...
@@ -105,8 +112,12 @@ class Store(Protocol):
         """Queued operations without a result, oldest first."""
         ...
 
-    async def finish_control(self, request: ControlRequest) -> None:
-        """Record ``request.result`` for a queued operation."""
+    async def finish_control(self, request: ControlRequest, fence: int | None = None) -> None:
+        """Record ``request.result`` for a queued operation (fenced like ``commit``).
+
+        Raises:
+            LeaseLostError: ``fence`` is not the current lease epoch (nothing is written).
+        """
         ...
 
     async def get_control(self, control_id: str) -> ControlRequest | None:
@@ -117,14 +128,25 @@ class Store(Protocol):
         """The current engine lease, expired or not, or None."""
         ...
 
-    async def swap_lease(self, expected_owner: str | None, lease: Lease) -> bool:
+    async def swap_lease(self, expected_owner: str | None, lease: Lease) -> Lease | None:
         """Write ``lease`` iff the current holder is ``expected_owner`` (None: no lease row).
 
+        The store assigns the epoch: unchanged when the holder renews its own lease, one more
+        than any epoch ever handed out when the lease changes hands (also after a release).
+
         Returns:
-            Whether the lease was written.
+            The lease as written, with its epoch; None when it was not written.
         """
         ...
 
     async def release_lease(self, owner: str) -> None:
         """Delete the lease if ``owner`` holds it."""
+        ...
+
+    async def identity(self) -> str:
+        """A stable id of this store, the same for every process that opens it.
+
+        It names this store's tasks as holders of tenant claims in the target systems, which
+        other stores (other operators) share.
+        """
         ...

@@ -332,6 +332,7 @@ class SqliteStore:
             Its events, numbered after the plan's last sequence number.
 
         Raises:
+            LeaseLostError: ``change.fence`` is not the current lease epoch (nothing is written).
             StoreError: the plan does not exist, the change is malformed, or the write failed
                 (nothing is written).
         """
@@ -395,13 +396,14 @@ class SqliteStore:
         sql = "SELECT doc FROM controls WHERE done = 0 ORDER BY created_at, rowid"
         return await self._all(decode_control, sql)
 
-    async def finish_control(self, request: ControlRequest) -> None:
-        """Record ``request.result`` for a queued operation.
+    async def finish_control(self, request: ControlRequest, fence: int | None = None) -> None:
+        """Record ``request.result`` for a queued operation (fenced like ``commit``).
 
         Raises:
             NotFoundError: no request has this id.
+            LeaseLostError: ``fence`` is not the current lease epoch.
         """
-        await self._write(apply_finish_control, request)
+        await self._write(apply_finish_control, (request, fence))
 
     async def get_control(self, control_id: str) -> ControlRequest | None:
         """One control request, with its result once done."""
@@ -412,14 +414,21 @@ class SqliteStore:
         """The current engine lease, expired or not, or None."""
         return await self._one(decode_lease, "SELECT doc FROM lease WHERE id = 1")
 
-    async def swap_lease(self, expected_owner: str | None, lease: Lease) -> bool:
+    async def swap_lease(self, expected_owner: str | None, lease: Lease) -> Lease | None:
         """Write ``lease`` iff the current holder is ``expected_owner`` (None: no lease row).
 
         Returns:
-            Whether the lease was written.
+            The lease as written, with the epoch the store assigned; None when not written.
         """
         return await self._write(apply_swap_lease, (expected_owner, lease))
 
     async def release_lease(self, owner: str) -> None:
         """Delete the lease if ``owner`` holds it."""
         await self._write(apply_release_lease, owner)
+
+    async def identity(self) -> str:
+        """The store's id, made when its file was created (kept in the ``meta`` table)."""
+        found = await self._one(str, "SELECT value FROM meta WHERE key = 'store_id'")
+        if found is None:
+            raise StoreError(f"{self.path} has no store id")
+        return found

@@ -6,11 +6,12 @@ import asyncio
 import contextlib
 import sqlite3
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any, TypeVar
 
 from switchover.domain.events import Event
 from switchover.domain.records import ControlRequest, Lease, Plan, Task
-from switchover.errors import ConflictError, NotFoundError, StoreError
+from switchover.errors import ConflictError, LeaseLostError, NotFoundError, StoreError
 from switchover.stores.codec import (
     dumps,
     encode_control,
@@ -24,7 +25,7 @@ from switchover.stores.protocol import Change
 T = TypeVar("T")
 A = TypeVar("A")
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 """The schema this code reads and writes, kept in ``PRAGMA user_version``."""
 
 # MIGRATIONS[v] takes a file from schema version v to v + 1 (statements split on ";").
@@ -46,6 +47,13 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX controls_pending ON controls (created_at) WHERE done = 0;
     CREATE TABLE lease (id INTEGER PRIMARY KEY CHECK (id = 1), owner TEXT NOT NULL,
         expires_at REAL NOT NULL, doc TEXT NOT NULL)
+    """,
+    # 2: lease epochs (fenced commits) and the store's identity.
+    """
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    ALTER TABLE lease ADD COLUMN epoch INTEGER NOT NULL DEFAULT 0;
+    INSERT INTO meta (key, value) VALUES ('store_id', lower(hex(randomblob(16))));
+    INSERT INTO meta (key, value) VALUES ('lease_epoch', '0')
     """,
 )
 
@@ -113,6 +121,34 @@ class Txn:
         self.task_inserts: list[_TaskRow] = []
         self.task_upserts: list[_TaskRow] = []
         self.event_rows: list[tuple[str, int, str]] = []
+        self._epoch: tuple[int | None] | None = None
+
+    def lease_epoch(self) -> int | None:
+        """The current lease epoch in this transaction, or None: nobody holds the lease."""
+        if self._epoch is None:
+            row = self.conn.execute("SELECT epoch FROM lease WHERE id = 1").fetchone()
+            self._epoch = (None if row is None else int(row[0]),)
+        return self._epoch[0]
+
+    def check_fence(self, fence: int | None) -> None:
+        """Refuse a fenced write whose epoch is not the lease's current one.
+
+        Raises:
+            LeaseLostError: another engine holds the lease now (or nobody does).
+        """
+        if fence is None:
+            return
+        current = self.lease_epoch()
+        if current != fence:
+            holder = "nobody" if current is None else f"epoch {current}"
+            raise LeaseLostError(
+                f"this engine's lease (epoch {fence}) is no longer current ({holder} holds "
+                "the store now); its write was refused"
+            )
+
+    def set_lease_epoch(self, epoch: int | None) -> None:
+        """Keep the cached epoch right after this transaction changed the lease."""
+        self._epoch = (epoch,)
 
     def last_seq(self, plan_id: str) -> int | None:
         """The plan's last sequence number in this transaction, or None: no such plan."""
@@ -186,6 +222,7 @@ def apply_create(txn: Txn, arg: tuple[Plan, Sequence[Task], Sequence[Event]]) ->
 
 
 def apply_commit(txn: Txn, change: Change) -> list[Event]:
+    txn.check_fence(change.fence)
     plan_id, plan = change.plan_id, change.plan
     last = txn.last_seq(plan_id)
     if last is None:
@@ -213,24 +250,44 @@ def apply_submit_control(txn: Txn, request: ControlRequest) -> None:
         raise ConflictError(f"control request {request.control_id} already exists")
 
 
-def apply_finish_control(txn: Txn, request: ControlRequest) -> None:
+def apply_finish_control(txn: Txn, arg: tuple[ControlRequest, int | None]) -> None:
+    request, fence = arg
+    txn.check_fence(fence)
     sql = "UPDATE controls SET done = ?, doc = ? WHERE control_id = ?"
     done, doc = request.result is not None, encode_control(request)
     if txn.conn.execute(sql, (done, doc, request.control_id)).rowcount != 1:
         raise NotFoundError("control request", request.control_id)
 
 
-def apply_swap_lease(txn: Txn, arg: tuple[str | None, Lease]) -> bool:
+def apply_swap_lease(txn: Txn, arg: tuple[str | None, Lease]) -> Lease | None:
     expected_owner, lease = arg
-    values = (lease.owner, lease.expires_at, encode_lease(lease))
-    if expected_owner is None:
-        sql = "INSERT INTO lease VALUES (1, ?, ?, ?) ON CONFLICT (id) DO NOTHING"
-        cursor = txn.conn.execute(sql, values)
+    conn = txn.conn
+    row = conn.execute("SELECT owner, epoch FROM lease WHERE id = 1").fetchone()
+    current_owner = None if row is None else str(row[0])
+    if current_owner != expected_owner:
+        return None
+    if row is not None and current_owner == lease.owner:
+        epoch = int(row[1])  # a renewal keeps the epoch
     else:
-        sql = "UPDATE lease SET owner = ?, expires_at = ?, doc = ? WHERE id = 1 AND owner = ?"
-        cursor = txn.conn.execute(sql, (*values, expected_owner))
-    return cursor.rowcount == 1
+        issued = conn.execute("SELECT value FROM meta WHERE key = 'lease_epoch'").fetchone()
+        epoch = max(int(issued[0]) if issued else 0, int(row[1]) if row else 0) + 1
+        conn.execute(
+            "INSERT INTO meta (key, value) VALUES ('lease_epoch', ?)"
+            " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (str(epoch),),
+        )
+    written = replace(lease, epoch=epoch)
+    conn.execute(
+        "INSERT INTO lease (id, owner, expires_at, doc, epoch) VALUES (1, ?, ?, ?, ?)"
+        " ON CONFLICT (id) DO UPDATE SET owner = excluded.owner,"
+        " expires_at = excluded.expires_at, doc = excluded.doc, epoch = excluded.epoch",
+        (written.owner, written.expires_at, encode_lease(written), epoch),
+    )
+    txn.set_lease_epoch(epoch)
+    return written
 
 
 def apply_release_lease(txn: Txn, owner: str) -> None:
-    txn.conn.execute("DELETE FROM lease WHERE id = 1 AND owner = ?", (owner,))
+    cursor = txn.conn.execute("DELETE FROM lease WHERE id = 1 AND owner = ?", (owner,))
+    if cursor.rowcount:
+        txn.set_lease_epoch(None)

@@ -32,6 +32,28 @@ def tenant_config_key(prefix: str, tenant_id: str) -> str:
     return f"{prefix}{tenant_id}"
 
 
+def tenant_lock_key(lock_prefix: str, tenant_id: str) -> str:
+    """``{lock_prefix}{tenantId}``, a task's claim on its tenant: ``switchover:tenant_lock:t-1``."""
+    return f"{lock_prefix}{tenant_id}"
+
+
+def lock_value(token: int, holder: str) -> str:
+    """The value of a tenant lock key: ``{token}|{holder}``, e.g. ``42|engine-a``.
+
+    ``token`` is the fencing token of the claim (from the INCR counter ``redis.fence_key``),
+    ``holder`` who claimed it. A fenced write carries this exact string and is applied only
+    while the lock key still holds it. The token never contains ``|``, so the holder is
+    everything after the first one (a holder may contain ``|`` itself).
+    """
+    return f"{token}|{holder}"
+
+
+def lock_holder(value: str) -> str:
+    """The holder part of a tenant lock value (the whole value when it has no ``|``)."""
+    _, bar, holder = value.partition("|")
+    return holder if bar else value
+
+
 def source_unit(config: TenantConfig, source: TenantConfig | None) -> str | None:
     """The unit being left: the source config's unit name, else the current one."""
     if source is not None and source.deploy_unit_name:

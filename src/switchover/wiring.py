@@ -18,6 +18,7 @@ from switchover.settings import Settings
 from switchover.stages.catalogue import CatalogueStageBuilder
 from switchover.steps.http_client import HttpClient
 from switchover.steps.redis_client import RedisClient
+from switchover.steps.redis_locks import RedisTenantLocks
 from switchover.stores.protocol import Store
 from switchover.stores.sqlite import SqliteStore
 
@@ -83,8 +84,16 @@ async def runtime(settings: Settings, *, clock: Clock | None = None) -> AsyncIte
             stack.push_async_callback(checked.aclose)
             discovery = checked
         builder = CatalogueStageBuilder(http, redis, settings)
+        locks = RedisTenantLocks(redis, settings)
 
         def make_engine() -> Engine:
-            return Engine(store, builder, settings=settings, discovery=discovery, clock=the_clock)
+            return Engine(
+                store,
+                builder,
+                settings=settings,
+                discovery=discovery,
+                clock=the_clock,
+                locks=locks,
+            )
 
         yield Runtime(settings, store, builder, discovery, make_engine)

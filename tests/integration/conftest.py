@@ -355,8 +355,8 @@ async def seed_previous(client: aioredis.Redis, fleet: Fleet, tenant_id: str) ->
 
 
 async def redis_dump(client: aioredis.Redis) -> dict[str, dict[str, str]]:
-    """Every hash in the database, field by field."""
-    keys = sorted(await client.keys("*"))
+    """Every tenant config hash in the database, field by field (not the tenant claims)."""
+    keys = sorted(await client.keys(f"{KEY_PREFIX}*"))
     return {key: await client.hgetall(key) for key in keys}
 
 

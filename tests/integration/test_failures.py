@@ -388,7 +388,7 @@ async def test_redis_outage_mid_plan_fails_the_task_clearly_and_a_retry_from_che
             assert failure is not None
             assert failure.error_type is ErrorType.SERVICE_UNAVAILABLE
             assert (failure.stage, failure.step) == ("ob-service", "config-push")
-            assert failure.message.startswith("redis unavailable: HSET failed")
+            assert failure.message.startswith("redis unavailable: HSET+PUBLISH (fenced) failed")
             assert failure.retryable is True
             assert failure.details["attempts"] == 4  # the first try and three retries
             assert task.checkpoint is not None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import time
 from collections import Counter
@@ -18,6 +19,7 @@ from switchover.errors import ErrorType, StepFailedError, TransientError
 from switchover.settings import Settings, VerifySettings
 from switchover.steps.config_push import ConfigPushStep
 from switchover.steps.http_client import HttpClient
+from switchover.steps.locks import Fence
 from switchover.steps.protocol import StepContext
 from switchover.steps.redis_client import RedisClient
 from tests.steps.fakes import EPOCH, FakeClock, make_config, make_ctx
@@ -47,6 +49,33 @@ class FakeRedis:
         self._maybe_fail()
         self.calls.append(("PUBLISH", channel, message))
         return 1
+
+
+class FakeFencedRedis(FakeRedis):
+    """Also applies fenced writes while ``lock`` (the lock key's value) equals theirs."""
+
+    def __init__(self, lock: str | None, failures: int = 0, get_fails: bool = False) -> None:
+        super().__init__(failures)
+        self.lock = lock
+        self.get_fails = get_fails
+
+    async def fenced_write(
+        self,
+        lock_key: str,
+        value: str,
+        key: str,
+        mapping: dict[str, str],
+        channel: str,
+        message: str,
+    ) -> int | None:
+        self._maybe_fail()
+        self.calls.append(("FENCED", (lock_key, value), (key, dict(mapping), channel, message)))
+        return 1 if value == self.lock else None
+
+    async def get(self, key: str) -> str | None:
+        if self.get_fails:
+            raise TransientError(ErrorType.SERVICE_UNAVAILABLE, "redis unavailable: refused")
+        return self.lock
 
 
 def verify_server(versions: Callable[[str, int], Any]) -> tuple[AsyncHandler, Counter[str]]:
@@ -146,6 +175,80 @@ async def test_transient_redis_errors_are_retried_with_backoff() -> None:
     await close(step)
     assert [c[0] for c in redis.calls] == ["HSET", "PUBLISH"]
     assert clock.sleeps == [0.5, 1.0]
+
+
+def fenced(ctx: StepContext, token: int = 7, holder: str = "engine-a") -> StepContext:
+    return dataclasses.replace(ctx, fence=Fence(ctx.tenant_id, holder, token))
+
+
+async def test_with_a_fence_hset_and_publish_go_in_one_fenced_write() -> None:
+    redis = FakeFencedRedis(lock="7|engine-a")
+    step = make_step(verify_server(lambda i, n: 20)[0], redis)
+    ctx = fenced(gateway_ctx(source=make_config(deploy_unit_name="blue", plan_version=19)))
+    await step.prepare(ctx)
+    await step.execute(ctx)
+    await close(step)
+    assert redis.calls == [
+        (
+            "FENCED",
+            ("switchover:tenant_lock:t-1", "7|engine-a"),
+            (
+                "icc_ai_ops_srv:tenant_config:t-1",
+                {
+                    "icc-bg-gateway": '{"tenantId":"t-1","sourceUnit":"blue","targetUnit":"green",'
+                    '"routes":[{"id":"r1","sourceUri":"127.0.0.11",'
+                    '"targetUri":"green.example.test"}]}',
+                    "metadata": '{"version":20}',
+                },
+                "icc_ai_ops_srv:tenant_config:topic",
+                '{"tenantId":"t-1","appName":"icc-bg-gateway","version":20,'
+                f'"timestamp":{int(EPOCH * 1000)}}}',
+            ),
+        )
+    ]
+
+
+async def test_fenced_write_is_retried_on_transient_errors() -> None:
+    redis = FakeFencedRedis(lock="7|engine-a", failures=2)
+    clock = FakeClock()
+    step = make_step(verify_server(lambda i, n: 20)[0], redis)
+    ctx = fenced(gateway_ctx(clock=clock))
+    await step.prepare(ctx)
+    await step.execute(ctx)
+    await close(step)
+    assert [c[0] for c in redis.calls] == ["FENCED"]
+    assert clock.sleeps == [0.5, 1.0]
+
+
+async def test_refused_fenced_write_is_a_conflict_even_when_the_holder_cannot_be_read() -> None:
+    redis = FakeFencedRedis(lock="9|engine-b", get_fails=True)
+    clock = FakeClock()
+    step = make_step(verify_server(lambda i, n: 20)[0], redis)
+    ctx = fenced(gateway_ctx(clock=clock))
+    await step.prepare(ctx)
+    with pytest.raises(StepFailedError) as info:
+        await step.execute(ctx)
+    await close(step)
+    assert info.value.error_type is ErrorType.CONFLICT
+    assert info.value.retryable is False
+    assert str(info.value) == (
+        "tenant t-1 is claimed by another task (its holder could not be read) now; this task's "
+        "claim (token 7) is no longer current — nothing was written"
+    )
+    assert info.value.details["current_holder"] is None
+    assert clock.sleeps == []
+
+
+async def test_a_fence_on_another_tenant_writes_nothing() -> None:
+    redis = FakeFencedRedis(lock="7|engine-a")
+    step = make_step(verify_server(lambda i, n: 20)[0], redis)
+    ctx = dataclasses.replace(gateway_ctx(), fence=Fence("t-2", "engine-a", 7))
+    await step.prepare(ctx)
+    with pytest.raises(StepFailedError) as info:
+        await step.execute(ctx)
+    await close(step)
+    assert info.value.error_type is ErrorType.SYSTEM_ERROR
+    assert redis.calls == []
 
 
 def test_unknown_field_is_refused() -> None:

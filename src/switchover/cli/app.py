@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shlex
 import signal
 import sys
 from collections import Counter
@@ -18,7 +19,6 @@ from rich.console import Console
 from switchover import __version__
 from switchover.cli.exits import Exit, exit_for_error, exit_for_plan, exit_for_task
 from switchover.cli.follow import (
-    EngineGoneError,
     PlanView,
     follow,
     plan_done,
@@ -142,8 +142,6 @@ def run_async(coro: Coroutine[Any, Any, _T]) -> _T:
         return asyncio.run(coro)
     except SwitchoverError as exc:
         fail(exit_for_error(exc), str(exc))
-    except EngineGoneError as exc:
-        fail(Exit.UNAVAILABLE, f"{exc}; unfinished work resumes when an engine starts")
     except KeyboardInterrupt:
         fail(Exit.INTERRUPTED, "interrupted")
 
@@ -164,13 +162,27 @@ def read_plan(path: Path, max_concurrency: int) -> PlanSpec:
 
 
 def one_target(plan: str | None, tenant: str | None, task: str | None, *, plans: bool) -> Target:
-    """Exactly one of --plan / --tenant / --task."""
-    given = [(k, v) for k, v in (("plan", plan), ("tenant", tenant), ("task", task)) if v]
+    """Exactly one of --plan / --tenant / --task, not empty."""
+    given = [
+        (k, v) for k, v in (("plan", plan), ("tenant", tenant), ("task", task)) if v is not None
+    ]
     allowed = "--plan, --tenant or --task" if plans else "--tenant or --task"
     if len(given) != 1 or (given[0][0] == "plan" and not plans):
         fail(Exit.INVALID, f"name exactly one of {allowed}")
     kind, key = given[0]
+    if not key.strip():
+        fail(Exit.INVALID, f"--{kind} needs a {kind} id, not an empty string")
     return Target(TargetKind(kind), key)
+
+
+def command_line(*words: str) -> str:
+    """A switchover command as the user can paste it: with this command's --store/--config."""
+    parts = ["switchover"]
+    if STATE.store is not None:
+        parts += ["--store", str(STATE.store.absolute())]
+    if STATE.config is not None:
+        parts += ["--config", str(STATE.config.absolute())]
+    return shlex.join([*parts, *words])
 
 
 def install_interrupt(first: Callable[[], Coroutine[Any, Any, None]]) -> None:
@@ -299,9 +311,24 @@ async def _run(conf: Settings, spec: PlanSpec, as_json: bool) -> Exit:
                     f"plan [bold]{plan.plan_id}[/]: {plan.task_count} task(s), "
                     f"max concurrency {plan.max_concurrency}, run {where}"
                 )
-            return await _follow_plan(session, plan.plan_id, as_json, title="plan")
+            code = await _follow_plan(session, plan.plan_id, as_json, title="plan")
+            await _drain(session, as_json)
+            return code
         finally:
             await session.close()
+
+
+async def _drain(session: Session, as_json: bool) -> None:
+    """Let this command's engine finish the other work it took on before the command exits."""
+    engine = session.engine
+    if engine is None or engine.held or not engine.is_busy():
+        return
+    if not as_json:
+        err.print(
+            "finishing the other unfinished work this command's engine is running "
+            "(other commands' plans, or work recovered from a stopped engine)…"
+        )
+    await session.drain()
 
 
 async def _follow_plan(session: Session, plan_id: str, as_json: bool, *, title: str) -> Exit:
@@ -333,11 +360,12 @@ def _plan_outcome(view: PlanView, as_json: bool) -> Exit:
     summary = ", ".join(f"{n} {s.value}" for s, n in counts.items())
     out.print(f"plan [bold]{view.plan_id}[/] {view.status.value}: {summary}")
     if view.status is PlanStatus.PAUSED:
-        out.print(f"continue with: switchover resume --plan {view.plan_id}")
+        out.print(f"continue with: {command_line('resume', '--plan', view.plan_id)}")
     elif code is Exit.FAILED:
         out.print(
-            f"see 'switchover status {view.plan_id}'; retry with 'switchover retry --tenant T' "
-            "or roll back with 'switchover rollback --tenant T'"
+            f"see '{command_line('status', view.plan_id)}'; retry with "
+            f"'{command_line('retry', '--tenant', 'T')}' or roll back with "
+            f"'{command_line('rollback', '--tenant', 'T')}'"
         )
     return code
 
@@ -366,6 +394,9 @@ async def _status(
     show_all: bool,
     as_json: bool,
 ) -> None:
+    for option, value in (("--tenant", tenant), ("--task", task_id)):
+        if value is not None and not value.strip():
+            fail(Exit.INVALID, f"{option} needs an id, not an empty string")
     async with open_store(conf) as store:
         if tenant or task_id:
             found = await (store.find_task(tenant) if tenant else store.get_task(task_id or ""))
@@ -378,7 +409,7 @@ async def _status(
                 print_json(out, task_json(found))
             else:
                 out.print(task_detail(found))
-                await _engine_note(store, [found])
+                await _engine_note(store, [found], one_task=True)
             return
         if plan_id is None:
             plans = await store.list_plans()
@@ -411,16 +442,21 @@ async def _status(
         await _engine_note(store, tasks)
 
 
-async def _engine_note(store: Store, tasks: list[Task]) -> None:
+async def _engine_note(store: Store, tasks: list[Task], *, one_task: bool = False) -> None:
     from switchover.engine.lease import lease_is_live
 
     executing = [t for t in tasks if t.status in (TaskStatus.RUNNING, TaskStatus.ROLLING_BACK)]
     lease = await store.get_lease()
     if executing and (lease is None or not lease_is_live(lease)):
+        if one_task:
+            hint = command_line("resume", "--task", executing[0].task_id)
+        else:
+            hint = command_line("resume", "--plan", executing[0].plan_id)
         err.print(
             f"[yellow]note: no engine is running; {len(executing)} task(s) were left executing by "
             "an engine that stopped. They continue from their checkpoints when an engine starts "
-            f"(e.g. 'switchover resume --plan {executing[0].plan_id}').[/]"
+            f"(e.g. '{hint}').[/]",
+            highlight=False,
         )
 
 
@@ -501,6 +537,14 @@ async def _operate_async(
                     task_plan = task.plan_id
             scope = plan_id or task_plan
             since = await rt.store.last_seq(scope) if scope else 0
+            if not wait and session.engine is not None:
+                fail(
+                    Exit.REFUSED,
+                    f"--no-wait needs an engine that outlives this command, and none is running "
+                    f"on {conf.store}: run the command without --no-wait (it stays until the "
+                    "work is done), or keep an engine running (e.g. a 'switchover run') and "
+                    "try again",
+                )
             accepted = await session.perform(action, target, options)
             if as_json:
                 print_json(
@@ -516,9 +560,11 @@ async def _operate_async(
                 out.print(f"{action.value.lower()} {target}: {accepted.message}")
             if not wait:
                 return Exit.OK
-            return await _follow_operation(
+            code = await _follow_operation(
                 session, action, target, accepted.plan_id, set(accepted.task_ids), since, as_json
             )
+            await _drain(session, as_json)
+            return code
         finally:
             await session.close()
 
@@ -532,12 +578,23 @@ async def _follow_operation(
     since: int,
     as_json: bool,
 ) -> Exit:
-    if target.kind is TargetKind.PLAN and action is ControlAction.RESUME:
+    plan_now = await session.store.get_plan(plan_id)
+    settled_plan = plan_now is not None and plan_now.status not in (
+        PlanStatus.RUNNING,
+        PlanStatus.PAUSED,
+    )
+    if target.kind is TargetKind.PLAN and action is ControlAction.RESUME and not settled_plan:
         return await _follow_plan(session, plan_id, as_json, title="plan")
     if action in (ControlAction.PAUSE, ControlAction.CANCEL):
         done = tasks_stopped(task_ids)
     else:
-        done = tasks_started_and_settled(task_ids)
+        tasks_now = await session.store.list_tasks(plan_id)
+        executing = {
+            t.task_id
+            for t in tasks_now
+            if t.task_id in task_ids and t.status in (TaskStatus.RUNNING, TaskStatus.ROLLING_BACK)
+        }
+        done = tasks_started_and_settled(task_ids, executing)
     view = await follow(
         session,
         plan_id,
@@ -547,11 +604,7 @@ async def _follow_operation(
         title=action.value.lower(),
         since=since,
     )
-    if session.engine is not None and session.engine.is_busy():
-        if not as_json:
-            out.print("finishing other unfinished work of this store…")
-        await session.engine.wait_idle()
-    if target.kind is TargetKind.PLAN:
+    if target.kind is TargetKind.PLAN and not (action is ControlAction.RESUME and settled_plan):
         plan = await session.store.get_plan(plan_id)
         code = (
             Exit.OK

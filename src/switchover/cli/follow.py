@@ -146,13 +146,18 @@ def plan_done(view: PlanView) -> bool:
     return False
 
 
-def tasks_started_and_settled(task_ids: set[str]) -> Done:
-    """For resume/retry/rollback: each task's run started and then stopped executing."""
+def tasks_started_and_settled(task_ids: set[str], executing: set[str] | None = None) -> Done:
+    """For resume/retry/rollback: each task's run started and then stopped executing.
+
+    ``executing`` names tasks that were already executing when the operation was accepted (an
+    interrupted run that continues): for them, stopping is enough.
+    """
+    running = executing or set()
 
     def done(view: PlanView) -> bool:
         return all(
             (v := view.tasks.get(t)) is not None
-            and v.started
+            and (v.started or t in running)
             and v.status not in EXECUTING_TASK_STATUSES
             for t in task_ids
         )
@@ -171,10 +176,6 @@ def tasks_stopped(task_ids: set[str]) -> Done:
     return done
 
 
-class EngineGoneError(Exception):
-    """The engine doing the followed work stopped."""
-
-
 async def follow(
     session: Session,
     plan_id: str,
@@ -185,11 +186,16 @@ async def follow(
     title: str,
     since: int = 0,
     view: PlanView | None = None,
+    notes: Console | None = None,
 ) -> PlanView:
     """Tail the plan's events until ``done(view)``; show progress (or JSON lines) meanwhile.
 
+    Whenever the engine doing the work goes away, this command takes it over (or, when its
+    own engine was deposed, follows the engine that took over): followed work is never left
+    without an engine.
+
     Raises:
-        EngineGoneError: no engine is running the work any more.
+        EngineUnavailableError: this command's engine stopped for another reason.
     """
     if view is None:
         view = PlanView(plan_id)
@@ -201,6 +207,8 @@ async def follow(
     view.last_seq = max(view.last_seq, since)
     live = console.is_terminal and not json_lines
     last_summary = time.monotonic()
+    if notes is None:
+        notes = Console(stderr=True, soft_wrap=True)
 
     async def step() -> bool:
         nonlocal last_summary
@@ -212,8 +220,9 @@ async def follow(
                 console.print(event_line(event))
         if done(view):
             return True
-        if not await session.engine_alive():
-            raise EngineGoneError("no engine is running this work any more")
+        note = await session.keep_alive()
+        if note is not None:
+            notes.print(f"[yellow]note: {note}[/]", highlight=False)
         if not live and not json_lines and time.monotonic() - last_summary > 5:
             last_summary = time.monotonic()
             console.print(Text.assemble(f"{plan_id} ", counts_line(view.counts())))

@@ -578,6 +578,17 @@ class Engine:
                 raise LeaseLostError("this engine's lease was taken by another engine")
             self._lease = renewed
 
+    async def answer(self, request: ControlRequest) -> None:
+        """Perform a queued request now and record its answer; run the work if accepted.
+
+        For a command whose request was left unanswered by an engine that stopped: its own
+        (held) engine answers it, so it is answered exactly once and a refusal changes nothing.
+        """
+        result = await self._perform(request)
+        await self._store.finish_control(replace(request, result=result), fence=self._state.fence)
+        if result.get("ok"):
+            self.proceed()
+
     async def _perform(self, request: ControlRequest) -> dict[str, Any]:
         options = request.options
         try:

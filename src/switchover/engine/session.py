@@ -16,12 +16,13 @@ from switchover.domain.records import (
     Target,
 )
 from switchover.domain.status import EXECUTING_TASK_STATUSES, PlanStatus
-from switchover.engine.engine import Accepted, Engine
+from switchover.engine.engine import Accepted, Engine, EngineStoppedError
 from switchover.engine.lease import lease_is_live
 from switchover.errors import (
     EngineBusyError,
     EngineUnavailableError,
     ErrorType,
+    LeaseLostError,
     NotFoundError,
     OperationRefusedError,
 )
@@ -45,7 +46,10 @@ class Session:
 
     When a live engine holds the store's lease, operations become control requests that it
     performs within a second, and the session follows the store. Otherwise the session starts
-    its own engine (which first recovers any unfinished work) and runs the work itself.
+    its own engine, held: it loads the unfinished work but runs nothing until the command's
+    operation is accepted, so a refused command changes nothing. Once accepted, that engine
+    runs every piece of unfinished work it found, and the command stays until it is done
+    (``drain``). Whoever follows work makes sure some engine runs it (``keep_alive``).
     """
 
     def __init__(
@@ -67,11 +71,11 @@ class Session:
         """Whether another process's engine does the work."""
         return self.engine is None
 
-    async def start(self, *, own_engine: bool = True) -> None:
-        """Find a live engine, or (``own_engine``) start one here.
+    async def start(self, *, own_engine: bool = True, hold: bool = True) -> None:
+        """Find a live engine, or (``own_engine``) start one here, held until work is accepted.
 
         Raises:
-            EngineBusyError: another engine took the lease in between (rare; retry).
+            StoreError: the store cannot be read.
         """
         lease = await self.store.get_lease()
         if lease is not None and lease_is_live(lease):
@@ -79,10 +83,65 @@ class Session:
         if own_engine:
             engine = self._make_engine()
             try:
-                await engine.start()
+                await engine.start(hold=hold)
             except EngineBusyError:
                 return  # someone else won the race: talk to them instead
             self.engine = engine
+
+    async def keep_alive(self) -> str | None:
+        """Make sure an engine is running this store's work; a note when that changed.
+
+        * This session's engine was deposed (frozen past its lease, another engine took over):
+          it is stopped, and the session follows the new holder's work.
+        * The engine doing the work went away with work unfinished: this session takes the
+          lease and runs the work itself.
+
+        Raises:
+            EngineUnavailableError: this session's engine stopped for another reason.
+        """
+        engine = self.engine
+        if engine is not None:
+            fatal = engine.fatal
+            if fatal is None:
+                return None
+            await engine.stop()
+            self.engine = None
+            if not isinstance(fatal, LeaseLostError):
+                raise EngineUnavailableError(f"the engine stopped: {fatal}") from fatal
+            lease = await self.store.get_lease()
+            if lease is not None and lease_is_live(lease):
+                return (
+                    "this command's engine lost the store's lease (it was stopped longer than "
+                    f"engine.lease_ttl); the engine of pid {lease.pid} on {lease.host} took over "
+                    "and this command follows its work"
+                )
+        lease = await self.store.get_lease()
+        if lease is not None and lease_is_live(lease):
+            return None
+        await self.start(own_engine=True, hold=False)
+        if self.engine is None:
+            return None
+        return "the engine running this work stopped; this command took it over and continues"
+
+    async def drain(self) -> bool:
+        """Before the command exits, let its engine finish every piece of work it holds.
+
+        Returns:
+            Whether there was other work to finish (work of other commands, or recovered).
+
+        Raises:
+            EngineUnavailableError: this session's engine stopped for a reason other than a
+                takeover.
+        """
+        engine = self.engine
+        if engine is None or engine.held:
+            return False
+        busy = engine.is_busy()
+        try:
+            await engine.wait_idle()
+        except EngineStoppedError:
+            await self.keep_alive()
+        return busy
 
     async def close(self) -> None:
         """Stop this session's own engine, if it has one."""
@@ -93,7 +152,9 @@ class Session:
     async def submit_plan(self, spec: PlanSpec) -> Plan:
         """Create the plan and get it running."""
         if self.engine is not None:
-            return await self.engine.submit_plan(spec)
+            plan = await self.engine.submit_plan(spec)
+            self.engine.proceed()
+            return plan
         plan, tasks, events = Engine.build_plan(spec, self._builder, time.time())
         await self.store.create_plan(plan, tasks, events)
         await self._request(ControlAction.SUBMIT, Target.plan(plan.plan_id), {})
@@ -114,17 +175,21 @@ class Session:
         engine = self.engine
         match action:
             case ControlAction.PAUSE:
-                return await engine.pause(target)
+                accepted = await engine.pause(target)
             case ControlAction.RESUME:
-                return await engine.resume(target)
+                accepted = await engine.resume(target)
             case ControlAction.CANCEL:
-                return await engine.cancel(target)
+                accepted = await engine.cancel(target)
             case ControlAction.RETRY:
-                return await engine.retry(target, from_checkpoint=bool(opts.get("from_checkpoint")))
+                accepted = await engine.retry(
+                    target, from_checkpoint=bool(opts.get("from_checkpoint"))
+                )
             case ControlAction.ROLLBACK:
-                return await engine.rollback(target, version=opts.get("version"))
+                accepted = await engine.rollback(target, version=opts.get("version"))
             case _:
                 raise ValueError(f"unsupported action {action}")
+        engine.proceed()  # accepted: run it, and everything else left unfinished
+        return accepted
 
     async def _request(
         self, action: ControlAction, target: Target, options: Mapping[str, Any]
@@ -150,6 +215,9 @@ class Session:
                 return _accepted(done.result, target)
             if self.engine is None and not await self.engine_alive():
                 await self.start(own_engine=True)
+                if self.engine is not None:
+                    await self.engine.answer(request)
+                    continue
             await asyncio.sleep(0.05)
         raise EngineUnavailableError(
             f"no engine answered the {action.value.lower()} request within {self._request_ttl:.0f}s"

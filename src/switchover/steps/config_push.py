@@ -11,6 +11,7 @@ from switchover.discovery.protocol import DiscoveryQuery
 from switchover.domain.status import ExecutionMode
 from switchover.errors import ErrorType, StepFailedError
 from switchover.steps.http_client import HttpClient
+from switchover.steps.locks import Fence
 from switchover.steps.protocol import StepContext
 from switchover.steps.redis_client import RedisClient
 from switchover.steps.retry import retry_transient
@@ -37,7 +38,10 @@ class ConfigPushStep:
     * prepare: the hash fields (``field`` = its JSON value, ``metadata`` = ``{"version": N}``)
       and the pub/sub message, per SPEC §4.
     * execute: one ``HSET`` of both fields on the tenant's key, then ``PUBLISH`` on the topic;
-      each is retried on transient Redis errors, and a failed publish fails the step.
+      each is retried on transient Redis errors, and a failed publish fails the step. With a
+      fence (``ctx.fence``) both run in one script that first checks the tenant's lock still
+      holds this claim; when it does not, nothing is written or published and the step fails
+      with CONFLICT (not retryable: the tenant belongs to another task now).
     * validate: ``GET http://{instance}{verify.path}`` on every instance of ``service_key``
       concurrently, round after round, re-asking only those that have not matched yet. An
       instance matches when its ``$.version`` as text equals the version; an older version, a
@@ -84,15 +88,69 @@ class ConfigPushStep:
         self._message = wire.notification(ctx.tenant_id, self.field, ctx.version, timestamp_ms)
 
     async def execute(self, ctx: StepContext) -> None:
-        """HSET both fields at once, then PUBLISH; transient errors are retried with backoff."""
+        """HSET both fields at once, then PUBLISH; transient errors are retried with backoff.
+
+        Raises:
+            StepFailedError: CONFLICT when ``ctx.fence`` is no longer the tenant's claim;
+                the Redis errors of ``RedisClient`` once retries are spent.
+        """
         key = wire.tenant_config_key(ctx.settings.redis.key_prefix, ctx.tenant_id)
         topic = ctx.settings.redis.topic
         policy, clock = ctx.settings.retry, ctx.clock
+        if ctx.fence is not None:
+            await self._fenced_execute(ctx, ctx.fence, key)
+            return
         await retry_transient(
             lambda: self._redis.hset_fields(key, self._fields), policy=policy, clock=clock
         )
         await retry_transient(
             lambda: self._redis.publish(topic, self._message), policy=policy, clock=clock
+        )
+
+    async def _fenced_execute(self, ctx: StepContext, fence: Fence, key: str) -> None:
+        """The HSET and the PUBLISH in one script, applied only while ``fence`` is current."""
+        if fence.tenant_id != ctx.tenant_id:
+            raise StepFailedError(
+                ErrorType.SYSTEM_ERROR,
+                f"the claim passed to the config push of tenant {ctx.tenant_id} is on tenant "
+                f"{fence.tenant_id}",
+                details={"tenant_id": ctx.tenant_id, "fence_tenant_id": fence.tenant_id},
+            )
+        redis = ctx.settings.redis
+        lock_key = wire.tenant_lock_key(redis.lock_prefix, ctx.tenant_id)
+        value = wire.lock_value(fence.token, fence.holder)
+        receivers = await retry_transient(
+            lambda: self._redis.fenced_write(
+                lock_key, value, key, self._fields, redis.topic, self._message
+            ),
+            policy=ctx.settings.retry,
+            clock=ctx.clock,
+        )
+        if receivers is None:
+            raise await self._lost_claim(ctx, fence, lock_key)
+
+    async def _lost_claim(self, ctx: StepContext, fence: Fence, lock_key: str) -> StepFailedError:
+        """The CONFLICT of a rejected fenced write, naming the current holder if it can."""
+        current: str | None
+        try:
+            raw = await self._redis.get(lock_key)
+        except StepFailedError:
+            # Only for the message: the write was refused either way.
+            current, who = None, "another task (its holder could not be read)"
+        else:
+            current = None if raw is None else wire.lock_holder(raw)
+            who = "no one (the claim expired)" if current is None else current
+        return StepFailedError(
+            ErrorType.CONFLICT,
+            f"tenant {ctx.tenant_id} is claimed by {who} now; this task's claim "
+            f"(token {fence.token}) is no longer current — nothing was written",
+            retryable=False,
+            details={
+                "tenant_id": ctx.tenant_id,
+                "holder": fence.holder,
+                "token": fence.token,
+                "current_holder": current,
+            },
         )
 
     async def validate(self, ctx: StepContext) -> None:

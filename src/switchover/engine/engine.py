@@ -790,7 +790,8 @@ class Engine:
             self._changed.clear()
             if self._fatal is not None:
                 raise EngineStoppedError(f"engine stopped: {self._fatal}") from self._fatal
-            if not self.is_busy(ids) and not self._admit_scheduled:
+            starting = self._go.is_set() and not self._live and self._main is not None
+            if not starting and not self.is_busy(ids) and not self._admit_scheduled:
                 return
             await self._changed.wait()
         if self._fatal is not None:

@@ -48,6 +48,7 @@ class Runtime:
     builder: CatalogueStageBuilder
     discovery: Discovery
     make_engine: Callable[[], Engine]
+    clock: Clock
 
     def session(self) -> Session:
         """A session over this runtime's store and engine factory."""
@@ -56,6 +57,7 @@ class Runtime:
             self.make_engine,
             self.builder,
             request_ttl=self.settings.engine.control_ttl,
+            clock=self.clock,
         )
 
 
@@ -96,4 +98,4 @@ async def runtime(settings: Settings, *, clock: Clock | None = None) -> AsyncIte
                 locks=locks,
             )
 
-        yield Runtime(settings, store, builder, discovery, make_engine)
+        yield Runtime(settings, store, builder, discovery, make_engine, the_clock)

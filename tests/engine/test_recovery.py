@@ -8,11 +8,19 @@ import time
 
 import pytest
 
+from switchover.domain.commands import (
+    Accepted,
+    ControlRequest,
+    Pause,
+    Refused,
+    Rollback,
+    SubmitPlan,
+)
 from switchover.domain.events import EventType
-from switchover.domain.records import ControlAction, ControlRequest, Lease, Target
+from switchover.domain.records import Lease, Target
 from switchover.domain.status import PlanStatus, TaskStatus
 from switchover.engine.lease import HOST
-from switchover.errors import EngineBusyError
+from switchover.errors import EngineBusyError, ErrorType
 from tests.engine.conftest import Harness
 from tests.support.stages import Gate, make_spec
 
@@ -91,24 +99,24 @@ async def test_control_requests_are_performed_by_the_live_engine(harness: Harnes
     harness.script.set("t000", "alpha", gate)
     await harness.engine.submit_plan(make_spec(1))
     await gate.entered.wait()
-    request = ControlRequest("c1", ControlAction.PAUSE, Target.tenant("t000"), {}, time.time())
+    request = ControlRequest("c1", Pause(target=Target.tenant("t000")), time.time())
     await harness.store.submit_control(request)
-    refused = ControlRequest("c2", ControlAction.ROLLBACK, Target.tenant("t000"), {}, time.time())
+    refused = ControlRequest("c2", Rollback(target=Target.tenant("t000")), time.time())
     await harness.store.submit_control(refused)
     for _ in range(200):
         done = await harness.store.get_control("c2")
-        if done is not None and done.result is not None:
+        if done is not None and done.outcome is not None:
             break
         await asyncio.sleep(0.01)
     first = await harness.store.get_control("c1")
     second = await harness.store.get_control("c2")
     assert first is not None
-    assert first.result is not None
-    assert first.result["ok"] is True
+    assert isinstance(first.outcome, Accepted)
     assert second is not None
-    assert second.result is not None
-    assert second.result["ok"] is False
-    assert second.result["error_type"] == "ROLLBACK_PRECONDITION_FAILED"
+    assert isinstance(second.outcome, Refused)
+    assert second.outcome.error_type is ErrorType.ROLLBACK_PRECONDITION_FAILED
+    assert second.outcome.task_id == "p1/t000"
+    assert second.outcome.status == "RUNNING"
     gate.open()
     await harness.settle()
     assert (await harness.task("p1/t000")).status is TaskStatus.PAUSED
@@ -123,7 +131,7 @@ async def test_a_plan_created_elsewhere_is_adopted_on_submit_request(harness: Ha
     )
     await harness.store.create_plan(plan, tasks, events)
     await harness.store.submit_control(
-        ControlRequest("s1", ControlAction.SUBMIT, Target.plan("p9"), {}, time.time())
+        ControlRequest("s1", SubmitPlan(target=Target.plan("p9")), time.time())
     )
     for _ in range(200):
         if (await harness.plan("p9")).status is PlanStatus.COMPLETED:

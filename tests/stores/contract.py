@@ -13,14 +13,21 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from switchover.domain.commands import (
+    Accepted,
+    Command,
+    ControlRequest,
+    Pause,
+    Refused,
+    Retry,
+    Rollback,
+)
 from switchover.domain.config import NetworkEndpoint, TenantConfig
 from switchover.domain.events import Event, EventType
 from switchover.domain.failure import FailureInfo
 from switchover.domain.records import (
     BoundaryRequest,
     Checkpoint,
-    ControlAction,
-    ControlRequest,
     Lease,
     Plan,
     Target,
@@ -116,15 +123,15 @@ def seqs(events: Sequence[Event]) -> list[int]:
     return [event.seq for event in events]
 
 
-def make_control(action: ControlAction = ControlAction.PAUSE) -> ControlRequest:
-    """A pending control request addressed to a tenant."""
-    return ControlRequest(
-        control_id=new_id("ctl"),
-        action=action,
-        target=Target.tenant(new_id("tenant")),
-        options={"from_checkpoint": True},
-        created_at=tick(),
+def make_control(kind: type[Command] = Retry) -> ControlRequest:
+    """A pending control request addressed to a tenant (a retry carries its option)."""
+    target = Target.tenant(new_id("tenant"))
+    command: Command = (
+        Retry(target=target, actor="ops-anna", reason="flaky portal", from_checkpoint=True)
+        if kind is Retry
+        else kind(target=target)
     )
+    return ControlRequest(control_id=new_id("ctl"), command=command, created_at=tick())
 
 
 def make_lease(owner: str, expires_at: float = 1e10) -> Lease:
@@ -462,7 +469,7 @@ class StoreContract:
     async def test_control_requests_are_pending_oldest_first_until_finished(
         self, store: Store
     ) -> None:
-        first, second = make_control(ControlAction.PAUSE), make_control(ControlAction.RETRY)
+        first, second = make_control(Pause), make_control(Retry)
         await store.submit_control(first)
         await store.submit_control(second)
         assert [c.control_id for c in await store.pending_controls()] == [
@@ -471,7 +478,7 @@ class StoreContract:
         ]
         assert await store.get_control(first.control_id) == first
         assert await store.get_control(new_id("ctl")) is None
-        done = replace(first, result={"ok": True, "task_id": "t-1"})
+        done = replace(first, outcome=Accepted("p-1", ("p-1/t-1",), "pause requested"))
         await store.finish_control(done)
         assert await store.get_control(first.control_id) == done
         assert [c.control_id for c in await store.pending_controls()] == [second.control_id]
@@ -520,7 +527,9 @@ class StoreContract:
         control = make_control()
         await store.submit_control(control)
         with pytest.raises(LeaseLostError):
-            await store.finish_control(replace(control, result={"ok": True}), fence=old.epoch)
+            await store.finish_control(
+                replace(control, outcome=Accepted("p", (), "ok")), fence=old.epoch
+            )
         assert await store.last_seq(plan_id) == 1  # the deposed engine wrote nothing
         assert [c.control_id for c in await store.pending_controls()] == [control.control_id]
         await store.commit(Change(plan_id, events=[make_event(plan_id)], fence=new.epoch))
@@ -545,6 +554,22 @@ class StoreContract:
         )
         assert [type(r).__name__ for r in results] == ["list", "LeaseLostError", "list"]
         assert [e.seq for e in await store.read_events(plan_id)] == [1, 2]
+
+    async def test_commands_and_outcomes_round_trip_through_the_mailbox(self, store: Store) -> None:
+        target = Target.task("p/t")
+        command = Rollback(target=target, actor="ops-bo", reason="v20 broke", version=21)
+        request = ControlRequest(new_id("ctl"), command, tick())
+        await store.submit_control(request)
+        assert await store.get_control(request.control_id) == request
+        refused = Refused(
+            ErrorType.ROLLBACK_PRECONDITION_FAILED,
+            "task p/t is COMPLETED; rollback needs FAILED, PAUSED or ROLLBACK_FAILED",
+            task_id="p/t",
+            tenant_id="t",
+            status="COMPLETED",
+        )
+        await store.finish_control(replace(request, outcome=refused))
+        assert await store.get_control(request.control_id) == replace(request, outcome=refused)
 
     async def test_identity_is_stable(self, store: Store) -> None:
         first = await store.identity()

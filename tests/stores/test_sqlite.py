@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from switchover.domain.commands import Accepted, Cancel, Pause, Resume
 from switchover.domain.events import Event, EventType
-from switchover.domain.records import ControlAction
+from switchover.domain.records import Target
 from switchover.domain.status import TaskStatus
 from switchover.errors import ConflictError, NotFoundError, StoreError
 from switchover.stores.codec import control_to_dict, plan_to_dict, task_to_dict
@@ -182,10 +183,10 @@ async def test_control_request_ids_are_unique_and_unknown_ids_are_reported(
     request = make_control()
     await store.submit_control(request)
     with pytest.raises(ConflictError):
-        await store.submit_control(replace(request, action=ControlAction.RESUME))
+        await store.submit_control(replace(request, command=Resume(target=request.command.target)))
     assert await store.get_control(request.control_id) == request
     with pytest.raises(NotFoundError):
-        await store.finish_control(replace(make_control(), result={"ok": True}))
+        await store.finish_control(replace(make_control(), outcome=Accepted("p", (), "ok")))
 
 
 async def test_tasks_are_listed_by_position_whatever_the_insertion_order(
@@ -227,10 +228,10 @@ async def test_second_instance_on_same_file_shares_state_and_controls(
         plan, tasks = await create(store, 1)
         assert await other.get_plan(plan.plan_id) == plan
         assert await other.list_tasks(plan.plan_id) == tasks
-        control = make_control(ControlAction.CANCEL)
+        control = make_control(Cancel)
         await other.submit_control(control)
         assert await store.pending_controls() == [control]
-        done = replace(control, result={"ok": True})
+        done = replace(control, outcome=Accepted("p", (), "cancelled"))
         await store.finish_control(done)
         assert await other.get_control(control.control_id) == done
         assert await other.pending_controls() == []
@@ -258,7 +259,8 @@ async def test_control_written_by_another_process_is_seen(store: SqliteStore) ->
     script = textwrap.dedent(
         """
         import asyncio, sys
-        from switchover.domain.records import ControlAction, ControlRequest, Target
+        from switchover.domain.commands import ControlRequest, Pause
+        from switchover.domain.records import Target
         from switchover.stores.sqlite import SqliteStore
 
         async def main() -> None:
@@ -266,7 +268,7 @@ async def test_control_written_by_another_process_is_seen(store: SqliteStore) ->
             await store.open()
             try:
                 await store.submit_control(ControlRequest(
-                    "ctl-from-cli", ControlAction.PAUSE, Target.plan("plan-1"), {}, 1.0))
+                    "ctl-from-cli", Pause(target=Target.plan("plan-1")), 1.0))
                 print(await store.last_seq("plan-1"))
             finally:
                 await store.close()
@@ -289,7 +291,7 @@ async def test_control_written_by_another_process_is_seen(store: SqliteStore) ->
     assert out.decode().strip() == "3"  # the other process saw this process's commit
     [pending] = await store.pending_controls()
     assert pending.control_id == "ctl-from-cli"
-    assert pending.action is ControlAction.PAUSE
+    assert pending.command == Pause(target=Target.plan("plan-1"))
 
 
 async def _hold_write_lock(path: Path, release: asyncio.Event) -> None:

@@ -34,8 +34,18 @@ from switchover.cli.render import (
     task_detail,
     task_json,
 )
+from switchover.domain.commands import (
+    COMMAND_NAMES,
+    Cancel,
+    Command,
+    Pause,
+    Resume,
+    Retry,
+    Rollback,
+    command_name,
+)
 from switchover.domain.planfile import parse_plan_text
-from switchover.domain.records import ControlAction, PlanSpec, Target, TargetKind, Task
+from switchover.domain.records import PlanSpec, Target, TargetKind, Task
 from switchover.domain.status import PlanStatus, TaskStatus
 from switchover.engine.session import Session
 from switchover.errors import PlanValidationError, SettingsError, SwitchoverError
@@ -334,7 +344,7 @@ async def _drain(session: Session, as_json: bool) -> None:
 async def _follow_plan(session: Session, plan_id: str, as_json: bool, *, title: str) -> Exit:
     async def pause() -> None:
         try:
-            await session.perform(ControlAction.PAUSE, Target.plan(plan_id))
+            await session.perform(Pause(target=Target.plan(plan_id)))
         except SwitchoverError as exc:
             err.print(f"[red]could not pause: {exc}[/]")
 
@@ -502,25 +512,13 @@ async def _events(
 # ----------------------------------------------------------------------------- operations
 
 
-def _operate(
-    action: ControlAction,
-    target: Target,
-    options: dict[str, Any],
-    as_json: bool,
-    wait: bool,
-) -> None:
-    code = run_async(_operate_async(settings(), action, target, options, as_json, wait))
+def _operate(command: Command, as_json: bool, wait: bool) -> None:
+    code = run_async(_operate_async(settings(), command, as_json, wait))
     raise typer.Exit(int(code))
 
 
-async def _operate_async(
-    conf: Settings,
-    action: ControlAction,
-    target: Target,
-    options: dict[str, Any],
-    as_json: bool,
-    wait: bool,
-) -> Exit:
+async def _operate_async(conf: Settings, command: Command, as_json: bool, wait: bool) -> Exit:
+    target = command.target
     async with runtime(conf) as rt:
         session = rt.session()
         await session.start()
@@ -545,7 +543,7 @@ async def _operate_async(
                     "work is done), or keep an engine running (e.g. a 'switchover run') and "
                     "try again",
                 )
-            accepted = await session.perform(action, target, options)
+            accepted = await session.perform(command)
             if as_json:
                 print_json(
                     out,
@@ -557,11 +555,11 @@ async def _operate_async(
                     },
                 )
             else:
-                out.print(f"{action.value.lower()} {target}: {accepted.message}")
+                out.print(f"{command_name(command)} {target}: {accepted.message}")
             if not wait:
                 return Exit.OK
             code = await _follow_operation(
-                session, action, target, accepted.plan_id, set(accepted.task_ids), since, as_json
+                session, command, accepted.plan_id, set(accepted.task_ids), since, as_json
             )
             await _drain(session, as_json)
             return code
@@ -571,21 +569,23 @@ async def _operate_async(
 
 async def _follow_operation(
     session: Session,
-    action: ControlAction,
-    target: Target,
+    command: Command,
     plan_id: str,
     task_ids: set[str],
     since: int,
     as_json: bool,
 ) -> Exit:
+    target = command.target
+    stopping = isinstance(command, Pause | Cancel)
     plan_now = await session.store.get_plan(plan_id)
     settled_plan = plan_now is not None and plan_now.status not in (
         PlanStatus.RUNNING,
         PlanStatus.PAUSED,
     )
-    if target.kind is TargetKind.PLAN and action is ControlAction.RESUME and not settled_plan:
+    resume = isinstance(command, Resume)
+    if target.kind is TargetKind.PLAN and resume and not settled_plan:
         return await _follow_plan(session, plan_id, as_json, title="plan")
-    if action in (ControlAction.PAUSE, ControlAction.CANCEL):
+    if stopping:
         done = tasks_stopped(task_ids)
     else:
         tasks_now = await session.store.list_tasks(plan_id)
@@ -601,16 +601,12 @@ async def _follow_operation(
         done,
         console=out,
         json_lines=as_json,
-        title=action.value.lower(),
+        title=command_name(command),
         since=since,
     )
-    if target.kind is TargetKind.PLAN and not (action is ControlAction.RESUME and settled_plan):
+    if target.kind is TargetKind.PLAN and not (resume and settled_plan):
         plan = await session.store.get_plan(plan_id)
-        code = (
-            Exit.OK
-            if action is not ControlAction.RESUME
-            else exit_for_plan(plan.status if plan else PlanStatus.FAILED)
-        )
+        code = Exit.OK if not resume else exit_for_plan(plan.status if plan else PlanStatus.FAILED)
         if not as_json and plan is not None:
             out.print(f"plan {plan_id} is {plan.status.value}")
         return code
@@ -619,11 +615,7 @@ async def _follow_operation(
         task = await session.store.get_task(task_id)
         if task is None:
             continue
-        code = (
-            exit_for_task(task.status)
-            if action not in (ControlAction.PAUSE, ControlAction.CANCEL)
-            else Exit.OK
-        )
+        code = exit_for_task(task.status) if not stopping else Exit.OK
         worst = max(worst, code)
         if as_json:
             print_json(out, task_json(task) | {"exit_code": int(code)})
@@ -641,7 +633,7 @@ WaitOption = Annotated[
 ]
 
 
-def _plan_or_task_command(action: ControlAction, summary: str) -> None:
+def _plan_or_task_command(kind: type[Pause | Resume | Cancel], summary: str) -> None:
     """Register ``pause``/``resume``/``cancel``: same targets, same options."""
 
     def command(
@@ -652,22 +644,22 @@ def _plan_or_task_command(action: ControlAction, summary: str) -> None:
         json_output: JsonOption = False,
     ) -> None:
         target = one_target(plan, tenant, task, plans=True)
-        _operate(action, target, {}, json_mode(json_output), wait)
+        _operate(kind(target=target), json_mode(json_output), wait)
 
     command.__doc__ = summary
-    app.command(action.value.lower())(command)
+    app.command(COMMAND_NAMES[kind])(command)
 
 
 _plan_or_task_command(
-    ControlAction.PAUSE,
+    Pause,
     "Pause a task (at its next stage boundary) or every running task of a plan.",
 )
 _plan_or_task_command(
-    ControlAction.RESUME,
+    Resume,
     "Resume a paused task (from its next stage) or a paused plan.",
 )
 _plan_or_task_command(
-    ControlAction.CANCEL,
+    Cancel,
     "Cancel a task (at its next stage boundary when running) or a whole plan.",
 )
 
@@ -683,10 +675,9 @@ def retry(
     json_output: JsonOption = False,
 ) -> None:
     """Run a FAILED task again (or re-run a failed rollback)."""
+    target = one_target(None, tenant, task, plans=False)
     _operate(
-        ControlAction.RETRY,
-        one_target(None, tenant, task, plans=False),
-        {"from_checkpoint": from_checkpoint},
+        Retry(target=target, from_checkpoint=from_checkpoint),
         json_mode(json_output),
         wait,
     )
@@ -708,14 +699,8 @@ def rollback(
     json_output: JsonOption = False,
 ) -> None:
     """Put a tenant back: re-run its stages with its previous config."""
-    options = {"version": version} if version is not None else {}
-    _operate(
-        ControlAction.ROLLBACK,
-        one_target(None, tenant, task, plans=False),
-        options,
-        json_mode(json_output),
-        wait,
-    )
+    target = one_target(None, tenant, task, plans=False)
+    _operate(Rollback(target=target, version=version), json_mode(json_output), wait)
 
 
 # ----------------------------------------------------------------------------- config

@@ -10,8 +10,9 @@ from rich.console import Console
 from rich.table import Table
 
 from switchover.cli.follow import follow, plan_done, tasks_started_and_settled
+from switchover.domain.commands import Rollback
 from switchover.domain.config import NetworkEndpoint, TenantConfig
-from switchover.domain.records import ControlAction, PlanSpec, Target, TenantSpec
+from switchover.domain.records import PlanSpec, Target, TenantSpec
 from switchover.domain.status import PlanStatus, TaskStatus
 from switchover.fleet.fleet import Fleet
 from switchover.fleet.redis_server import RedisServer
@@ -134,7 +135,7 @@ async def run_demo(console: Console, *, tenants: int, store: Path | None, faulty
                     )
                     await fleet.set_faults(list(fleet.ob_instances), stale_tenants=[])
                     since = await rt.store.last_seq(PLAN_ID)
-                    accepted = await session.perform(ControlAction.ROLLBACK, Target.tenant(faulty))
+                    accepted = await session.perform(Rollback(target=Target.tenant(faulty)))
                     console.print(accepted.message)
                     await follow(
                         session,

@@ -133,17 +133,6 @@ class Task:
         return self.config.plan_version
 
 
-class ControlAction(StrEnum):
-    """Operations a CLI in another process can ask the live engine to perform."""
-
-    SUBMIT = "SUBMIT"
-    PAUSE = "PAUSE"
-    RESUME = "RESUME"
-    CANCEL = "CANCEL"
-    RETRY = "RETRY"
-    ROLLBACK = "ROLLBACK"
-
-
 class TargetKind(StrEnum):
     """What an operation is addressed to."""
 
@@ -176,22 +165,6 @@ class Target:
 
     def __str__(self) -> str:
         return f"{self.kind.value} {self.key}"
-
-
-@dataclass(frozen=True, slots=True)
-class ControlRequest:
-    """An operation written to the store for the live engine to perform.
-
-    ``result`` is None while pending; once done it holds ``{"ok": bool, ...}`` and, when
-    refused, ``error_type`` and ``message``.
-    """
-
-    control_id: str
-    action: ControlAction
-    target: Target
-    options: Mapping[str, Any]
-    created_at: float
-    result: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,14 +10,28 @@ from collections import Counter
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import replace
 from types import TracebackType
-from typing import Any, assert_never
+from typing import assert_never
 
 from switchover.clock import Clock, SystemClock
 from switchover.discovery.protocol import Discovery
+from switchover.domain.commands import (
+    DEFAULT_ACTOR,
+    Accepted,
+    Cancel,
+    Command,
+    ControlRequest,
+    Outcome,
+    Pause,
+    Refused,
+    Resume,
+    Retry,
+    Rollback,
+    SubmitPlan,
+    accepted_or_raise,
+    refusal,
+)
 from switchover.domain.events import Event, EventType
 from switchover.domain.records import (
-    ControlAction,
-    ControlRequest,
     Lease,
     Plan,
     PlanSpec,
@@ -32,14 +46,16 @@ from switchover.domain.status import (
     TaskStatus,
 )
 from switchover.engine.lease import acquire_lease, new_owner_id, renew_lease
-from switchover.engine.operations import Accepted, Operations
+from switchover.engine.operations import Operations
 from switchover.engine.runner import TaskRunner
 from switchover.engine.scheduler import Admission
 from switchover.engine.state import EngineState
 from switchover.errors import (
     ErrorType,
+    InvalidTransitionError,
     LeaseLostError,
     NotFoundError,
+    OperationRefusedError,
     StepFailedError,
     SwitchoverError,
 )
@@ -49,7 +65,7 @@ from switchover.steps.locks import Busy, Fence, LocalTenantLocks, TenantLocks
 from switchover.steps.retry import retry_transient
 from switchover.stores.protocol import Store
 
-__all__ = ["Accepted", "Engine", "EngineStoppedError"]
+__all__ = ["Engine", "EngineStoppedError"]
 
 
 _GC_THRESHOLD = (50_000, 20, 10)
@@ -304,8 +320,8 @@ class Engine:
 
     def _admissible(self, admission: Admission) -> bool:
         """Whether an admitted task may still start (nothing withdrew it meanwhile)."""
-        if admission.queued_op:
-            return admission.task_id in self._state.ops
+        if admission.op is not None:
+            return self._state.sched.queued_op(admission.task_id) is admission.op
         task = self._state.tasks[admission.task_id]
         plan = self._state.plans[task.plan_id]
         return (
@@ -443,19 +459,19 @@ class Engine:
         task = self._state.tasks[admission.task_id]
         if task.waiting_for is not None:
             task = replace(task, waiting_for=None)
-        op = self._state.ops.pop(task.task_id, None) if admission.queued_op else None
+        op = self._state.sched.take_op(task.task_id) if admission.op is not None else None
         if op is None:
             stages = self._stage_names(task, ExecutionMode.NORMAL)
             started = self._state.changed(
                 task, status=TaskStatus.RUNNING, stages=stages, mode=ExecutionMode.NORMAL
             )
             events = [self._state.event(EventType.TASK_STARTED, started, stages=list(stages))]
-        elif op.action is ControlAction.RESUME:
+        elif isinstance(op, Resume):
             started = self._state.changed(task, status=TaskStatus.RUNNING, requested=None)
             events = [
                 self._state.event(EventType.TASK_RESUMED, started, next_stage=started.next_stage)
             ]
-        elif op.action is ControlAction.RETRY:
+        elif isinstance(op, Retry):
             keep = (
                 op.from_checkpoint
                 and task.checkpoint is not None
@@ -552,21 +568,21 @@ class Engine:
     async def _control_loop(self) -> None:
         interval = self._settings.engine.control_poll_interval
         ttl = self._settings.engine.control_ttl
+        clock = self._state.clock
         while True:
             for request in await self._store.pending_controls():
-                if time.time() - request.created_at > ttl:
+                if clock.now() - request.created_at > ttl:
                     # Its sender gave up long ago: performing it now would surprise everyone.
-                    result: dict[str, Any] = {
-                        "ok": False,
-                        "error_type": ErrorType.SERVICE_UNAVAILABLE.value,
-                        "message": f"request expired after {ttl:.0f}s without an engine",
-                    }
+                    outcome: Outcome = Refused(
+                        ErrorType.SERVICE_UNAVAILABLE,
+                        f"request expired after {ttl:.0f}s without an engine",
+                    )
                 else:
-                    result = await self._perform(request)
+                    outcome = await self._perform_request(request)
                 await self._store.finish_control(
-                    replace(request, result=result), fence=self._state.fence
+                    replace(request, outcome=outcome), fence=self._state.fence
                 )
-            await asyncio.sleep(interval)
+            await clock.sleep(interval)
 
     async def _lease_loop(self) -> None:
         ttl = self._settings.engine.lease_ttl
@@ -579,48 +595,53 @@ class Engine:
             self._lease = renewed
 
     async def answer(self, request: ControlRequest) -> None:
-        """Perform a queued request now and record its answer; run the work if accepted.
+        """Perform a queued request now and record its outcome; run the work if accepted.
 
         For a command whose request was left unanswered by an engine that stopped: its own
         (held) engine answers it, so it is answered exactly once and a refusal changes nothing.
         """
-        result = await self._perform(request)
-        await self._store.finish_control(replace(request, result=result), fence=self._state.fence)
-        if result.get("ok"):
+        outcome = await self._perform_request(request)
+        await self._store.finish_control(
+            replace(request, outcome=outcome), fence=self._state.fence
+        )
+        if isinstance(outcome, Accepted):
             self.proceed()
 
-    async def _perform(self, request: ControlRequest) -> dict[str, Any]:
-        options = request.options
+    async def _perform_request(self, request: ControlRequest) -> Outcome:
+        """A mailbox request's outcome; an engine failure is an outcome too, for its sender."""
         try:
-            match request.action:
-                case ControlAction.SUBMIT:
-                    await self._adopt_plan(request.target.key)
-                    accepted = Accepted(request.target.key, (), "plan admitted")
-                case ControlAction.PAUSE:
-                    accepted = await self.pause(request.target)
-                case ControlAction.RESUME:
-                    accepted = await self.resume(request.target)
-                case ControlAction.CANCEL:
-                    accepted = await self.cancel(request.target)
-                case ControlAction.RETRY:
-                    accepted = await self.retry(
-                        request.target, from_checkpoint=bool(options.get("from_checkpoint"))
-                    )
-                case ControlAction.ROLLBACK:
-                    version = options.get("version")
-                    accepted = await self.rollback(
-                        request.target, version=int(version) if version is not None else None
-                    )
-                case _:
-                    assert_never(request.action)
+            return await self.perform(request.command)
         except SwitchoverError as exc:
-            return {"ok": False, "error_type": exc.error_type.value, "message": str(exc)}
-        return {
-            "ok": True,
-            "plan_id": accepted.plan_id,
-            "task_ids": list(accepted.task_ids),
-            "message": accepted.message,
-        }
+            return Refused(ErrorType.SERVICE_UNAVAILABLE, f"the engine failed: {exc}")
+
+    async def perform(self, command: Command) -> Outcome:
+        """Perform an operator command: the one dispatch every front end goes through.
+
+        Returns:
+            ``Accepted`` (what it did) or ``Refused`` (why not; nothing changed).
+
+        Raises:
+            SwitchoverError: the engine itself failed (e.g. its store), not the command.
+        """
+        try:
+            match command:
+                case SubmitPlan():
+                    await self._adopt_plan(command.target.key)
+                    return Accepted(command.target.key, (), "plan admitted")
+                case Pause():
+                    return await self._ops.pause(command)
+                case Resume():
+                    return await self._ops.resume(command)
+                case Cancel():
+                    return await self._ops.cancel(command)
+                case Retry():
+                    return await self._ops.retry(command)
+                case Rollback():
+                    return await self._ops.rollback(command)
+                case _:
+                    assert_never(command)
+        except (NotFoundError, OperationRefusedError, InvalidTransitionError) as exc:
+            return refusal(exc)
 
     async def _adopt_plan(self, plan_id: str) -> None:
         await self._load_plan(plan_id)
@@ -698,27 +719,42 @@ class Engine:
 
     # ----------------------------------------------------------------- facade: operations
 
-    async def pause(self, target: Target) -> Accepted:
-        """Pause a task at its next stage boundary, or a whole plan (see ``Operations``)."""
-        return await self._ops.pause(target)
+    async def pause(self, target: Target, *, actor: str = DEFAULT_ACTOR) -> Accepted:
+        """Pause a task at its next stage boundary, or a whole plan (see ``Operations``).
 
-    async def resume(self, target: Target) -> Accepted:
+        Raises:
+            NotFoundError, OperationRefusedError: refused; nothing changed.
+        """
+        return accepted_or_raise(await self.perform(Pause(target=target, actor=actor)))
+
+    async def resume(self, target: Target, *, actor: str = DEFAULT_ACTOR) -> Accepted:
         """Resume a paused task (from its next stage) or every paused task of a plan."""
-        return await self._ops.resume(target)
+        return accepted_or_raise(await self.perform(Resume(target=target, actor=actor)))
 
-    async def cancel(self, target: Target) -> Accepted:
+    async def cancel(self, target: Target, *, actor: str = DEFAULT_ACTOR) -> Accepted:
         """Cancel a task (at its next stage boundary when running, at once otherwise) or a plan."""
-        return await self._ops.cancel(target)
+        return accepted_or_raise(await self.perform(Cancel(target=target, actor=actor)))
 
-    async def retry(self, target: Target, *, from_checkpoint: bool = False) -> Accepted:
+    async def retry(
+        self, target: Target, *, from_checkpoint: bool = False, actor: str = DEFAULT_ACTOR
+    ) -> Accepted:
         """Run a FAILED task again (fresh, or from its checkpoint); re-run a failed rollback."""
-        return await self._ops.retry(target, from_checkpoint=from_checkpoint)
+        command = Retry(target=target, actor=actor, from_checkpoint=from_checkpoint)
+        return accepted_or_raise(await self.perform(command))
 
     async def rollback(
-        self, target: Target, *, version: int | None = None, from_checkpoint: bool = False
+        self,
+        target: Target,
+        *,
+        version: int | None = None,
+        from_checkpoint: bool = False,
+        actor: str = DEFAULT_ACTOR,
     ) -> Accepted:
         """Re-run the task's stages with its previous config (SPEC §7)."""
-        return await self._ops.rollback(target, version=version, from_checkpoint=from_checkpoint)
+        command = Rollback(
+            target=target, actor=actor, version=version, from_checkpoint=from_checkpoint
+        )
+        return accepted_or_raise(await self.perform(command))
 
     # ----------------------------------------------------------------- facade: queries
 
@@ -780,8 +816,9 @@ class Engine:
     def is_busy(self, task_ids: Iterable[str] | None = None) -> bool:
         """Whether the named tasks (default: any) are executing or waiting for a slot."""
         if task_ids is None:
-            return bool(self._runners or self._state.ops)
-        return any(t in self._runners or t in self._state.ops for t in task_ids)
+            return bool(self._runners or self._state.sched.has_ops())
+        sched = self._state.sched
+        return any(t in self._runners or sched.queued_op(t) is not None for t in task_ids)
 
     async def wait_idle(self, task_ids: Iterable[str] | None = None) -> None:
         """Wait until ``is_busy(task_ids)`` is false and nothing more is admissible."""

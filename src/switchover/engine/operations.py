@@ -1,17 +1,28 @@
-"""Operator operations on tasks and plans: pause, resume, cancel, retry, rollback.
+"""Operator commands on tasks and plans: pause, resume, cancel, retry, rollback.
 
 Each checks its preconditions against the cache and either refuses (raising, with nothing
 changed) or applies its change through ``EngineState.write`` in the same synchronous step.
-Resume, retry and rollback are queued for a plan slot and start when the scheduler admits them.
+Resume, retry and rollback are queued with the scheduler for a plan slot and start when it
+admits them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
+from switchover.domain.commands import (
+    Accepted,
+    Cancel,
+    Pause,
+    QueuedCommand,
+    Resume,
+    Retry,
+    Rollback,
+    command_name,
+)
 from switchover.domain.events import Event, EventType
-from switchover.domain.records import BoundaryRequest, ControlAction, Plan, Target, TargetKind, Task
+from switchover.domain.records import BoundaryRequest, Plan, Target, TargetKind, Task
 from switchover.domain.status import (
     EXECUTING_TASK_STATUSES,
     TASK_TRANSITIONS,
@@ -19,21 +30,12 @@ from switchover.domain.status import (
     TaskStatus,
     plan_transition,
 )
-from switchover.engine.state import EngineState, QueuedOp
+from switchover.engine.state import EngineState
 from switchover.errors import ErrorType, NotFoundError, OperationRefusedError
 from switchover.settings import Settings
 
 ROLLBACK_FROM = frozenset({TaskStatus.FAILED, TaskStatus.PAUSED, TaskStatus.ROLLBACK_FAILED})
 """Statuses a rollback may start from (SPEC §7)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Accepted:
-    """An operation the engine accepted: the plan and tasks it concerns, and what it did."""
-
-    plan_id: str
-    task_ids: tuple[str, ...]
-    message: str
 
 
 class Operations:
@@ -46,29 +48,28 @@ class Operations:
         self._settings = settings
         self._load = load
 
-    async def pause(self, target: Target) -> Accepted:
+    async def pause(self, command: Pause) -> Accepted:
         """Pause a task at its next stage boundary, or a whole plan.
 
         Raises:
             NotFoundError, OperationRefusedError: nothing changed.
         """
+        target = command.target
         if target.kind is TargetKind.PLAN:
             return await self._pause_plan(target.key)
         task = await self._resolve(target)
         if task.status is TaskStatus.PAUSED:
-            if (
-                self._state.ops.get(task.task_id) is not None
-                and self._state.ops[task.task_id].action is ControlAction.RESUME
-            ):
-                del self._state.ops[task.task_id]
-                self._state.sched.unqueue_op(task.plan_id, task.task_id)
+            if isinstance(self._state.sched.queued_op(task.task_id), Resume):
+                self._state.sched.withdraw_op(task.plan_id, task.task_id)
             return Accepted(task.plan_id, (task.task_id,), "already paused")
         if task.status is not TaskStatus.RUNNING:
             raise _refuse_state(task, "pause", "RUNNING")
         if task.requested is BoundaryRequest.CANCEL:
             raise _refuse_state(task, "pause", "RUNNING", note="a cancel is already requested")
         if task.requested is None:
-            await self._state.write(task.plan_id, [replace(task, requested=BoundaryRequest.PAUSE)])
+            await self._state.write(
+                task.plan_id, [self._state.changed(task, requested=BoundaryRequest.PAUSE)]
+            )
         return Accepted(
             task.plan_id, (task.task_id,), "pause requested: applies at the next stage boundary"
         )
@@ -83,7 +84,7 @@ class Operations:
         if plan.operator_paused:
             return Accepted(plan_id, (), "plan already paused")
         tasks = [
-            replace(t, requested=BoundaryRequest.PAUSE)
+            self._state.changed(t, requested=BoundaryRequest.PAUSE)
             for t in self._state.plan_tasks(plan_id)
             if t.status is TaskStatus.RUNNING and t.requested is None
         ]
@@ -101,17 +102,18 @@ class Operations:
             f"plan paused: {len(tasks)} running task(s) stop at their next stage boundary",
         )
 
-    async def resume(self, target: Target) -> Accepted:
+    async def resume(self, command: Resume) -> Accepted:
         """Resume a paused task (from its next stage) or every paused task of a plan.
 
         Raises:
             NotFoundError, OperationRefusedError: nothing changed.
         """
+        target = command.target
         if target.kind is TargetKind.PLAN:
-            return await self._resume_plan(target.key)
+            return await self._resume_plan(command)
         task = await self._resolve(target)
         if task.status is TaskStatus.RUNNING and task.requested is BoundaryRequest.PAUSE:
-            await self._state.write(task.plan_id, [replace(task, requested=None)])
+            await self._state.write(task.plan_id, [self._state.changed(task, requested=None)])
             return Accepted(task.plan_id, (task.task_id,), "pause request withdrawn")
         if task.status is TaskStatus.RUNNING:
             return Accepted(task.plan_id, (task.task_id,), "already running")
@@ -121,10 +123,11 @@ class Operations:
             return Accepted(task.plan_id, (task.task_id,), "its rollback continues")
         if task.status is not TaskStatus.PAUSED:
             raise _refuse_state(task, "resume", "PAUSED")
-        self._queue(task, QueuedOp(ControlAction.RESUME))
+        self._queue(task, command)
         return Accepted(task.plan_id, (task.task_id,), "resume accepted")
 
-    async def _resume_plan(self, plan_id: str) -> Accepted:
+    async def _resume_plan(self, command: Resume) -> Accepted:
+        plan_id = command.target.key
         plan = await self._plan_for_op(plan_id)
         tasks = self._state.plan_tasks(plan_id)
         # Resuming a RUNNING plan is accepted: after a crash it is how the plan gets going again
@@ -148,29 +151,33 @@ class Operations:
         resumed = []
         for task in tasks:
             if task.status is TaskStatus.RUNNING and task.requested is BoundaryRequest.PAUSE:
-                withdrawn.append(replace(task, requested=None))
-            elif task.status is TaskStatus.PAUSED and task.task_id not in self._state.ops:
+                withdrawn.append(self._state.changed(task, requested=None))
+            elif (
+                task.status is TaskStatus.PAUSED
+                and self._state.sched.queued_op(task.task_id) is None
+            ):
                 resumed.append(task)
         for task in resumed:
-            self._queue(task, QueuedOp(ControlAction.RESUME))
+            self._queue(task, replace(command, target=Target.task(task.task_id)))
         unpaused = replace(plan, operator_paused=False, updated_at=self._state.clock.now())
         await self._state.write(plan_id, withdrawn, plan=unpaused)
         ids = tuple(t.task_id for t in (*withdrawn, *resumed))
         return Accepted(plan_id, ids, f"plan resumed: {len(resumed)} paused task(s) queued")
 
-    async def cancel(self, target: Target) -> Accepted:
+    async def cancel(self, command: Cancel) -> Accepted:
         """Cancel a task (at its next stage boundary when running, at once otherwise) or a plan.
 
         Raises:
             NotFoundError, OperationRefusedError: nothing changed.
         """
+        target = command.target
         if target.kind is TargetKind.PLAN:
             return await self._cancel_plan(target.key)
         task = await self._resolve(target)
         if task.status is TaskStatus.RUNNING:
             if task.requested is not BoundaryRequest.CANCEL:
                 await self._state.write(
-                    task.plan_id, [replace(task, requested=BoundaryRequest.CANCEL)]
+                    task.plan_id, [self._state.changed(task, requested=BoundaryRequest.CANCEL)]
                 )
             return Accepted(
                 task.plan_id,
@@ -186,8 +193,7 @@ class Operations:
         return Accepted(task.plan_id, (task.task_id,), "cancelled")
 
     def _cancelled(self, task: Task) -> Task:
-        if self._state.ops.pop(task.task_id, None) is not None:
-            self._state.sched.unqueue_op(task.plan_id, task.task_id)
+        self._state.sched.withdraw_op(task.plan_id, task.task_id)
         return self._state.changed(
             task, status=TaskStatus.CANCELLED, requested=None, current_stage=None
         )
@@ -205,7 +211,7 @@ class Operations:
         for task in self._state.plan_tasks(plan_id):
             if task.status is TaskStatus.RUNNING:
                 if task.requested is not BoundaryRequest.CANCEL:
-                    changed.append(replace(task, requested=BoundaryRequest.CANCEL))
+                    changed.append(self._state.changed(task, requested=BoundaryRequest.CANCEL))
                 stopping += 1
             elif task.status in (TaskStatus.PENDING, TaskStatus.PAUSED, TaskStatus.FAILED):
                 done = self._cancelled(task)
@@ -226,15 +232,23 @@ class Operations:
             f"plan cancelled: {len(events) - 1} task(s) now, {stopping} at their next boundary",
         )
 
-    async def retry(self, target: Target, *, from_checkpoint: bool = False) -> Accepted:
+    async def retry(self, command: Retry) -> Accepted:
         """Run a FAILED task again (fresh, or from its checkpoint); re-run a failed rollback.
 
         Raises:
             NotFoundError, OperationRefusedError: nothing changed.
         """
-        task = await self._resolve(target)
+        task = await self._resolve(command.target)
+        from_checkpoint = command.from_checkpoint
         if task.status is TaskStatus.ROLLBACK_FAILED:
-            return await self.rollback(target, version=None, from_checkpoint=from_checkpoint)
+            return await self.rollback(
+                Rollback(
+                    target=command.target,
+                    actor=command.actor,
+                    reason=command.reason,
+                    from_checkpoint=from_checkpoint,
+                )
+            )
         if task.status is not TaskStatus.FAILED:
             raise _refuse_state(task, "retry", "FAILED or ROLLBACK_FAILED")
         limit = self._settings.engine.max_retries
@@ -245,15 +259,13 @@ class Operations:
                 f"task {task.task_id} has used all {limit} retries",
             )
         self._claim(task)
-        self._queue(task, QueuedOp(ControlAction.RETRY, from_checkpoint=from_checkpoint))
+        self._queue(task, command)
         where = (
             "from its checkpoint" if from_checkpoint and task.checkpoint else "from the first stage"
         )
         return Accepted(task.plan_id, (task.task_id,), f"retry accepted ({where})")
 
-    async def rollback(
-        self, target: Target, *, version: int | None = None, from_checkpoint: bool = False
-    ) -> Accepted:
+    async def rollback(self, command: Rollback) -> Accepted:
         """Re-run the task's stages with its previous config (SPEC §7).
 
         Raises:
@@ -261,7 +273,8 @@ class Operations:
                 when the status is not FAILED, PAUSED or ROLLBACK_FAILED or there is no
                 previous config, TENANT_BUSY when another task holds the tenant.
         """
-        task = await self._resolve(target)
+        task = await self._resolve(command.target)
+        version = command.version
         if task.status not in ROLLBACK_FROM:
             raise _refused(
                 ErrorType.ROLLBACK_PRECONDITION_FAILED,
@@ -277,20 +290,17 @@ class Operations:
                 "(sourceTenantDeployConfig); it cannot be rolled back",
             )
         self._claim(task)
-        self._queue(
-            task,
-            QueuedOp(ControlAction.ROLLBACK, from_checkpoint=from_checkpoint, version=version),
-        )
+        self._queue(task, command)
         to = version if version is not None else task.previous.plan_version
         return Accepted(task.plan_id, (task.task_id,), f"rollback accepted (to version {to})")
 
     def _claim(self, task: Task) -> None:
-        if task.task_id in self._state.ops:
+        queued = self._state.sched.queued_op(task.task_id)
+        if queued is not None:
             raise _refused(
                 ErrorType.CONFLICT,
                 task,
-                f"task {task.task_id} already has a queued "
-                f"{self._state.ops[task.task_id].action.value.lower()}",
+                f"task {task.task_id} already has a queued {command_name(queued)}",
             )
         if not self._state.sched.hold_tenant(task.tenant_id, task.task_id):
             holder = self._state.sched.tenant_holder(task.tenant_id)
@@ -300,9 +310,8 @@ class Operations:
                 f"tenant {task.tenant_id} is busy with task {holder}",
             )
 
-    def _queue(self, task: Task, op: QueuedOp) -> None:
-        self._state.ops[task.task_id] = op
-        self._state.sched.queue_op(task.plan_id, task.task_id)
+    def _queue(self, task: Task, op: QueuedCommand) -> None:
+        self._state.sched.queue_op(task.plan_id, task.task_id, op)
         self._state.notify()
 
     async def _resolve(self, target: Target) -> Task:

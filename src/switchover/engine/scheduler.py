@@ -6,14 +6,21 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from switchover.domain.commands import QueuedCommand
+
 
 @dataclass(frozen=True, slots=True)
 class Admission:
-    """A task the engine may start now; ``queued_op``: an accepted resume/retry/rollback."""
+    """A task the engine may start now: a PENDING one, or an accepted command's (``op``)."""
 
     plan_id: str
     task_id: str
-    queued_op: bool
+    op: QueuedCommand | None = None
+
+    @property
+    def queued_op(self) -> bool:
+        """Whether this admission starts an accepted resume, retry or rollback."""
+        return self.op is not None
 
 
 @dataclass(slots=True)
@@ -31,14 +38,17 @@ class Scheduler:
 
     Per plan: at most ``max_concurrency`` tasks hold a slot (RUNNING or ROLLING_BACK); PENDING
     tasks are admitted in submission order, skipping (and keeping their place for) those whose
-    tenant is busy. Operator operations (resume, retry, rollback) on a task that already holds
-    its tenant wait in a separate FIFO that goes before new tasks, and are admitted even while
-    the plan accepts no new tasks. Across plans: a tenant is held by at most one task.
+    tenant is busy. Accepted commands that start a run (resume, retry, rollback) on a task that
+    already holds its tenant wait in a separate FIFO that goes before new tasks, and are
+    admitted even while the plan accepts no new tasks. The scheduler is the one place that
+    holds those commands, from acceptance until their run begins (``take_op``) or they are
+    withdrawn. Across plans: a tenant is held by at most one task.
     """
 
     def __init__(self) -> None:
         self._plans: dict[str, _PlanQueue] = {}
         self._tenants: dict[str, str] = {}
+        self._ops: dict[str, QueuedCommand] = {}
 
     def add_plan(self, plan_id: str, max_concurrency: int, *, accepting: bool) -> None:
         """Start tracking a plan (idempotent)."""
@@ -65,15 +75,30 @@ class Scheduler:
         queue.pending.clear()
         queue.blocked.clear()
 
-    def queue_op(self, plan_id: str, task_id: str) -> None:
-        """Queue an accepted operation for a slot; the task must already hold its tenant."""
+    def queue_op(self, plan_id: str, task_id: str, op: QueuedCommand) -> None:
+        """Queue an accepted command for a slot; the task must already hold its tenant."""
+        self._ops[task_id] = op
         self._plans[plan_id].ops.append(task_id)
 
-    def unqueue_op(self, plan_id: str, task_id: str) -> None:
-        """Withdraw a queued operation (its task was cancelled meanwhile)."""
+    def queued_op(self, task_id: str) -> QueuedCommand | None:
+        """The accepted command waiting to start the task's run, or None."""
+        return self._ops.get(task_id)
+
+    def has_ops(self) -> bool:
+        """Whether any accepted command is waiting to start."""
+        return bool(self._ops)
+
+    def withdraw_op(self, plan_id: str, task_id: str) -> QueuedCommand | None:
+        """Withdraw the task's waiting command (e.g. its task was cancelled); it, or None."""
+        op = self._ops.pop(task_id, None)
         queue = self._plans[plan_id]
         if task_id in queue.ops:
             queue.ops.remove(task_id)
+        return op
+
+    def take_op(self, task_id: str) -> QueuedCommand:
+        """The admitted command whose run begins now; it is no longer waiting."""
+        return self._ops.pop(task_id)
 
     def tenant_holder(self, tenant_id: str) -> str | None:
         """The task holding the tenant, or None."""
@@ -101,7 +126,7 @@ class Scheduler:
         queue = self._plans[admission.plan_id]
         queue.in_slots.discard(admission.task_id)
         if admission.queued_op:
-            if requeue:
+            if requeue and admission.task_id in self._ops:
                 queue.ops.appendleft(admission.task_id)
             return
         self.release_tenant(tenant_id, admission.task_id)
@@ -132,7 +157,7 @@ class Scheduler:
                 if queue.ops:
                     task_id = queue.ops.popleft()
                     queue.in_slots.add(task_id)
-                    admitted.append(Admission(plan_id, task_id, queued_op=True))
+                    admitted.append(Admission(plan_id, task_id, self._ops[task_id]))
                     continue
                 if not queue.accepting:
                     break
@@ -140,7 +165,7 @@ class Scheduler:
                 if next_id is None:
                     break
                 queue.in_slots.add(next_id)
-                admitted.append(Admission(plan_id, next_id, queued_op=False))
+                admitted.append(Admission(plan_id, next_id))
         return admitted
 
     def _next_pending(self, queue: _PlanQueue, is_pending: Callable[[str], bool]) -> str | None:

@@ -2,43 +2,34 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from collections.abc import Callable, Iterable
 
-from switchover.domain.records import (
-    ControlAction,
+from switchover.clock import Clock, SystemClock
+from switchover.domain.commands import (
+    DEFAULT_ACTOR,
+    Accepted,
+    Command,
     ControlRequest,
-    Plan,
-    PlanSpec,
-    Target,
+    Outcome,
+    SubmitPlan,
+    accepted_or_raise,
+    command_name,
 )
+from switchover.domain.records import Plan, PlanSpec, Target
 from switchover.domain.status import EXECUTING_TASK_STATUSES, PlanStatus
-from switchover.engine.engine import Accepted, Engine, EngineStoppedError
+from switchover.engine.engine import Engine, EngineStoppedError
 from switchover.engine.lease import lease_is_live
 from switchover.errors import (
     EngineBusyError,
     EngineUnavailableError,
-    ErrorType,
     LeaseLostError,
-    NotFoundError,
-    OperationRefusedError,
 )
 from switchover.stages.base import StageBuilder
 from switchover.stores.protocol import Store
 
 EngineFactory = Callable[[], Engine]
 
-_REFUSALS = {
-    ErrorType.NOT_FOUND,
-    ErrorType.INVALID_STATE,
-    ErrorType.TENANT_BUSY,
-    ErrorType.CONFLICT,
-    ErrorType.ROLLBACK_PRECONDITION_FAILED,
-    ErrorType.VALIDATION_ERROR,
-}
 
 
 class Session:
@@ -59,8 +50,10 @@ class Session:
         builder: StageBuilder,
         *,
         request_ttl: float = 30.0,
+        clock: Clock | None = None,
     ) -> None:
         self.store = store
+        self._clock: Clock = clock or SystemClock()
         self._make_engine = make_engine
         self._builder = builder
         self._request_ttl = request_ttl
@@ -149,78 +142,56 @@ class Session:
             await self.engine.stop()
             self.engine = None
 
-    async def submit_plan(self, spec: PlanSpec) -> Plan:
+    async def submit_plan(self, spec: PlanSpec, *, actor: str = DEFAULT_ACTOR) -> Plan:
         """Create the plan and get it running."""
         if self.engine is not None:
             plan = await self.engine.submit_plan(spec)
             self.engine.proceed()
             return plan
-        plan, tasks, events = Engine.build_plan(spec, self._builder, time.time())
+        plan, tasks, events = Engine.build_plan(spec, self._builder, self._clock.now())
         await self.store.create_plan(plan, tasks, events)
-        await self._request(ControlAction.SUBMIT, Target.plan(plan.plan_id), {})
+        await self.perform(SubmitPlan(target=Target.plan(plan.plan_id), actor=actor))
         return plan
 
-    async def perform(
-        self, action: ControlAction, target: Target, options: Mapping[str, Any] | None = None
-    ) -> Accepted:
-        """Pause, resume, cancel, retry or roll back.
+    async def perform(self, command: Command) -> Accepted:
+        """Perform a command: on this session's engine, or through the live engine's mailbox.
 
         Raises:
             NotFoundError, OperationRefusedError: refused; nothing changed.
             EngineUnavailableError: the live engine did not answer in time.
         """
-        opts = dict(options or {})
-        if self.engine is None:
-            return await self._request(action, target, opts)
         engine = self.engine
-        match action:
-            case ControlAction.PAUSE:
-                accepted = await engine.pause(target)
-            case ControlAction.RESUME:
-                accepted = await engine.resume(target)
-            case ControlAction.CANCEL:
-                accepted = await engine.cancel(target)
-            case ControlAction.RETRY:
-                accepted = await engine.retry(
-                    target, from_checkpoint=bool(opts.get("from_checkpoint"))
-                )
-            case ControlAction.ROLLBACK:
-                accepted = await engine.rollback(target, version=opts.get("version"))
-            case _:
-                raise ValueError(f"unsupported action {action}")
+        if engine is None:
+            return accepted_or_raise(await self._request(command))
+        accepted = accepted_or_raise(await engine.perform(command))
         engine.proceed()  # accepted: run it, and everything else left unfinished
         return accepted
 
-    async def _request(
-        self, action: ControlAction, target: Target, options: Mapping[str, Any]
-    ) -> Accepted:
-        """Queue a control request and wait for its answer.
+    async def _request(self, command: Command) -> Outcome:
+        """Queue a control request and wait for its outcome.
 
         If the live engine stops before answering (it finished its own work), this session
-        takes the lease and starts an engine itself, whose control loop answers the request:
-        a request is answered exactly once and never left for a later engine to surprise with.
+        takes the lease and its own engine answers the request: a request is answered exactly
+        once and never left for a later engine to surprise with.
         """
         request = ControlRequest(
-            control_id=uuid.uuid4().hex,
-            action=action,
-            target=target,
-            options=options,
-            created_at=time.time(),
+            control_id=uuid.uuid4().hex, command=command, created_at=self._clock.now()
         )
         await self.store.submit_control(request)
-        deadline = time.monotonic() + self._request_ttl
-        while time.monotonic() < deadline:
+        deadline = self._clock.monotonic() + self._request_ttl
+        while self._clock.monotonic() < deadline:
             done = await self.store.get_control(request.control_id)
-            if done is not None and done.result is not None:
-                return _accepted(done.result, target)
+            if done is not None and done.outcome is not None:
+                return done.outcome
             if self.engine is None and not await self.engine_alive():
                 await self.start(own_engine=True)
                 if self.engine is not None:
                     await self.engine.answer(request)
                     continue
-            await asyncio.sleep(0.05)
+            await self._clock.sleep(0.05)
         raise EngineUnavailableError(
-            f"no engine answered the {action.value.lower()} request within {self._request_ttl:.0f}s"
+            f"no engine answered the {command_name(command)} request within "
+            f"{self._request_ttl:.0f}s"
         )
 
     async def is_settled(self, plan_id: str, task_ids: Iterable[str] | None = None) -> bool:
@@ -242,19 +213,3 @@ class Session:
             return self.engine.fatal is None
         lease = await self.store.get_lease()
         return lease is not None and lease_is_live(lease)
-
-
-def _accepted(result: Mapping[str, Any], target: Target) -> Accepted:
-    if result.get("ok"):
-        return Accepted(
-            plan_id=str(result.get("plan_id", "")),
-            task_ids=tuple(result.get("task_ids") or ()),
-            message=str(result.get("message", "")),
-        )
-    error_type = ErrorType(result.get("error_type", ErrorType.SYSTEM_ERROR.value))
-    message = str(result.get("message", "refused"))
-    if error_type is ErrorType.NOT_FOUND:
-        raise NotFoundError(target.kind.value, target.key)
-    if error_type in _REFUSALS:
-        raise OperationRefusedError(error_type, message)
-    raise EngineUnavailableError(message)

@@ -5,13 +5,13 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 from switchover.clock import Clock
 from switchover.domain.events import Event, EventType
 from switchover.domain.failure import FailureInfo
-from switchover.domain.records import ControlAction, Plan, Task
+from switchover.domain.records import Plan, Task
 from switchover.domain.status import (
     ACTIVE_TASK_STATUSES,
     EXECUTING_TASK_STATUSES,
@@ -34,22 +34,14 @@ PLAN_EVENTS: Mapping[PlanStatus, EventType] = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class QueuedOp:
-    """An accepted resume, retry or rollback waiting for a plan slot."""
-
-    action: ControlAction
-    from_checkpoint: bool = False
-    version: int | None = None
-
-
 def accepting(plan: Plan) -> bool:
     """Whether the plan's PENDING tasks may be admitted."""
     return plan.status is PlanStatus.RUNNING and not plan.operator_paused
 
 
 class EngineState:
-    """What the engine knows: plans and tasks it works on, slots, tenants, queued operations.
+    """What the engine knows: plans and tasks it works on, and the scheduler (slots, tenants,
+    accepted commands waiting to start).
 
     The store is the truth; this is its cache, and the engine is the store's only writer while
     it holds the lease. ``write`` updates the cache and queues the store commit in the same
@@ -71,7 +63,6 @@ class EngineState:
         self.tasks: dict[str, Task] = {}
         self.plans: dict[str, Plan] = {}
         self.counts: dict[str, Counter[TaskStatus]] = {}
-        self.ops: dict[str, QueuedOp] = {}
         self.beats: dict[str, float] = {}
         self.fence: int | None = None
         """The lease epoch every commit names (None until the engine holds the lease)."""
@@ -141,7 +132,7 @@ class EngineState:
         counts[task.status] += 1
         if old.status in SLOT_TASK_STATUSES and task.status not in SLOT_TASK_STATUSES:
             self.sched.release_slot(task.plan_id, task.task_id)
-        if task.status not in ACTIVE_TASK_STATUSES and task.task_id not in self.ops:
+        if task.status not in ACTIVE_TASK_STATUSES and self.sched.queued_op(task.task_id) is None:
             self.sched.release_tenant(task.tenant_id, task.task_id)
         if task.status not in EXECUTING_TASK_STATUSES:
             self.beats.pop(task.task_id, None)

@@ -8,14 +8,27 @@ from dataclasses import fields
 from operator import attrgetter
 from typing import Any, TypeVar
 
+from switchover.domain.commands import (
+    COMMAND_NAMES,
+    Accepted,
+    Cancel,
+    Command,
+    ControlRequest,
+    Outcome,
+    Pause,
+    Refused,
+    Resume,
+    Retry,
+    Rollback,
+    SubmitPlan,
+    command_name,
+)
 from switchover.domain.config import TenantConfig
 from switchover.domain.events import Event
 from switchover.domain.failure import FailureInfo
 from switchover.domain.records import (
     BoundaryRequest,
     Checkpoint,
-    ControlAction,
-    ControlRequest,
     Lease,
     Plan,
     Target,
@@ -23,9 +36,11 @@ from switchover.domain.records import (
     Task,
 )
 from switchover.domain.status import ExecutionMode, PlanStatus, TaskStatus
-from switchover.errors import StoreError
+from switchover.errors import ErrorType, StoreError
 
 __all__ = [
+    "command_from_dict",
+    "command_to_dict",
     "control_from_dict",
     "control_to_dict",
     "decode_control",
@@ -43,6 +58,8 @@ __all__ = [
     "lease_from_dict",
     "lease_to_dict",
     "loads",
+    "outcome_from_dict",
+    "outcome_to_dict",
     "plan_from_dict",
     "plan_to_dict",
     "task_from_dict",
@@ -261,29 +278,128 @@ def with_seq(event: Event, seq: int) -> Event:
 # -- control requests ------------------------------------------------------------------------
 
 
+def command_to_dict(command: Command) -> dict[str, Any]:
+    """JSON-safe form of a command: its verb, target, actor, reason and options."""
+    data: dict[str, Any] = {
+        "command": command_name(command),
+        "target": {"kind": command.target.kind.value, "key": command.target.key},
+        "actor": command.actor,
+        "reason": command.reason,
+    }
+    match command:
+        case Retry(from_checkpoint=from_checkpoint):
+            data["from_checkpoint"] = from_checkpoint
+        case Rollback(version=version, from_checkpoint=from_checkpoint):
+            data["version"] = version
+            data["from_checkpoint"] = from_checkpoint
+        case SubmitPlan() | Pause() | Resume() | Cancel():
+            pass
+    return data
+
+
+_COMMAND_TYPES = {name: kind for kind, name in COMMAND_NAMES.items()}
+
+
+def _build_command(data: Mapping[str, Any]) -> Command:
+    kind = _COMMAND_TYPES[str(data["command"])]
+    target = data["target"]
+    common: dict[str, Any] = {
+        "target": Target(TargetKind(target["kind"]), str(target["key"])),
+        "actor": str(data["actor"]),
+        "reason": str(data["reason"]) if data.get("reason") is not None else None,
+    }
+    if kind is Retry:
+        return Retry(**common, from_checkpoint=bool(data.get("from_checkpoint")))
+    if kind is Rollback:
+        version = data.get("version")
+        return Rollback(
+            **common,
+            version=int(version) if version is not None else None,
+            from_checkpoint=bool(data.get("from_checkpoint")),
+        )
+    return kind(**common)
+
+
+def command_from_dict(data: Mapping[str, Any]) -> Command:
+    """Inverse of ``command_to_dict``.
+
+    Raises:
+        StoreError: ``data`` is not a valid command.
+    """
+    return _decoding("command", _build_command, data)
+
+
+def outcome_to_dict(outcome: Outcome) -> dict[str, Any]:
+    """JSON-safe form of what became of a command."""
+    if isinstance(outcome, Accepted):
+        return {
+            "ok": True,
+            "plan_id": outcome.plan_id,
+            "task_ids": list(outcome.task_ids),
+            "message": outcome.message,
+        }
+    return {
+        "ok": False,
+        "error_type": outcome.error_type.value,
+        "message": outcome.message,
+        "task_id": outcome.task_id,
+        "tenant_id": outcome.tenant_id,
+        "status": outcome.status,
+        "kind": outcome.kind,
+        "key": outcome.key,
+    }
+
+
+def _build_outcome(data: Mapping[str, Any]) -> Outcome:
+    if data["ok"]:
+        return Accepted(
+            plan_id=str(data["plan_id"]),
+            task_ids=tuple(str(t) for t in data["task_ids"]),
+            message=str(data["message"]),
+        )
+
+    def text(key: str) -> str | None:
+        value = data.get(key)
+        return str(value) if value is not None else None
+
+    return Refused(
+        error_type=ErrorType(data["error_type"]),
+        message=str(data["message"]),
+        task_id=text("task_id"),
+        tenant_id=text("tenant_id"),
+        status=text("status"),
+        kind=text("kind"),
+        key=text("key"),
+    )
+
+
+def outcome_from_dict(data: Mapping[str, Any]) -> Outcome:
+    """Inverse of ``outcome_to_dict``.
+
+    Raises:
+        StoreError: ``data`` is not a valid outcome.
+    """
+    return _decoding("outcome", _build_outcome, data)
+
+
 def control_to_dict(request: ControlRequest) -> dict[str, Any]:
-    """JSON-safe form of a control request (``result`` None while pending)."""
-    result = request.result
+    """JSON-safe form of a control request (``outcome`` None while pending)."""
+    outcome = request.outcome
     return {
         "control_id": request.control_id,
-        "action": request.action.value,
-        "target": {"kind": request.target.kind.value, "key": request.target.key},
-        "options": dict(request.options),
+        "command": command_to_dict(request.command),
         "created_at": request.created_at,
-        "result": dict(result) if result is not None else None,
+        "outcome": outcome_to_dict(outcome) if outcome is not None else None,
     }
 
 
 def _build_control(data: Mapping[str, Any]) -> ControlRequest:
-    target = data["target"]
-    result = data.get("result")
+    outcome = data.get("outcome")
     return ControlRequest(
         control_id=str(data["control_id"]),
-        action=ControlAction(data["action"]),
-        target=Target(TargetKind(target["kind"]), str(target["key"])),
-        options=dict(data.get("options") or {}),
+        command=_build_command(data["command"]),
         created_at=float(data["created_at"]),
-        result=dict(result) if result is not None else None,
+        outcome=_build_outcome(outcome) if outcome is not None else None,
     )
 
 

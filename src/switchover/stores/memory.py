@@ -7,8 +7,9 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import replace
 
+from switchover.domain.commands import ControlRequest
 from switchover.domain.events import Event
-from switchover.domain.records import ControlRequest, Lease, Plan, Task
+from switchover.domain.records import Lease, Plan, Task
 from switchover.domain.status import TaskStatus
 from switchover.errors import ConflictError, LeaseLostError, StoreError
 from switchover.stores.protocol import Change
@@ -134,11 +135,11 @@ class MemoryStore:
         self._controls[request.control_id] = request
 
     async def pending_controls(self) -> list[ControlRequest]:
-        """Requests without a result, oldest first."""
-        return [r for r in self._controls.values() if r.result is None]
+        """Requests without an outcome, oldest first."""
+        return [r for r in self._controls.values() if r.outcome is None]
 
     async def finish_control(self, request: ControlRequest, fence: int | None = None) -> None:
-        """Store the result (fenced like ``commit``)."""
+        """Store the outcome (fenced like ``commit``)."""
         self._check_fence(fence)
         self._controls[request.control_id] = request
 

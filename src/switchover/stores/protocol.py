@@ -6,8 +6,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from switchover.domain.commands import ControlRequest
 from switchover.domain.events import Event
-from switchover.domain.records import ControlRequest, Lease, Plan, Task
+from switchover.domain.records import Lease, Plan, Task
 from switchover.domain.status import TaskStatus
 
 
@@ -109,11 +110,11 @@ class Store(Protocol):
         ...
 
     async def pending_controls(self) -> list[ControlRequest]:
-        """Queued operations without a result, oldest first."""
+        """Queued commands without an outcome, oldest first."""
         ...
 
     async def finish_control(self, request: ControlRequest, fence: int | None = None) -> None:
-        """Record ``request.result`` for a queued operation (fenced like ``commit``).
+        """Record ``request.outcome`` for a queued command (fenced like ``commit``).
 
         Raises:
             LeaseLostError: ``fence`` is not the current lease epoch (nothing is written).
@@ -121,7 +122,7 @@ class Store(Protocol):
         ...
 
     async def get_control(self, control_id: str) -> ControlRequest | None:
-        """One control request, with its result once done."""
+        """One control request, with its outcome once done."""
         ...
 
     async def get_lease(self) -> Lease | None:

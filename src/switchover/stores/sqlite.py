@@ -12,8 +12,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from switchover.domain.commands import ControlRequest
 from switchover.domain.events import Event
-from switchover.domain.records import ControlRequest, Lease, Plan, Task
+from switchover.domain.records import Lease, Plan, Task
 from switchover.domain.status import TaskStatus
 from switchover.errors import ConflictError, StoreError, SwitchoverError
 from switchover.stores.codec import (
@@ -392,12 +393,12 @@ class SqliteStore:
         await self._write(apply_submit_control, request)
 
     async def pending_controls(self) -> list[ControlRequest]:
-        """Queued operations without a result, oldest first."""
+        """Queued commands without an outcome, oldest first."""
         sql = "SELECT doc FROM controls WHERE done = 0 ORDER BY created_at, rowid"
         return await self._all(decode_control, sql)
 
     async def finish_control(self, request: ControlRequest, fence: int | None = None) -> None:
-        """Record ``request.result`` for a queued operation (fenced like ``commit``).
+        """Record ``request.outcome`` for a queued command (fenced like ``commit``).
 
         Raises:
             NotFoundError: no request has this id.
@@ -406,7 +407,7 @@ class SqliteStore:
         await self._write(apply_finish_control, (request, fence))
 
     async def get_control(self, control_id: str) -> ControlRequest | None:
-        """One control request, with its result once done."""
+        """One control request, with its outcome once done."""
         sql = "SELECT doc FROM controls WHERE control_id = ?"
         return await self._one(decode_control, sql, control_id)
 

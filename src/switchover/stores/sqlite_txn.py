@@ -9,8 +9,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any, TypeVar
 
+from switchover.domain.commands import ControlRequest
 from switchover.domain.events import Event
-from switchover.domain.records import ControlRequest, Lease, Plan, Task
+from switchover.domain.records import Lease, Plan, Task
 from switchover.errors import ConflictError, LeaseLostError, NotFoundError, StoreError
 from switchover.stores.codec import (
     dumps,
@@ -48,12 +49,14 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE TABLE lease (id INTEGER PRIMARY KEY CHECK (id = 1), owner TEXT NOT NULL,
         expires_at REAL NOT NULL, doc TEXT NOT NULL)
     """,
-    # 2: lease epochs (fenced commits) and the store's identity.
+    # 2: lease epochs (fenced commits) and the store's identity; control requests hold typed
+    # commands now (requests live seconds: those of older versions are dropped).
     """
     CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     ALTER TABLE lease ADD COLUMN epoch INTEGER NOT NULL DEFAULT 0;
     INSERT INTO meta (key, value) VALUES ('store_id', lower(hex(randomblob(16))));
-    INSERT INTO meta (key, value) VALUES ('lease_epoch', '0')
+    INSERT INTO meta (key, value) VALUES ('lease_epoch', '0');
+    DELETE FROM controls
     """,
 )
 
@@ -245,7 +248,7 @@ def apply_submit_control(txn: Txn, request: ControlRequest) -> None:
         "INSERT INTO controls (control_id, created_at, done, doc) VALUES (?, ?, ?, ?)"
         " ON CONFLICT (control_id) DO NOTHING"
     )
-    done, doc = request.result is not None, encode_control(request)
+    done, doc = request.outcome is not None, encode_control(request)
     if txn.conn.execute(sql, (request.control_id, request.created_at, done, doc)).rowcount != 1:
         raise ConflictError(f"control request {request.control_id} already exists")
 
@@ -254,7 +257,7 @@ def apply_finish_control(txn: Txn, arg: tuple[ControlRequest, int | None]) -> No
     request, fence = arg
     txn.check_fence(fence)
     sql = "UPDATE controls SET done = ?, doc = ? WHERE control_id = ?"
-    done, doc = request.result is not None, encode_control(request)
+    done, doc = request.outcome is not None, encode_control(request)
     if txn.conn.execute(sql, (done, doc, request.control_id)).rowcount != 1:
         raise NotFoundError("control request", request.control_id)
 

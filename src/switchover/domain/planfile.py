@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import codecs
 import functools
-import ipaddress
 import json
+import operator
 import re
-from collections.abc import Callable, Mapping, Sequence
+import sys
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import chain, compress
 from typing import Annotated, Any
 
 import yaml
@@ -25,21 +28,143 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel, to_snake
 from pydantic_core import ErrorDetails, PydanticCustomError
+from yaml.constructor import ConstructorError, SafeConstructor
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+try:
+    # The C loader matters for plans with tens of thousands of tenants.
+    from yaml import CSafeLoader as _SafeLoader
+except ImportError:  # PyYAML built without libyaml
+    from yaml import SafeLoader as _SafeLoader  # type: ignore[assignment]
 
 from switchover.domain.config import NetworkEndpoint, TenantConfig
 from switchover.domain.records import PlanSpec, TenantSpec
 from switchover.errors import PlanValidationError, ValidationIssue
+
+MAX_PLAN_SIZE = 256 * 1024 * 1024
+"""The largest plan file accepted, in bytes (a plan of 100,000 tenants is about 60 MB)."""
+MAX_DEPTH = 64
+"""How deeply lists and mappings may nest in a loaded document; a plan needs about six levels."""
+# However small the input, loading may visit this many values (aliases expanded) before the
+# budget, otherwise twice the input's length, runs out.
+_MIN_NODE_BUDGET = 100_000
+# Integers that every store and wire format holds (a signed 64-bit integer, a Java long).
+_INT_MIN, _INT_MAX = -(2**63), 2**63 - 1
 
 _TENANT_ID_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _PLAN_ID_RE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 # Field names are few and fixed; the conversion is a regex, run for every tenant.
 _camel = functools.cache(to_camel)
 _SHAPES = "a list of tenant configs, or a document with 'plan' and 'tenants'"
+_STARTS_LIKE_JSON = re.compile(r"\s*[\[{]")
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9][0-9]|[0-9])"
+_IPV4_RE = re.compile(rf"{_OCTET}\.{_OCTET}\.{_OCTET}\.{_OCTET}")
+
+# ---------------------------------------------------------------------------------------------
+# Text and values in messages.
+
+# C0 and C1 control characters, Unicode line separators, and lone surrogates (which no UTF-8
+# encoder, hence no store and no wire format, accepts). Multi-line text may hold tabs and breaks.
+_BAD_TEXT = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+_BAD_MULTILINE_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+_SHOW_LIMIT = 40
+_SHOW_DEPTH = 4
+
+
+def text_problem(value: str, *, multiline: bool = False) -> str | None:
+    """Why ``value`` cannot be stored and sent as text, or None when it can.
+
+    Args:
+        value: the text.
+        multiline: allow tabs and line breaks.
+
+    Returns:
+        A message naming the first offending character and its offset (never the text itself:
+        it may be a secret), or None.
+    """
+    if value.isprintable():  # one C-level scan settles nearly every value
+        return None
+    found = (_BAD_MULTILINE_TEXT if multiline else _BAD_TEXT).search(value)
+    if found is None:
+        return None
+    code = ord(found.group())
+    if 0xD800 <= code <= 0xDFFF:
+        return f"is not valid Unicode text (lone surrogate U+{code:04X} at offset {found.start()})"
+    return f"must not contain control characters (found U+{code:04X} at offset {found.start()})"
+
+
+@dataclass(frozen=True, slots=True)
+class _HugeInt:
+    """An integer literal too long for Python to convert (``sys.get_int_max_str_digits``).
+
+    Loading keeps it in place of the value, so that it is reported on its own field.
+    """
+
+    digits: int
 
 
 def _show(value: object) -> str:
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
+    """A short repr of ``value`` for messages, cheap however large, deep or shared it is."""
+    pieces: list[str] = []
+    length = 0
+    for piece in _repr_pieces(value, 0):
+        pieces.append(piece)
+        length += len(piece)
+        if length > _SHOW_LIMIT:
+            break
+    text = "".join(pieces)
+    return text if len(text) <= _SHOW_LIMIT else text[: _SHOW_LIMIT - 3] + "..."
+
+
+def _repr_pieces(value: object, depth: int) -> Iterator[str]:
+    # A generator, so that the caller stops the walk once it has enough text: YAML aliases can
+    # make a small value's full repr astronomically long.
+    if isinstance(value, str | bytes):
+        yield repr(value[: _SHOW_LIMIT + 1])
+    elif isinstance(value, bool) or not isinstance(value, int | list | tuple | set | dict):
+        yield repr(value) if isinstance(value, float | bool | type(None)) else _other(value)
+    elif isinstance(value, int):
+        # repr() refuses integers of more than sys.get_int_max_str_digits() digits.
+        yield repr(value) if value.bit_length() <= 128 else f"<integer of ~{_digits(value)} digits>"
+    elif depth >= _SHOW_DEPTH:
+        yield "..."
+    elif isinstance(value, dict):
+        yield "{"
+        for index, (key, item) in enumerate(value.items()):
+            yield ", " if index else ""
+            yield from _repr_pieces(key, depth + 1)
+            yield ": "
+            yield from _repr_pieces(item, depth + 1)
+        yield "}"
+    else:
+        brackets = "[]" if isinstance(value, list) else "()" if isinstance(value, tuple) else "{}"
+        yield brackets[0]
+        for index, item in enumerate(value):
+            yield ", " if index else ""
+            yield from _repr_pieces(item, depth + 1)
+        yield brackets[1]
+
+
+def _other(value: object) -> str:
+    if isinstance(value, _HugeInt):
+        return f"<integer of {value.digits} digits>"
+    text = repr(value)  # dates and times, the only other values a safe load makes
+    return text if len(text) <= 2 * _SHOW_LIMIT else f"<{type(value).__name__}>"
+
+
+def _digits(value: int) -> int:
+    return int(abs(value).bit_length() * 0.30103) + 1
+
+
+def _path_part(part: object) -> str:
+    """A mapping key as it appears in an issue's field path: plain when it is a short name."""
+    if isinstance(part, str) and part.isprintable() and 0 < len(part) <= 64:
+        return part
+    return _show(part)
+
+
+# ---------------------------------------------------------------------------------------------
+# Field rules.
 
 
 def _is_tenant_id(value: object) -> bool:
@@ -62,12 +187,13 @@ def _plan_id(value: object) -> str:
         raise PydanticCustomError(
             "plan_id_type", "must be a string or an integer (got {got})", {"got": _show(value)}
         )
-    text = str(value)
+    # An integer of more than 64 digits fails the pattern anyway; str() may refuse it.
+    text = str(value) if not isinstance(value, int) or value.bit_length() <= 256 else ""
     if not _PLAN_ID_RE.fullmatch(text):
         raise PydanticCustomError(
             "plan_id",
             "must be 1-64 letters, digits, '_', '.' or '-' (got {got})",
-            {"got": _show(text)},
+            {"got": _show(text or value)},
         )
     return text
 
@@ -76,29 +202,67 @@ def _blank_to_none(value: object) -> object:
     return None if isinstance(value, str) and not value.strip() else value
 
 
+def _checked_text(value: str, *, multiline: bool = False) -> str:
+    problem = text_problem(value, multiline=multiline)
+    if problem is not None:
+        raise PydanticCustomError("text", "{message}", {"message": problem})
+    return value
+
+
+def _optional_text(value: object) -> object:
+    if isinstance(value, str):
+        if not value.strip():
+            return None
+        _checked_text(value)
+    return value
+
+
+def _text_or_none(value: str | None) -> str | None:
+    return value if value is None else _checked_text(value)
+
+
+def _multiline_text_or_none(value: str | None) -> str | None:
+    return value if value is None else _checked_text(value, multiline=True)
+
+
 def _non_blank(value: str) -> str:
     if not value.strip():
         raise PydanticCustomError("blank", "must not be empty")
+    return _checked_text(value)
+
+
+def _rules_text(value: object) -> object:
+    # Rules are trimmed, so breaks and tabs between them are layout; inside a rule they are not.
+    if not isinstance(value, str) or not value.strip():
+        return _blank_to_none(value)
+    if not value.isprintable():
+        _checked_text(value, multiline=True)
+        for number, rule in enumerate(_parse_rules(value), start=1):
+            problem = text_problem(rule)
+            if problem is not None:
+                raise PydanticCustomError(
+                    "text", "{message}", {"message": f"rule {number} {problem}"}
+                )
     return value
 
 
 def _ipv4(value: str | None) -> str | None:
-    if value is not None:
-        try:
-            ipaddress.IPv4Address(value)
-        except ValueError:
-            raise PydanticCustomError(
-                "ipv4", "must be a dotted IPv4 address (got {got})", {"got": _show(value)}
-            ) from None
+    # What ipaddress.IPv4Address accepts (no leading zeros, ASCII digits), at regex speed.
+    if value is not None and _IPV4_RE.fullmatch(value) is None:
+        raise PydanticCustomError(
+            "ipv4", "must be a dotted IPv4 address (got {got})", {"got": _show(value)}
+        )
     return value
 
 
 TenantIdText = Annotated[str, AfterValidator(_tenant_id)]
 PlanIdText = Annotated[str, PlainValidator(_plan_id)]
-PlanVersion = Annotated[StrictInt, Field(ge=0)]
+PlanVersion = Annotated[StrictInt, Field(ge=0, le=_INT_MAX)]
+StoredInt = Annotated[StrictInt, Field(ge=_INT_MIN, le=_INT_MAX)]
 NonBlankText = Annotated[str, AfterValidator(_non_blank)]
-OptionalText = Annotated[str | None, BeforeValidator(_blank_to_none)]
+OptionalText = Annotated[str | None, BeforeValidator(_optional_text)]
 OptionalIPv4 = Annotated[str | None, BeforeValidator(_blank_to_none), AfterValidator(_ipv4)]
+RulesText = Annotated[str | None, BeforeValidator(_rules_text)]
 
 
 class _InputModel(BaseModel):
@@ -123,15 +287,15 @@ class _DeployConfigFields(_InputModel):
     tenant_id: TenantIdText | None = None
     plan_id: PlanIdText | None = None
     plan_version: PlanVersion | None = None
-    deploy_unit_id: StrictInt | None = None
-    deploy_unit_version: StrictInt | None = None
+    deploy_unit_id: StoredInt | None = None
+    deploy_unit_version: StoredInt | None = None
     deploy_unit_name: NonBlankText | None = None
     network_endpoints: list[NetworkEndpointInput] | None = None
-    nacos_name_space: str | None = Field(
+    nacos_name_space: Annotated[str | None, AfterValidator(_text_or_none)] = Field(
         default=None,
         validation_alias=AliasChoices("nacosNameSpace", "nacos_name_space", "nacos_namespace"),
     )
-    called_number_rules: OptionalText = None
+    called_number_rules: RulesText = None
     trunk_group: OptionalText = None
     default_flag: StrictBool | None = None
 
@@ -158,9 +322,9 @@ class PlanSectionInput(BaseModel):
 
     id: PlanIdText | None = None
     version: PlanVersion | None = None
-    max_concurrency: Annotated[StrictInt, Field(ge=1)] | None = None
-    name: str | None = None
-    description: str | None = None
+    max_concurrency: Annotated[StrictInt, Field(ge=1, le=_INT_MAX)] | None = None
+    name: Annotated[str | None, AfterValidator(_text_or_none)] = None
+    description: Annotated[str | None, AfterValidator(_multiline_text_or_none)] = None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -177,19 +341,23 @@ _TYPE_MESSAGES = {
     "model_attributes_type": "must be an object (key: value mapping)",
     "dict_type": "must be an object (key: value mapping)",
     "extra_forbidden": "unknown key",
+    "invalid_key": "unknown key (keys must be strings)",
 }
 
 
 def _friendly(error: ErrorDetails) -> str:
     kind = error["type"]
-    if kind == "greater_than_equal":
-        return (
-            f"must be at least {(error.get('ctx') or {}).get('ge')} (got {_show(error['input'])})"
-        )
+    value = error["input"]
+    if isinstance(value, _HugeInt) and kind in ("int_type", "plan_id_type"):
+        return f"is too large (an integer of {value.digits} digits)"
+    if kind in ("greater_than_equal", "less_than_equal"):
+        bound = (error.get("ctx") or {}).get("ge" if kind == "greater_than_equal" else "le")
+        least_or_most = "least" if kind == "greater_than_equal" else "most"
+        return f"must be at {least_or_most} {bound} (got {_show(value)})"
     if kind in _TYPE_MESSAGES:
         message = _TYPE_MESSAGES[kind]
-        if kind not in ("missing", "extra_forbidden"):
-            message += f" (got {_show(error['input'])})"
+        if kind not in ("missing", "extra_forbidden", "invalid_key"):
+            message += f" (got {_show(value)})"
         return message
     return error["msg"].removeprefix("Value error, ")
 
@@ -201,10 +369,14 @@ def _prefers_snake(container: object) -> bool:
     return any("_" in k for k in keys) and not any(k != k.lower() for k in keys)
 
 
-def _join(path: Sequence[str | int]) -> str:
+def _join(path: Sequence[object]) -> str:
     text = ""
     for part in path:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
+        if isinstance(part, int) and not isinstance(part, bool) and part.bit_length() < 64:
+            text += f"[{part}]"
+        else:
+            name = _path_part(part)
+            text += f".{name}" if text else name
     return text
 
 
@@ -213,18 +385,20 @@ def _pydantic_issues(
 ) -> list[tuple[str, str]]:
     found: list[tuple[str, str]] = []
     for error in exc.errors(include_url=False):
-        loc = list(error["loc"])
+        loc: list[object] = list(error["loc"])
         if error["type"] == "missing" and loc and isinstance(loc[-1], str):
             container = raw
             for part in loc[:-1]:
                 container = _step_into(container, part)
             if _prefers_snake(container):
                 loc[-1] = to_snake(loc[-1])
+        elif error["type"] == "invalid_key" and loc:
+            loc[-1] = _show(loc[-1])  # a key such as 1 or null, not a list index
         found.append((_join([*prefix, *loc]), _friendly(error)))
     return found
 
 
-def _step_into(container: object, part: str | int) -> object:
+def _step_into(container: object, part: object) -> object:
     if isinstance(part, int) and isinstance(container, list) and 0 <= part < len(container):
         return container[part]
     if isinstance(container, Mapping):
@@ -286,6 +460,223 @@ def _cross_field_issues(raw: Mapping[Any, Any], prefix: str) -> list[tuple[str, 
 
 
 # ---------------------------------------------------------------------------------------------
+# Loading: bytes to text, text to data, each step bounded so that no input is expensive.
+
+
+def decode_utf8(data: bytes) -> str:
+    """Decode ``data`` as UTF-8 text; a leading byte-order mark is allowed and dropped.
+
+    Raises:
+        ValueError: ``data`` is not UTF-8; the message names the first bad byte and its offset.
+    """
+    start = len(codecs.BOM_UTF8) if data.startswith(codecs.BOM_UTF8) else 0
+    try:
+        return str(memoryview(data)[start:], "utf-8")
+    except UnicodeDecodeError as exc:
+        offset = start + exc.start
+        hint = ""
+        if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+            hint = " (the file looks like UTF-16; save it as UTF-8)"
+        message = f"not UTF-8 text: invalid byte 0x{data[offset]:02x} at offset {offset}{hint}"
+        raise ValueError(message) from None
+
+
+class _LoadError(yaml.MarkedYAMLError):
+    """A document over one of the loading bounds, or text that cannot be loaded at all."""
+
+    def __init__(self, problem: str, mark: yaml.Mark | None = None) -> None:
+        super().__init__(problem=problem, problem_mark=mark)
+
+
+class _BoundedLoader(_SafeLoader):
+    """The safe loader, bounded in nesting depth and alias expansion.
+
+    Aliases make a YAML document a graph whose expansion can be exponentially larger than its
+    text, and everything after loading (validation, messages) walks the expansion. The graph is
+    checked before anything is constructed from it.
+    """
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        # Without aliases a document has fewer values than characters, so the budget only
+        # ever stops alias expansion; it grows with the input so big plans may use aliases too.
+        self.node_budget = max(_MIN_NODE_BUDGET, 2 * len(text))
+
+    def get_single_data(self) -> Any:
+        node = self.get_single_node()
+        if node is None:
+            return None
+        _check_nodes(node, self.node_budget)
+        return self.construct_document(node)
+
+
+def _check_nodes(root: Node, budget: int) -> None:
+    """Raise _LoadError when ``root`` nests too deeply or expands to over ``budget`` values."""
+    # Level by level, with the per-value work in C-level iterators: this runs on every YAML
+    # plan, and a plan of 100,000 tenants holds millions of values.
+    level: list[Node] = [] if isinstance(root, ScalarNode) else [root]
+    depth, visited = 0, 1
+    while level:
+        depth += 1
+        if depth > MAX_DEPTH:
+            raise _LoadError(f"nested deeper than {MAX_DEPTH} levels", level[0].start_mark)
+        sequences = list(filter(_is_sequence_node, level))
+        mappings = list(filter(_is_mapping_node, level))
+        # Counted before the children are gathered: with aliases, one level's children may be
+        # far more than memory holds.
+        visited += sum(map(len, map(_node_value, sequences)))
+        visited += 2 * sum(map(len, map(_node_value, mappings)))
+        if visited > budget:
+            raise _LoadError(f"aliases expand the document to more than {budget:,} values")
+        children: list[Node] = list(chain.from_iterable(map(_node_value, sequences)))
+        children.extend(chain.from_iterable(chain.from_iterable(map(_node_value, mappings))))
+        level = list(compress(children, map(_COLLECTION_NODES.__contains__, map(type, children))))
+
+
+_is_sequence_node = SequenceNode.__instancecheck__
+_is_mapping_node = MappingNode.__instancecheck__
+_node_value = operator.attrgetter("value")
+_COLLECTION_NODES = frozenset((SequenceNode, MappingNode))
+
+
+def _guarded(construct: Callable[[Any, Node], Any], what: str) -> Callable[[Any, Node], Any]:
+    """``construct`` with the builtin errors a malformed scalar raises turned into YAML errors."""
+
+    def guarded(loader: Any, node: Node) -> Any:
+        try:
+            return construct(loader, node)
+        except (ValueError, KeyError, IndexError, OverflowError) as exc:
+            limit = sys.get_int_max_str_digits()
+            digits = str(node.value).replace("_", "").lstrip("+-")
+            if what == "integer" and limit and len(digits) > limit and digits.isdigit():
+                return _HugeInt(len(digits))
+            raise ConstructorError(None, None, f"not a valid {what}", node.start_mark) from exc
+
+    return guarded
+
+
+def _guard_scalar_constructors() -> None:
+    for tag, what in (
+        ("int", "integer"),
+        ("float", "number"),
+        ("bool", "boolean"),
+        ("timestamp", "date or time"),
+    ):
+        name = f"tag:yaml.org,2002:{tag}"
+        _BoundedLoader.add_constructor(
+            name, _guarded(SafeConstructor.yaml_constructors[name], what)
+        )
+
+
+_guard_scalar_constructors()
+
+
+def load_yaml(text: str) -> object:
+    """Load one YAML document (standard tags only), within the loading bounds.
+
+    Nesting deeper than MAX_DEPTH and alias expansion past a budget proportional to the text are
+    refused, as are scalars the standard tags cannot convert.
+
+    Args:
+        text: the document.
+
+    Returns:
+        The loaded data (None for an empty document).
+
+    Raises:
+        yaml.YAMLError: every failure, the bounds included; ``yaml_error_message`` words it.
+    """
+    try:
+        loader = _BoundedLoader(text)
+    except UnicodeEncodeError as exc:  # the C loader encodes the text first
+        raise _LoadError(_surrogate_message(exc)) from None
+    try:
+        return loader.get_single_data()
+    except RecursionError:  # the pure-Python composer recurses once per level
+        raise _LoadError(f"nested deeper than {MAX_DEPTH} levels") from None
+    except (ValueError, TypeError, KeyError, IndexError, OverflowError) as exc:
+        raise _LoadError(f"not valid YAML: cannot be loaded ({type(exc).__name__})") from exc
+    finally:
+        loader.dispose()
+
+
+def _surrogate_message(exc: UnicodeEncodeError) -> str:
+    code = ord(exc.object[exc.start])
+    return f"not valid Unicode text: lone surrogate U+{code:04X} at offset {exc.start}"
+
+
+def yaml_error_message(exc: yaml.YAMLError) -> str:
+    """A one-line description of a YAML error from ``load_yaml``, with line and column."""
+    if isinstance(exc, yaml.MarkedYAMLError):
+        problem = " ".join(str(exc.problem or exc.context or "syntax error").split())[:200]
+        mark = exc.problem_mark or exc.context_mark
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+        if isinstance(exc, _LoadError):
+            return f"{problem}{where}"
+        if problem == "exceeded maximum nesting depth":  # libyaml's own bound
+            return f"nested deeper than {MAX_DEPTH} levels{where}"
+        return f"not valid YAML: {problem}{where}"
+    if isinstance(exc, yaml.reader.ReaderError):
+        char = exc.character
+        what = f"byte 0x{char[0]:02x}" if isinstance(char, bytes) else f"character U+{char:04X}"
+        return f"not valid YAML: unacceptable {what} at offset {exc.position} ({exc.reason})"
+    return f"not valid YAML: {' '.join(str(exc).split())[:200]}"
+
+
+def _load_json(text: str) -> object:
+    """Load JSON text within the nesting bound; JSONDecodeError when it is not JSON."""
+    try:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError:
+            raise
+        except ValueError:
+            # An integer literal longer than Python converts: load a placeholder instead, which
+            # is reported on its own field rather than failing the whole file.
+            data = json.loads(text, parse_int=_json_int)
+    except RecursionError:
+        raise _file_issue(f"nested deeper than {MAX_DEPTH} levels") from None
+    if _deeper_than(data, MAX_DEPTH):
+        raise _file_issue(f"nested deeper than {MAX_DEPTH} levels")
+    return data
+
+
+def _json_int(literal: str) -> int | _HugeInt:
+    limit = sys.get_int_max_str_digits()
+    digits = len(literal.lstrip("-"))
+    return _HugeInt(digits) if limit and digits > limit else int(literal)
+
+
+def _deeper_than(data: object, limit: int) -> bool:
+    """Whether lists and dicts nest more than ``limit`` levels in ``data`` (loaded JSON)."""
+    # Level by level in C-level iterators, as in _check_nodes.
+    level: list[Any] = [data] if type(data) in _CONTAINERS else []
+    depth = 0
+    while level:
+        depth += 1
+        if depth > limit:
+            return True
+        children = list(chain.from_iterable(map(dict.values, filter(_is_dict, level))))
+        children.extend(chain.from_iterable(filter(_is_list, level)))
+        level = list(compress(children, map(_CONTAINERS.__contains__, map(type, children))))
+    return False
+
+
+_is_dict = dict.__instancecheck__
+_is_list = list.__instancecheck__
+_CONTAINERS = frozenset((dict, list))  # exactly what json.loads makes
+
+
+def _file_issue(message: str) -> PlanValidationError:
+    return PlanValidationError([ValidationIssue(None, "file", message)])
+
+
+def _too_large(size: int, unit: str) -> PlanValidationError:
+    limit = f"{MAX_PLAN_SIZE:,} bytes ({MAX_PLAN_SIZE // 2**20} MiB)"
+    return _file_issue(f"too large: {size:,} {unit}; a plan file may hold at most {limit}")
+
+
+# ---------------------------------------------------------------------------------------------
 # Parsing.
 
 
@@ -300,6 +691,29 @@ class _Entry:
     issues: list[tuple[str, str]] = field(default_factory=list)
 
 
+def parse_plan_bytes(data: bytes, *, default_max_concurrency: int = 10) -> PlanSpec:
+    """Parse and validate a plan file's content as read from disk (UTF-8 YAML or JSON).
+
+    Args:
+        data: the file's bytes; a UTF-8 byte-order mark is allowed.
+        default_max_concurrency: used when the plan does not set ``max_concurrency``.
+
+    Returns:
+        The validated plan.
+
+    Raises:
+        PlanValidationError: the file is too large, not UTF-8, not YAML/JSON, or the plan has
+            problems; ``issues`` lists every one of them.
+    """
+    if len(data) > MAX_PLAN_SIZE:
+        raise _too_large(len(data), "bytes")
+    try:
+        text = decode_utf8(data)
+    except ValueError as exc:
+        raise _file_issue(str(exc)) from exc
+    return parse_plan_text(text, default_max_concurrency=default_max_concurrency)
+
+
 def parse_plan_text(text: str, *, default_max_concurrency: int = 10) -> PlanSpec:
     """Parse and validate a plan file's text (YAML or JSON).
 
@@ -311,43 +725,32 @@ def parse_plan_text(text: str, *, default_max_concurrency: int = 10) -> PlanSpec
         The validated plan.
 
     Raises:
-        PlanValidationError: the text is not YAML/JSON, or the plan has problems; ``issues``
-            lists every one of them.
+        PlanValidationError: the text is too large or not YAML/JSON, or the plan has problems;
+            ``issues`` lists every one of them.
     """
-    data: object
-    if text.lstrip().startswith(("{", "[")):
+    if len(text) > MAX_PLAN_SIZE:
+        raise _too_large(len(text), "characters")
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    return parse_plan_data(_load_plan(text), default_max_concurrency=default_max_concurrency)
+
+
+def _load_plan(text: str) -> object:
+    if _STARTS_LIKE_JSON.match(text):
         try:
-            data = json.loads(text)
+            return _load_json(text)
         except json.JSONDecodeError as json_exc:
             # YAML flow style also starts with a bracket; when neither parses, the JSON
             # message is the one that fits what the author meant.
             try:
-                data = _load_yaml(text)
+                return load_yaml(text)
             except yaml.YAMLError:
                 where = f"line {json_exc.lineno}, column {json_exc.colno}"
-                raise PlanValidationError(
-                    [ValidationIssue(None, "file", f"not valid JSON: {json_exc.msg} ({where})")]
-                ) from json_exc
-    else:
-        try:
-            data = _load_yaml(text)
-        except yaml.YAMLError as exc:
-            raise PlanValidationError([ValidationIssue(None, "file", _yaml_message(exc))]) from exc
-    return parse_plan_data(data, default_max_concurrency=default_max_concurrency)
-
-
-def _load_yaml(text: str) -> object:
-    # The C loader, when present, matters for plans with tens of thousands of tenants.
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    return yaml.load(text, Loader=loader)
-
-
-def _yaml_message(exc: yaml.YAMLError) -> str:
-    if isinstance(exc, yaml.MarkedYAMLError) and exc.problem_mark is not None:
-        mark = exc.problem_mark
-        problem = exc.problem or "syntax error"
-        return f"not valid YAML: {problem} (line {mark.line + 1}, column {mark.column + 1})"
-    return f"not valid YAML: {exc}"
+                raise _file_issue(f"not valid JSON: {json_exc.msg} ({where})") from json_exc
+    try:
+        return load_yaml(text)
+    except yaml.YAMLError as exc:
+        raise _file_issue(yaml_error_message(exc)) from exc
 
 
 def parse_plan_data(data: object, *, default_max_concurrency: int = 10) -> PlanSpec:
@@ -423,7 +826,8 @@ def _split_shape(
         return None, None, None
     for key in data:
         if key not in ("plan", "tenants"):
-            issues.append(ValidationIssue(None, str(key), "unknown key (expected plan, tenants)"))
+            message = "unknown key (expected plan, tenants)"
+            issues.append(ValidationIssue(None, _path_part(key), message))
     section: PlanSectionInput | None = None
     raw_section = data.get("plan")
     if raw_section is not None:
@@ -516,7 +920,7 @@ def _checked_plan_id(value: object) -> str | None:
 
 
 def _checked_version(value: object) -> int | None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= _INT_MAX:
         return None
     return value
 

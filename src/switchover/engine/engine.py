@@ -601,9 +601,7 @@ class Engine:
         (held) engine answers it, so it is answered exactly once and a refusal changes nothing.
         """
         outcome = await self._perform_request(request)
-        await self._store.finish_control(
-            replace(request, outcome=outcome), fence=self._state.fence
-        )
+        await self._store.finish_control(replace(request, outcome=outcome), fence=self._state.fence)
         if isinstance(outcome, Accepted):
             self.proceed()
 

@@ -31,7 +31,6 @@ from switchover.stores.protocol import Store
 EngineFactory = Callable[[], Engine]
 
 
-
 class Session:
     """Performs operations for one command.
 

@@ -14,6 +14,7 @@ from typing import assert_never
 
 from switchover.clock import Clock, SystemClock
 from switchover.discovery.protocol import Discovery
+from switchover.domain import lifecycle
 from switchover.domain.commands import (
     DEFAULT_ACTOR,
     Accepted,
@@ -361,10 +362,8 @@ class Engine:
             if isinstance(claim, Busy):
                 if claim.holder != waited:
                     waited = claim.holder
-                    task = self._state.tasks[task_id]
-                    waiting = self._state.changed(task, waiting_for=claim.holder)
-                    event = self._state.event(EventType.TASK_WAITING, waiting, holder=claim.holder)
-                    self._state.write(task.plan_id, [waiting], [event], drive_plan=False)
+                    now = self._state.clock.now()
+                    self._state.apply(lifecycle.waiting(task, claim.holder, now))
                 await self._state.clock.sleep(CLAIM_POLL)
                 continue
             if claim is not None:
@@ -457,85 +456,13 @@ class Engine:
 
     def _begin(self, admission: Admission) -> asyncio.Future[list[Event]]:
         task = self._state.tasks[admission.task_id]
-        if task.waiting_for is not None:
-            task = replace(task, waiting_for=None)
         op = self._state.sched.take_op(task.task_id) if admission.op is not None else None
-        if op is None:
-            stages = self._stage_names(task, ExecutionMode.NORMAL)
-            started = self._state.changed(
-                task, status=TaskStatus.RUNNING, stages=stages, mode=ExecutionMode.NORMAL
-            )
-            events = [self._state.event(EventType.TASK_STARTED, started, stages=list(stages))]
-        elif isinstance(op, Resume):
-            started = self._state.changed(task, status=TaskStatus.RUNNING, requested=None)
-            events = [
-                self._state.event(EventType.TASK_RESUMED, started, next_stage=started.next_stage)
-            ]
-        elif isinstance(op, Retry):
-            keep = (
-                op.from_checkpoint
-                and task.checkpoint is not None
-                and task.checkpoint.mode is ExecutionMode.NORMAL
-            )
-            stages = self._stage_names(task, ExecutionMode.NORMAL)
-            started = self._state.changed(
-                task,
-                status=TaskStatus.RUNNING,
-                mode=ExecutionMode.NORMAL,
-                stages=stages,
-                checkpoint=task.checkpoint if keep else None,
-                retry_count=task.retry_count + 1,
-                failure=None,
-                requested=None,
-            )
-            events = [
-                self._state.event(
-                    EventType.TASK_RETRY_STARTED,
-                    started,
-                    attempt=started.retry_count,
-                    from_checkpoint=keep,
-                    start_stage=started.next_stage,
-                )
-            ]
+        if isinstance(op, Resume):
+            stages = task.stages  # a resume continues the run it paused
         else:
-            keep = (
-                op.from_checkpoint
-                and task.mode is ExecutionMode.ROLLBACK
-                and task.checkpoint is not None
-                and task.checkpoint.mode is ExecutionMode.ROLLBACK
-            )
-            version = op.version if op.version is not None else task.version_override
-            stages = self._stage_names(task, ExecutionMode.ROLLBACK)
-            started = self._state.changed(
-                task,
-                status=TaskStatus.ROLLING_BACK,
-                mode=ExecutionMode.ROLLBACK,
-                stages=stages,
-                checkpoint=task.checkpoint if keep else None,
-                version_override=version,
-                failure=None,
-                requested=None,
-            )
-            events = [
-                self._state.event(
-                    EventType.TASK_ROLLING_BACK,
-                    started,
-                    version=started.run_version,
-                    stages=list(stages),
-                    previous_status=task.status.value,
-                )
-            ]
-        index = started.next_stage
-        if index < len(started.stages):
-            started = replace(started, current_stage=started.stages[index])
-            events.append(
-                self._state.event(
-                    EventType.STAGE_STARTED, started, stage=started.stages[index], index=index
-                )
-            )
-        return self._state.write(
-            task.plan_id, [started], events, drive_plan=started.mode is ExecutionMode.NORMAL
-        )
+            mode = ExecutionMode.ROLLBACK if isinstance(op, Rollback) else ExecutionMode.NORMAL
+            stages = self._stage_names(task, mode)
+        return self._state.apply(lifecycle.start(task, op, stages, self._state.clock.now()))
 
     def _stage_names(self, task: Task, mode: ExecutionMode) -> tuple[str, ...]:
         config = task.previous if mode is ExecutionMode.ROLLBACK else task.config

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 
+from switchover.domain import lifecycle
 from switchover.domain.commands import (
     Accepted,
     Cancel,
@@ -21,7 +22,7 @@ from switchover.domain.commands import (
     Rollback,
     command_name,
 )
-from switchover.domain.events import Event, EventType
+from switchover.domain.events import Event
 from switchover.domain.records import BoundaryRequest, Plan, Target, TargetKind, Task
 from switchover.domain.status import (
     EXECUTING_TASK_STATUSES,
@@ -186,17 +187,12 @@ class Operations:
             )
         if TaskStatus.CANCELLED not in TASK_TRANSITIONS[task.status]:
             raise _refuse_state(task, "cancel", "PENDING, RUNNING, PAUSED or FAILED")
-        done = self._cancelled(task)
-        await self._state.write(
-            task.plan_id, [done], [self._state.event(EventType.TASK_CANCELLED, done)]
-        )
+        await self._state.apply(self._cancelled(task))
         return Accepted(task.plan_id, (task.task_id,), "cancelled")
 
-    def _cancelled(self, task: Task) -> Task:
+    def _cancelled(self, task: Task) -> lifecycle.Step:
         self._state.sched.withdraw_op(task.plan_id, task.task_id)
-        return self._state.changed(
-            task, status=TaskStatus.CANCELLED, requested=None, current_stage=None
-        )
+        return lifecycle.cancel_now(task, self._state.clock.now())
 
     async def _cancel_plan(self, plan_id: str) -> Accepted:
         plan = await self._plan_for_op(plan_id)
@@ -214,9 +210,9 @@ class Operations:
                     changed.append(self._state.changed(task, requested=BoundaryRequest.CANCEL))
                 stopping += 1
             elif task.status in (TaskStatus.PENDING, TaskStatus.PAUSED, TaskStatus.FAILED):
-                done = self._cancelled(task)
-                changed.append(done)
-                events.append(self._state.event(EventType.TASK_CANCELLED, done))
+                step = self._cancelled(task)
+                changed.append(step.task)
+                events.extend(step.events)
         self._state.sched.drop_pending(plan_id)
         cancelled = replace(
             plan,

@@ -4,22 +4,30 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from switchover.discovery.protocol import Discovery
+from switchover.domain import lifecycle
 from switchover.domain.events import Event, EventType
 from switchover.domain.failure import FailureInfo
-from switchover.domain.records import BoundaryRequest, Checkpoint, Task
+from switchover.domain.records import Task
 from switchover.domain.status import EXECUTING_TASK_STATUSES, ExecutionMode, TaskStatus
 from switchover.engine.journal import TaskJournal
-from switchover.engine.outcome import task_failure
 from switchover.engine.state import EngineState
 from switchover.errors import ErrorType, LeaseLostError, StepFailedError
 from switchover.settings import Settings
 from switchover.stages.base import Stage, StageBuilder, StageRequest
 from switchover.steps.locks import Fence
 from switchover.steps.protocol import StepContext
+
+_COUNTED = {
+    TaskStatus.COMPLETED: "tasks_completed",
+    TaskStatus.FAILED: "tasks_failed",
+    TaskStatus.ROLLED_BACK: "rollback_success",
+    TaskStatus.ROLLBACK_FAILED: "rollback_failed",
+}
+"""The counter each way a run can end increments."""
 
 
 class TaskRunner:
@@ -29,7 +37,7 @@ class TaskRunner:
     ``StageStarted``; a pause or cancel requested meanwhile is applied at that boundary (never
     during a rollback). A failed step fails the stage and the task with a FailureInfo naming
     both; in a rollback the failure becomes ROLLBACK_HEALTH_CHECK_FAILED or
-    ROLLBACK_PARTIAL_FAILED (see ``outcome.task_failure``).
+    ROLLBACK_PARTIAL_FAILED (see ``lifecycle.task_failure``).
     """
 
     def __init__(
@@ -89,7 +97,8 @@ class TaskRunner:
                 f"engine error: {type(exc).__name__}: {exc}",
                 stage=task.current_stage,
             )
-            await self._finish_failed(task, cause, task.next_stage)
+            now = self._state.clock.now()
+            await self._finish(lifecycle.stage_failed(task, cause, task.next_stage, now))
         finally:
             self._state.beats.pop(task_id, None)
 
@@ -103,52 +112,41 @@ class TaskRunner:
         assert config is not None
         stages = self._builder.build(StageRequest(task.tenant_id, config, task.mode))
         names = tuple(stage.name for stage in stages)
-        index = task.next_stage
+        clock = self._state.clock
         if not started:
             # Recovered after a crash: honour a pause/cancel asked before it, then restart.
-            if await self._stop_at_boundary(task, None):
+            step = lifecycle.recover(task, names, clock.now())
+            if step.events:
+                await self._state.apply(step)
+            if step.task.status is not task.status:
                 return
-            if index < len(stages):
-                task = self._state.changed(task, stages=names, current_stage=names[index])
-                start_event = self._state.event(
-                    EventType.STAGE_STARTED, task, stage=names[index], index=index, recovered=True
-                )
-                await self._state.write(task.plan_id, [task], [start_event])
+        task = self._state.tasks[task_id]
+        index = task.next_stage
         if index >= len(stages):
-            await self._finish_succeeded(task, task.checkpoint, [])
+            await self._finish(lifecycle.succeeded(task, task.checkpoint, clock.now()))
             return
-        self._state.beats[task_id] = self._state.clock.monotonic()
+        self._state.beats[task_id] = clock.monotonic()
         self.beating.set()
         while True:
-            stage = stages[index]
-            cause = await self._run_stage(self._state.tasks[task_id], stage, config, source)
+            cause = await self._run_stage(self._state.tasks[task_id], stages[index], config, source)
             task = self._state.tasks[task_id]
             if cause is not None:
-                if cause.error_type is ErrorType.TIMEOUT_ERROR and await self._cancel_stuck(
-                    task, cause
-                ):
-                    return
-                await self._finish_failed(task, cause, index, names)
+                await self._finish(lifecycle.stage_failed(task, cause, index, clock.now()))
                 return
-            done = task.checkpoint.completed if task.checkpoint else ()
-            checkpoint = Checkpoint(task.mode, index, (*done, stage.name), self._state.clock.now())
-            completed = self._state.event(
-                EventType.STAGE_COMPLETED, task, stage=stage.name, index=index
-            )
             self.metrics["stages_completed"] += 1
-            if index + 1 == len(stages):
-                await self._finish_succeeded(task, checkpoint, [completed])
+            step = lifecycle.stage_completed(task, index, clock.now())
+            if step.task.status is not task.status:
+                await self._finish(step)
                 return
-            if await self._stop_at_boundary(task, checkpoint, completed):
-                return
+            await self._state.apply(step)
             index += 1
-            task = self._state.changed(task, checkpoint=checkpoint, current_stage=names[index])
-            started_event = self._state.event(
-                EventType.STAGE_STARTED, task, stage=names[index], index=index
-            )
-            await self._state.write(
-                task.plan_id, [task], [completed, started_event], drive_plan=False
-            )
+
+    async def _finish(self, step: lifecycle.Step) -> None:
+        """Write the step that ends the run, and count how it ended."""
+        status = step.task.status
+        if status in _COUNTED:
+            self.metrics[_COUNTED[status]] += 1
+        await self._state.apply(step)
 
     async def _run_stage(
         self, task: Task, stage: Stage, config: Any, source: Any
@@ -224,86 +222,6 @@ class TaskRunner:
             EventType.STEP_WARNING, task, stage=stage, data={**details, "message": message}
         )
         await self._state.write(task.plan_id, (), [event], drive_plan=False)
-
-    async def _cancel_stuck(self, task: Task, cause: FailureInfo) -> bool:
-        """A stage ran out of time while a cancel was waiting for it: the task is CANCELLED.
-
-        The cause stays on the task, so its status says which stage was cut short.
-        """
-        if task.mode is ExecutionMode.ROLLBACK or task.requested is not BoundaryRequest.CANCEL:
-            return False
-        stopped = self._state.changed(
-            task, status=TaskStatus.CANCELLED, requested=None, current_stage=None, failure=cause
-        )
-        events = [
-            self._state.event(EventType.STAGE_FAILED, stopped, stage=cause.stage, failure=cause),
-            self._state.event(
-                EventType.TASK_CANCELLED, stopped, failure=cause, next_stage=stopped.next_stage
-            ),
-        ]
-        await self._state.write(task.plan_id, [stopped], events)
-        return True
-
-    async def _stop_at_boundary(
-        self, task: Task, checkpoint: Checkpoint | None, *events: Event
-    ) -> bool:
-        """Apply a pending pause/cancel at a stage boundary; True when the run stops here."""
-        if task.mode is ExecutionMode.ROLLBACK or task.requested is None:
-            return False
-        if task.requested is BoundaryRequest.CANCEL:
-            status, kind = TaskStatus.CANCELLED, EventType.TASK_CANCELLED
-        else:
-            status, kind = TaskStatus.PAUSED, EventType.TASK_PAUSED
-        stopped = self._state.changed(
-            task,
-            status=status,
-            requested=None,
-            current_stage=None,
-            checkpoint=checkpoint or task.checkpoint,
-        )
-        event = self._state.event(kind, stopped, next_stage=stopped.next_stage)
-        await self._state.write(task.plan_id, [stopped], [*events, event])
-        return True
-
-    async def _finish_succeeded(
-        self, task: Task, checkpoint: Checkpoint | None, events: list[Event]
-    ) -> None:
-        rollback = task.mode is ExecutionMode.ROLLBACK
-        status = TaskStatus.ROLLED_BACK if rollback else TaskStatus.COMPLETED
-        done = self._state.changed(
-            task, status=status, checkpoint=checkpoint, current_stage=None, requested=None
-        )
-        kind = EventType.TASK_ROLLED_BACK if rollback else EventType.TASK_COMPLETED
-        self.metrics["rollback_success" if rollback else "tasks_completed"] += 1
-        await self._state.write(
-            task.plan_id,
-            [done],
-            [*events, self._state.event(kind, done, version=done.run_version)],
-            drive_plan=not rollback,
-        )
-
-    async def _finish_failed(
-        self,
-        task: Task,
-        cause: FailureInfo,
-        index: int,
-        names: Sequence[str] | None = None,
-    ) -> None:
-        rollback = task.mode is ExecutionMode.ROLLBACK
-        failure = task_failure(task.mode, cause, names or task.stages, index)
-        status = TaskStatus.ROLLBACK_FAILED if rollback else TaskStatus.FAILED
-        failed = self._state.changed(
-            task, status=status, failure=failure, current_stage=None, requested=None
-        )
-        kind = EventType.TASK_ROLLBACK_FAILED if rollback else EventType.TASK_FAILED
-        events = [self._state.event(kind, failed, failure=failure)]
-        if cause.stage is not None:
-            events.insert(
-                0,
-                self._state.event(EventType.STAGE_FAILED, failed, stage=cause.stage, failure=cause),
-            )
-        self.metrics["rollback_failed" if rollback else "tasks_failed"] += 1
-        await self._state.write(task.plan_id, [failed], events, drive_plan=not rollback)
 
     # ----------------------------------------------------------------- background loops
 

@@ -9,6 +9,7 @@ from dataclasses import replace
 from typing import Any
 
 from switchover.clock import Clock
+from switchover.domain import lifecycle
 from switchover.domain.events import Event, EventType
 from switchover.domain.failure import FailureInfo
 from switchover.domain.records import Plan, Task
@@ -16,22 +17,14 @@ from switchover.domain.status import (
     ACTIVE_TASK_STATUSES,
     EXECUTING_TASK_STATUSES,
     SLOT_TASK_STATUSES,
+    ExecutionMode,
     PlanStatus,
     TaskStatus,
     derive_plan_status,
     plan_transition,
-    task_transition,
 )
 from switchover.engine.scheduler import Scheduler
 from switchover.stores.protocol import Change, Store
-
-PLAN_EVENTS: Mapping[PlanStatus, EventType] = {
-    PlanStatus.RUNNING: EventType.PLAN_RESUMED,
-    PlanStatus.PAUSED: EventType.PLAN_PAUSED,
-    PlanStatus.COMPLETED: EventType.PLAN_COMPLETED,
-    PlanStatus.FAILED: EventType.PLAN_FAILED,
-    PlanStatus.CANCELLED: EventType.PLAN_CANCELLED,
-}
 
 
 def accepting(plan: Plan) -> bool:
@@ -179,15 +172,12 @@ class EngineState:
         )
 
     def changed(self, task: Task, **changes: Any) -> Task:
-        """``task`` with ``changes``; a status change is checked against the transition table.
+        """``task`` with ``changes``, stamped now (see ``lifecycle.advance``).
 
         Raises:
             InvalidTransitionError: the table does not allow the status change.
         """
-        status = changes.get("status")
-        if status is not None and status is not task.status:
-            task_transition(task.task_id, task.status, status)
-        return replace(task, updated_at=self.clock.now(), **changes)
+        return lifecycle.advance(task, self.clock.now(), **changes)
 
     def event(
         self,
@@ -199,28 +189,20 @@ class EngineState:
         data: Mapping[str, Any] | None = None,
         **fields: Any,
     ) -> Event:
-        """An event about ``task`` (its status as given), stamped now.
-
-        Its data is ``data`` (arbitrary keys, e.g. a step's warning details) plus ``fields``.
-        """
-        return Event(
-            plan_id=task.plan_id,
-            type=type_,
-            at=self.clock.now(),
-            task_id=task.task_id,
-            tenant_id=task.tenant_id,
-            status=task.status.value,
-            stage=stage,
-            failure=failure,
-            data={**(data or {}), **fields},
+        """An event about ``task`` (its status as given), stamped now."""
+        return lifecycle.task_event(
+            type_, task, self.clock.now(), stage=stage, failure=failure, data=data, **fields
         )
 
     def plan_event(self, plan: Plan, **data: Any) -> Event:
         """The event announcing the plan's (new) status."""
-        return Event(
-            plan_id=plan.plan_id,
-            type=PLAN_EVENTS[plan.status],
-            at=self.clock.now(),
-            status=plan.status.value,
-            data=data,
+        return lifecycle.plan_event(plan, self.clock.now(), **data)
+
+    def apply(self, step: lifecycle.Step) -> asyncio.Future[list[Event]]:
+        """Write a lifecycle step; a forward status change re-derives the plan's status."""
+        return self.write(
+            step.task.plan_id,
+            [step.task],
+            step.events,
+            drive_plan=step.task.mode is ExecutionMode.NORMAL,
         )

@@ -26,6 +26,7 @@ from bench.machine import header, peak_rss_mib
 from bench.noop import STAGE_NAMES, NoDiscovery, NoopBuilder, noop_spec
 from switchover.domain.status import PlanStatus
 from switchover.engine.engine import Engine
+from switchover.process import tuned_collector
 from switchover.settings import Settings
 from switchover.stores.sqlite import SqliteStore
 
@@ -214,7 +215,8 @@ def main(argv: Sequence[str] | None = None) -> list[Case]:
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child is not None:
-        with tempfile.TemporaryDirectory(prefix="switchover-bench-") as tmp:
+        # The collector tuned as the switchover command tunes it for its engines.
+        with tempfile.TemporaryDirectory(prefix="switchover-bench-") as tmp, tuned_collector():
             case = asyncio.run(run_case(args.child, int(args.concurrency), Path(tmp)))
         print(json.dumps(asdict(case)))
         return [case]

@@ -41,6 +41,7 @@ from switchover.domain.records import PlanSpec, TenantSpec
 from switchover.domain.status import TaskStatus
 from switchover.engine.engine import Engine
 from switchover.fleet.redis_server import RedisServer
+from switchover.process import tuned_collector
 from switchover.settings import Settings
 from switchover.stages.catalogue import BLUE_GREEN_GATEWAY_SERVICE, CatalogueStageBuilder
 from switchover.steps.http_client import DEFAULT_MAX_CONNECTIONS
@@ -251,7 +252,8 @@ def main(argv: Sequence[str] | None = None) -> Sides:
         f"I/O floor: blue-green stage, {tenants} tenants, concurrency {args.concurrency}, "
         f"{args.gateways} gateways, verify interval {INTERVAL * 1000:.0f} ms"
     )
-    with RedisServer() as redis:
+    # The collector tuned as the switchover command tunes it for its engines.
+    with RedisServer() as redis, tuned_collector():
         sides = asyncio.run(measure(redis.url, tenants, args.concurrency, args.gateways, repeats))
     engine, floor = statistics.median(sides.engine), statistics.median(sides.floor)
     print(

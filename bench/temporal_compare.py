@@ -37,6 +37,7 @@ from bench.engine_overhead import run_case
 from bench.machine import header
 from bench.temporal_noop import NoopTask, noop_stage
 from switchover.fleet.redis_server import free_port
+from switchover.process import tuned_collector
 
 WARMUP = 50
 FULL_DURABILITY = ("journal_mode=wal", "synchronous=FULL")
@@ -265,7 +266,8 @@ def main(argv: Sequence[str] | None = None) -> list[Run]:
     print(f"   {version} ({binary})")
     runs: list[Run] = []
     with tempfile.TemporaryDirectory(prefix="switchover-bench-") as tmp:
-        runs.append(asyncio.run(run_switchover(args.tenants, args.concurrency, Path(tmp))))
+        with tuned_collector():  # as the switchover command runs its engines
+            runs.append(asyncio.run(run_switchover(args.tenants, args.concurrency, Path(tmp))))
         for label, pragmas, in_memory, sandboxed in (
             ("Temporal (SQLite file, dev server's settings)", (), False, True),
             ("Temporal (SQLite file, WAL, synchronous=FULL)", FULL_DURABILITY, False, True),

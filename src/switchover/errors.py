@@ -169,6 +169,12 @@ class LeaseLostError(SwitchoverError):
     error_type = ErrorType.CONFLICT
 
 
+class EngineStoppedError(SwitchoverError):
+    """The engine stopped (or was never started) while work was requested of it."""
+
+    error_type = ErrorType.SERVICE_UNAVAILABLE
+
+
 class EngineUnavailableError(SwitchoverError):
     """No engine could be reached or started for the request (e.g. a control request timed out)."""
 

@@ -6,5 +6,7 @@ from __future__ import annotations
 def main() -> None:
     """Entry point of the ``switchover`` console script."""
     from switchover.cli.app import app
+    from switchover.process import tuned_collector
 
-    app()
+    with tuned_collector():  # see switchover.process: engines run in this process
+        app()

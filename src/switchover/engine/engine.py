@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Iterable
@@ -52,6 +51,7 @@ from switchover.engine.runner import TaskRunner
 from switchover.engine.scheduler import Admission
 from switchover.engine.state import EngineState
 from switchover.errors import (
+    EngineStoppedError,
     ErrorType,
     InvalidTransitionError,
     LeaseLostError,
@@ -69,15 +69,8 @@ from switchover.stores.protocol import Store
 __all__ = ["Engine", "EngineStoppedError"]
 
 
-_GC_THRESHOLD = (50_000, 20, 10)
-"""Collector thresholds while an engine runs (see ``Engine.start``)."""
-
 CLAIM_POLL = 0.5
 """Seconds between attempts to claim a tenant that another holder has in the targets."""
-
-
-class EngineStoppedError(SwitchoverError):
-    """The engine stopped (or was never started) while work was requested of it."""
 
 
 def _cause(exc: BaseException) -> BaseException:
@@ -138,7 +131,6 @@ class Engine:
         self._main: asyncio.Task[None] | None = None
         self._fatal: BaseException | None = None
         self._admit_scheduled = False
-        self._gc_threshold: tuple[int, int, int] | None = None
         self._go = asyncio.Event()
         self._live = False
 
@@ -171,12 +163,6 @@ class Engine:
         started: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._main = asyncio.create_task(self._serve(started), name="switchover-engine")
         await started
-        # The cache holds every task of every loaded plan, and with the default thresholds
-        # (700, 10, 10) collections walked it so often that the cost of a stage grew with the
-        # plan. Young garbage (events, futures) is still collected; ``stop`` restores them.
-        if self._gc_threshold is None:
-            self._gc_threshold = gc.get_threshold()
-            gc.set_threshold(*_GC_THRESHOLD)
 
     def proceed(self) -> None:
         """Run what ``start(hold=True)`` loaded, and whatever was accepted since."""
@@ -199,9 +185,6 @@ class Engine:
             with contextlib.suppress(SwitchoverError):
                 await self._store.release_lease(self.owner)
             self._lease = None
-        if self._gc_threshold is not None:
-            gc.set_threshold(*self._gc_threshold)
-            self._gc_threshold = None
 
     async def __aenter__(self) -> Engine:
         await self.start()

@@ -248,6 +248,44 @@ class StoreContract:
         stored = await store.read_events(plan.plan_id, since=1)
         assert [e.status for e in stored] == [s.value for s in statuses]
 
+    async def test_submit_queues_in_call_order_before_it_returns(self, store: Store) -> None:
+        """``submit`` is synchronous: changes submitted one after another apply in that order,
+        interleaved across plans, even when nobody awaits them until the end."""
+        first, first_tasks = await create(store, 1)
+        second, second_tasks = await create(store, 1)
+        futures = []
+        for i in range(200):
+            plan, tasks = (first, first_tasks) if i % 3 else (second, second_tasks)
+            status = TaskStatus.RUNNING if i % 2 else TaskStatus.PAUSED
+            change = Change(
+                plan.plan_id,
+                [replace(tasks[0], status=status, retry_count=i)],
+                events=[make_event(plan.plan_id, status=status.value, data={"i": i})],
+            )
+            futures.append(store.submit(change))
+        results = await asyncio.gather(*futures)
+        for plan, tasks, wanted in (
+            (first, first_tasks, [i for i in range(200) if i % 3]),
+            (second, second_tasks, [i for i in range(200) if not i % 3]),
+        ):
+            stored = await store.read_events(plan.plan_id, since=1, limit=1000)
+            assert [e.data["i"] for e in stored] == wanted
+            assert seqs(stored) == list(range(2, len(wanted) + 2))
+            last = await store.get_task(tasks[0].task_id)
+            assert last is not None
+            assert last.retry_count == wanted[-1]  # the last submitted row won
+        assert [len(r) for r in results] == [1] * 200
+
+    async def test_a_failed_submit_fails_only_its_future(self, store: Store) -> None:
+        plan, _ = await create(store, 1)
+        ok = store.submit(Change(plan.plan_id, events=[make_event(plan.plan_id)]))
+        bad = store.submit(Change(new_id("missing"), events=[make_event(plan.plan_id)]))
+        after = store.submit(Change(plan.plan_id, events=[make_event(plan.plan_id)]))
+        assert seqs(await ok) == [2]
+        with pytest.raises(StoreError):
+            await bad
+        assert seqs(await after) == [3]
+
     async def test_concurrent_commits_to_one_plan_get_gapless_sequence_numbers(
         self, store: Store
     ) -> None:

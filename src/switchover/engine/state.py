@@ -102,7 +102,7 @@ class EngineState:
         change = Change(
             plan_id=plan_id, tasks=tuple(tasks), plan=plan, events=all_events, fence=self.fence
         )
-        future = asyncio.ensure_future(self.store.commit(change))
+        future = self.store.submit(change)  # queued now: commit order is decision order
         future.add_done_callback(self._committed)
         self._on_change()
         return future

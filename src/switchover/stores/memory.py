@@ -11,7 +11,7 @@ from switchover.domain.commands import ControlRequest
 from switchover.domain.events import Event
 from switchover.domain.records import Lease, Plan, Task
 from switchover.domain.status import TaskStatus
-from switchover.errors import ConflictError, LeaseLostError, StoreError
+from switchover.errors import ConflictError, LeaseLostError, StoreError, SwitchoverError
 from switchover.stores.protocol import Change
 
 
@@ -70,8 +70,22 @@ class MemoryStore:
         if fence is not None and (self._lease is None or self._lease.epoch != fence):
             raise LeaseLostError(f"this engine's lease (epoch {fence}) is no longer current")
 
+    def submit(self, change: Change) -> asyncio.Future[list[Event]]:
+        """Apply the change at once (the call order is the commit order); a settled future."""
+        future: asyncio.Future[list[Event]] = asyncio.get_running_loop().create_future()
+        try:
+            future.set_result(self._apply(change))
+        except SwitchoverError as exc:
+            future.set_exception(exc)
+        return future
+
     async def commit(self, change: Change) -> list[Event]:
         """Apply the change at once (the call order is the commit order)."""
+        stored = self._apply(change)
+        await asyncio.sleep(0)
+        return stored
+
+    def _apply(self, change: Change) -> list[Event]:
         self._check_fence(change.fence)
         if change.plan_id not in self._plans:
             raise StoreError(f"plan {change.plan_id!r} does not exist")
@@ -83,9 +97,7 @@ class MemoryStore:
         if change.plan is not None:
             self._plans[change.plan_id] = change.plan
         self.commits += 1
-        stored = self._append(change.plan_id, change.events)
-        await asyncio.sleep(0)
-        return stored
+        return self._append(change.plan_id, change.events)
 
     def snapshot(self) -> list[Task]:
         """Every committed task, synchronously (for inspection and invariant checks)."""

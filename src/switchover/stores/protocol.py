@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -34,13 +35,14 @@ class Change:
     fence: int | None = None
 
 
-class Store(Protocol):
-    """Durable state. Implementations: ``SqliteStore`` (embedded, default); Redis later.
+class StateStore(Protocol):
+    """Plans, tasks, checkpoints and events: the truth the engine caches.
 
-    All writes of one engine are serialised; ``commit`` may batch several callers' changes into
-    one transaction (group commit) but returns only once the caller's change is durable.
-    Writes are applied in the order the calls were made: an implementation queues the write
-    before its first ``await``, so a caller that schedules commits in order gets them in order.
+    Ordering is part of the type, not a promise in prose: ``submit`` is synchronous, so the
+    change is queued when the call returns, and changes are applied in the order ``submit`` was
+    called — whatever the backend (one writer thread, a pool, a network). The returned future
+    resolves once the change is durable. A backend may batch queued changes into one
+    transaction (group commit).
     """
 
     async def open(self) -> None:
@@ -64,8 +66,19 @@ class Store(Protocol):
         """
         ...
 
+    def submit(self, change: Change) -> asyncio.Future[list[Event]]:
+        """Queue ``change`` now, after every change submitted before it.
+
+        Returns:
+            A future of its events, numbered, set once the change is durable; it fails with
+            ``LeaseLostError`` when ``change.fence`` is not the current lease epoch, and with
+            ``StoreError`` when the plan does not exist or the write failed (nothing is
+            written either way).
+        """
+        ...
+
     async def commit(self, change: Change) -> list[Event]:
-        """Apply ``change`` atomically and durably; returns its events with sequence numbers.
+        """``await submit(change)``: apply ``change`` atomically and durably; its events, numbered.
 
         Raises:
             LeaseLostError: ``change.fence`` is not the current lease epoch (nothing is written).
@@ -105,6 +118,18 @@ class Store(Protocol):
         """The plan's highest event sequence number (0 when it has none)."""
         ...
 
+    async def identity(self) -> str:
+        """A stable id of this store, the same for every process that opens it.
+
+        It names this store's tasks as holders of tenant claims in the target systems, which
+        other stores (other operators) share.
+        """
+        ...
+
+
+class Mailbox(Protocol):
+    """Commands for the live engine, written by commands in other processes."""
+
     async def submit_control(self, request: ControlRequest) -> None:
         """Queue an operation for the live engine."""
         ...
@@ -125,6 +150,10 @@ class Store(Protocol):
         """One control request, with its outcome once done."""
         ...
 
+
+class LeaseStore(Protocol):
+    """The engine lease: which engine owns the store's work, and its epoch (the fence)."""
+
     async def get_lease(self) -> Lease | None:
         """The current engine lease, expired or not, or None."""
         ...
@@ -144,10 +173,10 @@ class Store(Protocol):
         """Delete the lease if ``owner`` holds it."""
         ...
 
-    async def identity(self) -> str:
-        """A stable id of this store, the same for every process that opens it.
 
-        It names this store's tasks as holders of tenant claims in the target systems, which
-        other stores (other operators) share.
-        """
-        ...
+class Store(StateStore, Mailbox, LeaseStore, Protocol):
+    """Everything an engine needs of its store; one backend may serve all three roles.
+
+    Implementations: ``SqliteStore`` (embedded, default) and ``MemoryStore`` (tests,
+    embedding); a shared backend for several engines can come later behind the same roles.
+    """

@@ -281,13 +281,18 @@ class SqliteStore:
             return [(batch[0][2], None, error)]
         return outcomes
 
-    async def _write(self, op: Callable[[Txn, A], T], arg: A) -> T:
+    def _enqueue(self, op: Callable[[Txn, A], T], arg: A) -> asyncio.Future[T]:
+        """Queue one write for the writer thread, now; its future settles when it is durable."""
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         items = self._queue
         if items is None:
-            raise StoreError(f"{self!r} is not open")
-        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+            future.set_exception(StoreError(f"{self!r} is not open"))
+            return future
         items.put((op, arg, future))
-        return await future
+        return future
+
+    async def _write(self, op: Callable[[Txn, A], T], arg: A) -> T:
+        return await self._enqueue(op, arg)
 
     # -- reads ---------------------------------------------------------------------------------
 
@@ -324,6 +329,15 @@ class SqliteStore:
         """
         return await self._write(apply_create, (plan, tuple(tasks), tuple(events)))
 
+    def submit(self, change: Change) -> asyncio.Future[list[Event]]:
+        """Queue ``change`` for the writer thread now, after every change submitted before it.
+
+        Returns:
+            A future of its events, numbered, set once its transaction has committed (see
+            ``commit`` for the errors it may carry).
+        """
+        return self._enqueue(apply_commit, change)
+
     async def commit(self, change: Change) -> list[Event]:
         """Apply ``change`` atomically and durably.
 
@@ -337,7 +351,7 @@ class SqliteStore:
             StoreError: the plan does not exist, the change is malformed, or the write failed
                 (nothing is written).
         """
-        return await self._write(apply_commit, change)
+        return await self.submit(change)
 
     async def get_plan(self, plan_id: str) -> Plan | None:
         """One plan, or None."""

@@ -92,6 +92,7 @@ class SqliteStore:
         self._busy_timeout = busy_timeout
         self._max_batch = max_batch
         self._queue: queue.SimpleQueue[Item] | None = None
+        self._outbox: list[Item] = []
         self._writer: threading.Thread | None = None
         self._reader_pool: ThreadPoolExecutor | None = None
         self._reader: sqlite3.Connection | None = None
@@ -138,6 +139,7 @@ class SqliteStore:
         items, writer, pool = self._queue, self._writer, self._reader_pool
         if items is None or writer is None or pool is None:
             return
+        self._flush()  # writes made before close() still commit
         self._queue = None  # new calls fail at once; writes already queued still commit
         stopped: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         items.put((None, None, stopped))
@@ -282,14 +284,30 @@ class SqliteStore:
         return outcomes
 
     def _enqueue(self, op: Callable[[Txn, A], T], arg: A) -> asyncio.Future[T]:
-        """Queue one write for the writer thread, now; its future settles when it is durable."""
-        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        items = self._queue
-        if items is None:
+        """Queue one write, now; its future settles when it is durable.
+
+        Writes made in one pass of the event loop reach the writer thread together, at the end
+        of that pass (one wake-up, so they share a transaction), in the order they were made.
+        """
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        if self._queue is None:
             future.set_exception(StoreError(f"{self!r} is not open"))
             return future
-        items.put((op, arg, future))
+        self._outbox.append((op, arg, future))
+        if len(self._outbox) == 1:
+            loop.call_soon(self._flush)
         return future
+
+    def _flush(self) -> None:
+        """Hand every write queued in this pass of the event loop to the writer thread."""
+        outbox, self._outbox = self._outbox, []
+        items = self._queue
+        for item in outbox:
+            if items is None:  # closed meanwhile: close() flushed what it could
+                item[2].set_exception(StoreError(f"{self!r} is not open"))
+            else:
+                items.put(item)
 
     async def _write(self, op: Callable[[Txn, A], T], arg: A) -> T:
         return await self._enqueue(op, arg)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from switchover.cli.app import STATE, app
+from switchover.cli.app import app
 from switchover.discovery.static import StaticDiscovery
 from switchover.engine.engine import Engine
 from switchover.settings import Settings
@@ -23,14 +23,11 @@ def cli(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> CliRunner:
     monkeypatch.chdir(tmp_path)
     for name in ("SWITCHOVER_STORE", "SWITCHOVER_REDIS__URL", "SWITCHOVER_ASBC__TOKEN"):
         monkeypatch.delenv(name, raising=False)
-    STATE.store = STATE.config = None
-    STATE.json = False
     return CliRunner()
 
 
 def invoke(cli: CliRunner, *args: str) -> tuple[int, str, str]:
     result = cli.invoke(app, list(args))
-    STATE.json = False
     return result.exit_code, result.stdout, result.stderr
 
 

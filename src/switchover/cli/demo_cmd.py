@@ -9,15 +9,15 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from switchover.cli.follow import follow, plan_done, tasks_started_and_settled
+from switchover.cli.follow import show
 from switchover.domain.commands import Rollback
 from switchover.domain.config import NetworkEndpoint, TenantConfig
 from switchover.domain.records import PlanSpec, Target, TenantSpec
 from switchover.domain.status import PlanStatus, TaskStatus
 from switchover.fleet.fleet import Fleet
 from switchover.fleet.redis_server import RedisServer
+from switchover.service import Watch, operator, plan_done
 from switchover.settings import Settings
-from switchover.wiring import runtime
 
 PLAN_ID = "demo"
 NEW_VERSION = 20
@@ -99,65 +99,54 @@ async def run_demo(console: Console, *, tenants: int, store: Path | None, faulty
                 "so it will be left half-switched."
             )
             await fleet.set_faults(list(fleet.ob_instances), stale_tenants=[faulty])
-            async with runtime(settings) as rt:
-                session = rt.session()
-                await session.start()
-                try:
-                    await session.submit_plan(spec)
-                    view = await follow(
-                        session,
-                        PLAN_ID,
-                        plan_done,
-                        console=console,
-                        json_lines=False,
-                        title="plan",
-                    )
-                    counts = view.counts()
+            async with operator(settings) as op:
+                state = op.session.store
+                await op.submit(spec)
+                view = await show(
+                    op,
+                    Watch(PLAN_ID, plan_done, 0, whole_plan=True),
+                    console=console,
+                    notes=console,
+                    json_lines=False,
+                    title="plan",
+                )
+                counts = view.counts()
+                console.print(
+                    f"plan {PLAN_ID} {view.status.value}: "
+                    + ", ".join(f"{n} {s.value}" for s, n in counts.items())
+                )
+                task = await state.find_task(faulty)
+                assert task is not None
+                if task.failure is not None:
                     console.print(
-                        f"plan {PLAN_ID} {view.status.value}: "
-                        + ", ".join(f"{n} {s.value}" for s, n in counts.items())
+                        f"[red]{faulty} {task.status.value}[/] at {task.failure.stage}: "
+                        f"{task.failure.message}"
                     )
-                    task = await rt.store.find_task(faulty)
-                    assert task is not None
-                    if task.failure is not None:
-                        console.print(
-                            f"[red]{faulty} {task.status.value}[/] at {task.failure.stage}: "
-                            f"{task.failure.message}"
-                        )
 
-                    console.print("\n[bold]2. What Redis and every instance report now[/]")
-                    for tenant in ("tenant-001", "tenant-002", faulty):
-                        await _show_report(console, fleet, tenant)
+                console.print("\n[bold]2. What Redis and every instance report now[/]")
+                for tenant in ("tenant-001", "tenant-002", faulty):
+                    await _show_report(console, fleet, tenant)
 
-                    console.print(
-                        f"\n[bold]3. Fix the OB instances and roll {faulty} back[/] "
-                        f"(switchover rollback --tenant {faulty})"
-                    )
-                    await fleet.set_faults(list(fleet.ob_instances), stale_tenants=[])
-                    since = await rt.store.last_seq(PLAN_ID)
-                    accepted = await session.perform(Rollback(target=Target.tenant(faulty)))
-                    console.print(accepted.message)
-                    await follow(
-                        session,
-                        PLAN_ID,
-                        tasks_started_and_settled(set(accepted.task_ids)),
-                        console=console,
-                        json_lines=False,
-                        title="rollback",
-                        since=since,
-                    )
-                    rolled = await rt.store.find_task(faulty)
-                    assert rolled is not None
-                    console.print(f"{faulty} is {rolled.status.value}")
-                    report = await _show_report(console, fleet, faulty)
-                    plan = await rt.store.get_plan(PLAN_ID)
-                    assert plan is not None
-                    console.print(
-                        f"plan {PLAN_ID} is still {plan.status.value} (rollback never changes "
-                        "a plan's status)"
-                    )
-                finally:
-                    await session.close()
+                console.print(
+                    f"\n[bold]3. Fix the OB instances and roll {faulty} back[/] "
+                    f"(switchover rollback --tenant {faulty})"
+                )
+                await fleet.set_faults(list(fleet.ob_instances), stale_tenants=[])
+                accepted, watch = await op.perform(Rollback(target=Target.tenant(faulty)))
+                console.print(accepted.message)
+                await show(
+                    op, watch, console=console, notes=console, json_lines=False, title="rollback"
+                )
+                rolled = await state.find_task(faulty)
+                assert rolled is not None
+                console.print(f"{faulty} is {rolled.status.value}")
+                report = await _show_report(console, fleet, faulty)
+                plan = await state.get_plan(PLAN_ID)
+                assert plan is not None
+                console.print(
+                    f"plan {PLAN_ID} is still {plan.status.value} (rollback never changes "
+                    "a plan's status)"
+                )
     restored = all(v == OLD_VERSION for v in report.values())
     ok = (
         rolled.status is TaskStatus.ROLLED_BACK

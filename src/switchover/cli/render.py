@@ -6,7 +6,7 @@ import datetime as dt
 import json
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console, Group, RenderableType
 from rich.table import Table
@@ -17,6 +17,10 @@ from switchover.domain.failure import FailureInfo
 from switchover.domain.records import Plan, Task
 from switchover.domain.status import PlanStatus, TaskStatus
 from switchover.stores.codec import plan_to_dict, task_to_dict
+
+if TYPE_CHECKING:
+    from switchover.service import PlanDetail
+    from switchover.stores.protocol import PlanSummary
 
 STATUS_STYLE = {
     "PENDING": "dim",
@@ -66,17 +70,18 @@ def failure_line(failure: FailureInfo) -> str:
     return f"{failure.error_type.value}{f' at {where}' if where else ''}: {failure.message}"
 
 
-def plan_list(plans: Sequence[Plan], counts: dict[str, Counter[TaskStatus]]) -> Table:
-    """Every plan, most recent first."""
+def plan_list(summaries: Sequence[PlanSummary]) -> Table:
+    """Every plan, most recent first, with its tasks by status."""
     table = Table(title="plans", title_justify="left", expand=False)
     for column in ("plan", "status", "version", "tasks", "created"):
         table.add_column(column)
-    for plan in plans:
+    for summary in summaries:
+        plan = summary.plan
         table.add_row(
             plan.plan_id,
             styled(plan.status.value),
             str(plan.version),
-            counts_line(counts.get(plan.plan_id, Counter())),
+            counts_line(Counter(summary.counts)),
             when(plan.created_at),
         )
     return table
@@ -94,9 +99,9 @@ def progress(task: Task) -> str:
     return label
 
 
-def plan_detail(plan: Plan, tasks: Sequence[Task], *, limit: int) -> Group:
-    """A plan's header, its counts and its tasks (unfinished and failed ones first)."""
-    counts = Counter(t.status for t in tasks)
+def plan_detail(detail: PlanDetail) -> Group:
+    """A plan's header, its counts and a page of its tasks (failed and unfinished first)."""
+    plan, counts, shown = detail.plan, Counter(detail.counts), detail.tasks
     header = Text.assemble(
         ("plan ", "bold"),
         (plan.plan_id, "bold"),
@@ -105,15 +110,6 @@ def plan_detail(plan: Plan, tasks: Sequence[Task], *, limit: int) -> Group:
         f"  version {plan.version}  max concurrency {plan.max_concurrency}",
         "  (operator paused)" if plan.operator_paused else "",
     )
-    order = {
-        TaskStatus.FAILED: 0,
-        TaskStatus.ROLLBACK_FAILED: 0,
-        TaskStatus.RUNNING: 1,
-        TaskStatus.ROLLING_BACK: 1,
-        TaskStatus.PAUSED: 2,
-        TaskStatus.PENDING: 3,
-    }
-    shown = sorted(tasks, key=lambda t: (order.get(t.status, 4), t.position))[:limit]
     table = Table(expand=False)
     for column in ("task", "status", "stages", "retries", "failure"):
         table.add_column(column, overflow="fold")
@@ -126,8 +122,8 @@ def plan_detail(plan: Plan, tasks: Sequence[Task], *, limit: int) -> Group:
             failure_line(task.failure) if task.failure else "",
         )
     parts: list[RenderableType] = [header, counts_line(counts), table]
-    if len(tasks) > len(shown):
-        parts.append(Text(f"… {len(tasks) - len(shown)} more (use --all)", style="dim"))
+    if detail.matching > len(shown):
+        parts.append(Text(f"… {detail.matching - len(shown)} more (use --all)", style="dim"))
     return Group(*parts)
 
 

@@ -50,6 +50,7 @@ from switchover.engine.operations import Operations
 from switchover.engine.runner import TaskRunner
 from switchover.engine.scheduler import Admission
 from switchover.engine.state import EngineState
+from switchover.engine.tail import tail_events
 from switchover.errors import (
     EngineStoppedError,
     ErrorType,
@@ -60,6 +61,7 @@ from switchover.errors import (
     StepFailedError,
     SwitchoverError,
 )
+from switchover.secrets import Scrubber
 from switchover.settings import Settings
 from switchover.stages.base import StageBuilder, StageRequest
 from switchover.steps.locks import Busy, Fence, LocalTenantLocks, TenantLocks
@@ -121,6 +123,7 @@ class Engine:
             stopping=lambda: self._fatal is not None,
             guard=self._guard,
             fence=self._fence,
+            scrubber=Scrubber(settings.secret_values()),
         )
         self._ops = Operations(self._state, settings, self._load_plan)
         self._runners: set[str] = set()
@@ -709,17 +712,10 @@ class Engine:
         self, plan_id: str, since: int = 0, *, follow: bool = False, poll: float = 0.2
     ) -> AsyncIterator[Event]:
         """The plan's events after sequence number ``since``; with ``follow``, forever."""
-        while True:
-            batch = await self._state.store.read_events(plan_id, since)
-            for event in batch:
-                since = event.seq
-                yield event
-            if not follow:
-                if len(batch) < 1000:
-                    return
-                continue
-            if not batch:
-                await asyncio.sleep(poll)
+        async for event in tail_events(
+            self._store, plan_id, since, follow=follow, poll=poll, clock=self._state.clock
+        ):
+            yield event
 
     def is_busy(self, task_ids: Iterable[str] | None = None) -> bool:
         """Whether the named tasks (default: any) are executing or waiting for a slot."""

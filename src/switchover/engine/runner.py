@@ -16,6 +16,7 @@ from switchover.domain.status import EXECUTING_TASK_STATUSES, ExecutionMode, Tas
 from switchover.engine.journal import TaskJournal
 from switchover.engine.state import EngineState
 from switchover.errors import ErrorType, LeaseLostError, StepFailedError
+from switchover.secrets import Scrubber
 from switchover.settings import Settings
 from switchover.stages.base import Stage, StageBuilder, StageRequest
 from switchover.steps.locks import Fence
@@ -51,6 +52,7 @@ class TaskRunner:
         stopping: Callable[[], bool],
         guard: Callable[[], Awaitable[None]],
         fence: Callable[[Task], Awaitable[Fence]],
+        scrubber: Scrubber | None = None,
     ) -> None:
         """Set the runner up.
 
@@ -64,7 +66,10 @@ class TaskRunner:
             guard: awaited before each step acts; raises ``LeaseLostError`` when this engine
                 no longer holds the store.
             fence: the task's claim on its tenant in the targets (claiming it if needed).
+            scrubber: masks configured secrets in failures and warnings before they are
+                stored (a peer may quote a token back in its answer).
         """
+        self._scrubber = scrubber or Scrubber.empty()
         self._state = state
         self._guard = guard
         self._fence = fence
@@ -92,10 +97,10 @@ class TaskRunner:
             task = self._state.tasks[task_id]
             if task.status not in EXECUTING_TASK_STATUSES or self._stopping():
                 raise
-            cause = FailureInfo(
+            cause = self._failure(
                 ErrorType.SYSTEM_ERROR,
                 f"engine error: {type(exc).__name__}: {exc}",
-                stage=task.current_stage,
+                task.current_stage,
             )
             now = self._state.clock.now()
             await self._finish(lifecycle.stage_failed(task, cause, task.next_stage, now))
@@ -177,7 +182,7 @@ class TaskRunner:
             await self._guard()
             fence = await self._fence(task)
         except StepFailedError as exc:
-            return FailureInfo(
+            return self._failure(
                 exc.error_type, str(exc), stage.name, "claim", exc.retryable, exc.details
             )
         ctx = StepContext(
@@ -203,24 +208,43 @@ class TaskRunner:
                 await step.execute(ctx)
                 await step.validate(ctx)
             except StepFailedError as exc:
-                return FailureInfo(
+                return self._failure(
                     exc.error_type, str(exc), stage.name, step.name, exc.retryable, exc.details
                 )
             except (asyncio.CancelledError, LeaseLostError):
                 raise
             except Exception as exc:
-                return FailureInfo(
+                return self._failure(
                     ErrorType.SYSTEM_ERROR, f"{type(exc).__name__}: {exc}", stage.name, step.name
                 )
         return None
+
+    def _failure(
+        self,
+        error_type: ErrorType,
+        message: str,
+        stage: str | None,
+        step: str | None = None,
+        retryable: bool = False,
+        details: Mapping[str, Any] | None = None,
+    ) -> FailureInfo:
+        """A stage's FailureInfo, with every configured secret masked."""
+        scrub = self._scrubber
+        return FailureInfo(
+            error_type,
+            scrub.scrub(message),
+            stage,
+            step,
+            retryable,
+            scrub.scrub_data(dict(details or {})),
+        )
 
     async def _warn(
         self, task_id: str, stage: str, message: str, details: Mapping[str, Any]
     ) -> None:
         task = self._state.tasks[task_id]
-        event = self._state.event(
-            EventType.STEP_WARNING, task, stage=stage, data={**details, "message": message}
-        )
+        data = self._scrubber.scrub_data({**details, "message": message})
+        event = self._state.event(EventType.STEP_WARNING, task, stage=stage, data=data)
         await self._state.write(task.plan_id, (), [event], drive_plan=False)
 
     # ----------------------------------------------------------------- background loops

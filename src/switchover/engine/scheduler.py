@@ -154,10 +154,13 @@ class Scheduler:
         admitted: list[Admission] = []
         for plan_id, queue in self._plans.items():
             while len(queue.in_slots) < queue.max_concurrency:
-                if queue.ops:
-                    task_id = queue.ops.popleft()
-                    queue.in_slots.add(task_id)
-                    admitted.append(Admission(plan_id, task_id, self._ops[task_id]))
+                # A command for a task an earlier admission still holds a slot for (it was
+                # withdrawn and accepted again meanwhile) waits until that admission lets go.
+                ready = next((t for t in queue.ops if t not in queue.in_slots), None)
+                if ready is not None:
+                    queue.ops.remove(ready)
+                    queue.in_slots.add(ready)
+                    admitted.append(Admission(plan_id, ready, self._ops[ready]))
                     continue
                 if not queue.accepting:
                     break

@@ -59,6 +59,11 @@ class Session:
         self.engine: Engine | None = None
 
     @property
+    def clock(self) -> Clock:
+        """The clock the session waits on."""
+        return self._clock
+
+    @property
     def remote(self) -> bool:
         """Whether another process's engine does the work."""
         return self.engine is None

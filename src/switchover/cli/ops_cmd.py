@@ -1,0 +1,232 @@
+"""The operations — pause, resume, cancel, retry, rollback — and ``config show``, ``fleet``,
+``demo``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from switchover.cli.app import (
+    JsonOption,
+    Options,
+    PlanOption,
+    TaskOption,
+    TenantOption,
+    app,
+    config_app,
+    err,
+    fail,
+    one_target,
+    out,
+    run_async,
+    settings,
+)
+from switchover.cli.exits import Exit, exit_for_error, exit_for_plan, exit_for_task
+from switchover.cli.follow import show
+from switchover.cli.render import print_json, task_json
+from switchover.cli.run_cmd import drain, follow_plan
+from switchover.domain.commands import (
+    COMMAND_NAMES,
+    Cancel,
+    Command,
+    Pause,
+    Resume,
+    Retry,
+    Rollback,
+    command_name,
+)
+from switchover.domain.status import PlanStatus
+from switchover.errors import SwitchoverError
+from switchover.service import Result, operator
+from switchover.settings import Settings
+
+WaitOption = Annotated[
+    bool, typer.Option("--wait/--no-wait", help="Follow the resulting work to its end.")
+]
+
+
+def _operate(ctx: typer.Context, command: Command, json_output: bool, wait: bool) -> None:
+    opts = Options.of(ctx)
+    as_json = opts.with_json(json_output)
+    code = run_async(opts, _operate_async(opts, settings(opts), command, as_json, wait))
+    raise typer.Exit(int(code))
+
+
+async def _operate_async(
+    opts: Options, conf: Settings, command: Command, as_json: bool, wait: bool
+) -> Exit:
+    async with operator(conf) as op:
+        accepted, watch = await op.perform(command, wait=wait)
+        if as_json:
+            print_json(
+                out,
+                {
+                    "ok": True,
+                    "accepted": accepted.message,
+                    "plan_id": accepted.plan_id,
+                    "task_ids": list(accepted.task_ids),
+                },
+            )
+        else:
+            out.print(f"{command_name(command)} {command.target}: {accepted.message}")
+        if not wait:
+            return Exit.OK
+        if watch.whole_plan and isinstance(command, Resume):
+            code = await follow_plan(opts, op, watch.plan_id, as_json, since=watch.since)
+        else:
+            await show(
+                op,
+                watch,
+                console=out,
+                notes=err,
+                json_lines=as_json,
+                title=command_name(command),
+            )
+            code = _report(await op.result(command, accepted, watch), as_json)
+        await drain(op, as_json)
+        return code
+
+
+def _report(result: Result, as_json: bool) -> Exit:
+    """Print what a followed command came to; its exit code."""
+    stopping = isinstance(result.command, Pause | Cancel)
+    if result.whole_plan:
+        plan = result.plan
+        resumed = isinstance(result.command, Resume)
+        code = exit_for_plan(plan.status if plan else PlanStatus.FAILED) if resumed else Exit.OK
+        if not as_json and plan is not None:
+            out.print(f"plan {plan.plan_id} is {plan.status.value}")
+        return code
+    worst = Exit.OK
+    for task in result.tasks:
+        code = Exit.OK if stopping else exit_for_task(task.status)
+        worst = max(worst, code)
+        if as_json:
+            print_json(out, task_json(task) | {"exit_code": int(code)})
+        else:
+            line = f"task {task.task_id} is {task.status.value}"
+            if task.failure:
+                line += f": {task.failure.error_type.value}: {task.failure.message}"
+            out.print(line, highlight=False)
+    return worst
+
+
+def _plan_or_task_command(kind: type[Pause | Resume | Cancel], summary: str) -> None:
+    """Register ``pause``/``resume``/``cancel``: same targets, same options."""
+
+    def command(
+        ctx: typer.Context,
+        plan: PlanOption = None,
+        tenant: TenantOption = None,
+        task: TaskOption = None,
+        wait: WaitOption = True,
+        json_output: JsonOption = False,
+    ) -> None:
+        target = one_target(Options.of(ctx), plan, tenant, task, plans=True)
+        _operate(ctx, kind(target=target), json_output, wait)
+
+    command.__doc__ = summary
+    app.command(COMMAND_NAMES[kind])(command)
+
+
+_plan_or_task_command(
+    Pause, "Pause a task (at its next stage boundary) or every running task of a plan."
+)
+_plan_or_task_command(Resume, "Resume a paused task (from its next stage) or a paused plan.")
+_plan_or_task_command(
+    Cancel, "Cancel a task (at its next stage boundary when running) or a whole plan."
+)
+
+
+@app.command()
+def retry(
+    ctx: typer.Context,
+    tenant: TenantOption = None,
+    task: TaskOption = None,
+    from_checkpoint: Annotated[
+        bool, typer.Option("--from-checkpoint", help="Skip the stages that completed.")
+    ] = False,
+    wait: WaitOption = True,
+    json_output: JsonOption = False,
+) -> None:
+    """Run a FAILED task again (or re-run a failed rollback)."""
+    target = one_target(Options.of(ctx), None, tenant, task, plans=False)
+    _operate(ctx, Retry(target=target, from_checkpoint=from_checkpoint), json_output, wait)
+
+
+@app.command()
+def rollback(
+    ctx: typer.Context,
+    tenant: TenantOption = None,
+    task: TaskOption = None,
+    version: Annotated[
+        int | None,
+        typer.Option(
+            help="Write and verify this version instead of the previous config's.",
+            min=0,
+            show_default=False,
+        ),
+    ] = None,
+    wait: WaitOption = True,
+    json_output: JsonOption = False,
+) -> None:
+    """Put a tenant back: re-run its stages with its previous config."""
+    target = one_target(Options.of(ctx), None, tenant, task, plans=False)
+    _operate(ctx, Rollback(target=target, version=version), json_output, wait)
+
+
+@config_app.command("show")
+def config_show(ctx: typer.Context, json_output: JsonOption = False) -> None:
+    """Print the effective settings, secrets masked."""
+    opts = Options.of(ctx)
+    data = settings(opts).masked()
+    if opts.with_json(json_output):
+        print_json(out, data)
+        return
+    import yaml
+
+    out.print(yaml.safe_dump(data, sort_keys=False).rstrip(), highlight=False, markup=False)
+
+
+@app.command("fleet")
+def fleet_command(
+    ctx: typer.Context,
+    redis_url: Annotated[
+        str | None,
+        typer.Option("--redis-url", help="Redis to use (default: start a throw-away one)."),
+    ] = None,
+    gateways: Annotated[int, typer.Option(min=0, help="Blue-green gateway instances.")] = 3,
+    ob_instances: Annotated[int, typer.Option(min=0, help="OB service instances.")] = 2,
+    start_redis: Annotated[
+        bool,
+        typer.Option(help="Without --redis-url, start a redis-server (else use redis.url)."),
+    ] = True,
+    json_output: JsonOption = False,
+) -> None:
+    """Run a local fleet (gateways, OB instances, portal, ASBC) on loopback until Ctrl-C."""
+    from switchover.cli.fleet_cmd import fleet
+
+    opts = Options.of(ctx)
+    try:
+        fleet(
+            redis_url, gateways, ob_instances, opts.config, start_redis, opts.with_json(json_output)
+        )
+    except SwitchoverError as exc:
+        fail(opts, exit_for_error(exc), str(exc))
+
+
+@app.command()
+def demo(
+    ctx: typer.Context,
+    tenants: Annotated[int, typer.Option(min=2, max=500, help="How many tenants.")] = 50,
+    faulty: Annotated[
+        str, typer.Option(help="The tenant the OB instances ignore, to roll back.")
+    ] = "tenant-007",
+) -> None:
+    """A whole plan against a real redis-server and local fleet, then a rollback (~20 s)."""
+    from switchover.cli.demo_cmd import run_demo
+
+    opts = Options.of(ctx)
+    code = run_async(opts, run_demo(out, tenants=tenants, store=opts.store, faulty=faulty))
+    raise typer.Exit(code)

@@ -1,0 +1,209 @@
+"""``validate`` and ``run``: check a plan file; submit a plan and follow it to the end."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import sys
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from switchover.cli.app import (
+    JsonOption,
+    Options,
+    app,
+    err,
+    fail,
+    out,
+    plan_problems,
+    read_plan,
+    run_async,
+    settings,
+)
+from switchover.cli.exits import Exit, exit_for_plan
+from switchover.cli.follow import show
+from switchover.cli.render import print_json
+from switchover.domain.commands import Pause
+from switchover.domain.records import PlanSpec, Target
+from switchover.domain.status import PlanStatus
+from switchover.errors import ConflictError, PlanValidationError, SwitchoverError
+from switchover.service import Operator, Progress, Watch, operator, plan_done
+from switchover.settings import Settings
+from switchover.stages.catalogue import stage_names
+
+
+@app.command()
+def validate(
+    ctx: typer.Context,
+    plan_file: Annotated[Path, typer.Argument(help="Plan file (YAML or JSON).")],
+    json_output: JsonOption = False,
+) -> None:
+    """Check a plan file; report every problem with its tenant and field."""
+    opts = Options.of(ctx)
+    as_json = opts.with_json(json_output)
+    try:
+        spec = read_plan(opts, plan_file, settings(opts).engine.max_concurrency)
+    except PlanValidationError as exc:
+        plan_problems(opts, plan_file, exc)
+    stages: dict[str, int] = {}
+    for tenant in spec.tenants:
+        for name in stage_names(tenant.config):
+            stages[name] = stages.get(name, 0) + 1
+    rollback_ready = sum(1 for t in spec.tenants if t.previous is not None)
+    if as_json:
+        print_json(
+            out,
+            {
+                "ok": True,
+                "plan_id": spec.plan_id,
+                "version": spec.version,
+                "max_concurrency": spec.max_concurrency,
+                "tenants": len(spec.tenants),
+                "stages": stages,
+                "rollback_ready": rollback_ready,
+            },
+        )
+        return
+    out.print(
+        f"[green]valid[/]: plan {spec.plan_id} version {spec.version}, "
+        f"{len(spec.tenants)} tenant(s), max concurrency {spec.max_concurrency}"
+    )
+    for name, count in stages.items():
+        out.print(f"  {name}: {count} tenant(s)")
+    out.print(f"  rollback ready: {rollback_ready}/{len(spec.tenants)}")
+
+
+@app.command()
+def run(
+    ctx: typer.Context,
+    plan_file: Annotated[Path, typer.Argument(help="Plan file (YAML or JSON).")],
+    max_concurrency: Annotated[
+        int | None,
+        typer.Option(help="Override the plan's max concurrency.", min=1, show_default=False),
+    ] = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Submit a plan and follow it to the end with live progress.
+
+    Exit 0 when every task completed, 1 when the plan ended otherwise, 2 for invalid input,
+    5 when paused (first Ctrl-C pauses; a second exits at once).
+    """
+    opts = Options.of(ctx)
+    as_json = opts.with_json(json_output)
+    conf = settings(opts)
+    try:
+        spec = read_plan(opts, plan_file, conf.engine.max_concurrency)
+    except PlanValidationError as exc:
+        fail(opts, Exit.INVALID, str(exc))
+    if max_concurrency is not None:
+        spec = PlanSpec(spec.plan_id, spec.version, max_concurrency, spec.tenants)
+    code = run_async(opts, _run(opts, conf, spec, as_json))
+    raise typer.Exit(int(code))
+
+
+async def _run(opts: Options, conf: Settings, spec: PlanSpec, as_json: bool) -> Exit:
+    async with operator(conf) as op:
+        try:
+            plan = await op.submit(spec)
+        except ConflictError as exc:
+            fail(
+                opts,
+                Exit.REFUSED,
+                f"{exc}; see '{opts.command_line('status', spec.plan_id)}' or resume it with "
+                f"'{opts.command_line('resume', '--plan', spec.plan_id)}'",
+            )
+        if not as_json:
+            where = "by the running engine" if op.remote else "here"
+            out.print(
+                f"plan [bold]{plan.plan_id}[/]: {plan.task_count} task(s), "
+                f"max concurrency {plan.max_concurrency}, run {where}"
+            )
+        code = await follow_plan(opts, op, plan.plan_id, as_json, since=0)
+        await drain(op, as_json)
+        return code
+
+
+async def follow_plan(opts: Options, op: Operator, plan_id: str, as_json: bool, since: int) -> Exit:
+    """Follow a whole plan (the first Ctrl-C pauses it) and report how it ended."""
+
+    async def pause() -> None:
+        try:
+            await op.session.perform(Pause(target=Target.plan(plan_id)))
+        except SwitchoverError as exc:
+            err.print(f"[red]could not pause: {exc}[/]")
+
+    install_interrupt(pause)
+    watch = Watch(plan_id, plan_done, since, whole_plan=True)
+    progress = await show(op, watch, console=out, notes=err, json_lines=as_json, title="plan")
+    return plan_outcome(opts, progress, as_json)
+
+
+def plan_outcome(opts: Options, progress: Progress, as_json: bool) -> Exit:
+    """Print how a followed plan ended; its exit code."""
+    code = exit_for_plan(progress.status)
+    counts = progress.counts()
+    if as_json:
+        print_json(
+            out,
+            {
+                "plan_id": progress.plan_id,
+                "status": progress.status.value,
+                "counts": {k.value: v for k, v in counts.items()},
+                "exit_code": int(code),
+            },
+        )
+        return code
+    summary = ", ".join(f"{n} {s.value}" for s, n in counts.items())
+    out.print(f"plan [bold]{progress.plan_id}[/] {progress.status.value}: {summary}")
+    if progress.status is PlanStatus.PAUSED:
+        out.print(f"continue with: {opts.command_line('resume', '--plan', progress.plan_id)}")
+    elif code is Exit.FAILED:
+        out.print(
+            f"see '{opts.command_line('status', progress.plan_id)}'; retry with "
+            f"'{opts.command_line('retry', '--tenant', 'T')}' or roll back with "
+            f"'{opts.command_line('rollback', '--tenant', 'T')}'"
+        )
+    return code
+
+
+async def drain(op: Operator, as_json: bool) -> None:
+    """Let this command's engine finish the other work it took on before the command exits."""
+    if not op.has_other_work():
+        return
+    if not as_json:
+        err.print(
+            "finishing the other unfinished work this command's engine is running "
+            "(other commands' plans, or work recovered from a stopped engine)…"
+        )
+    await op.drain()
+
+
+def install_interrupt(first: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    """First Ctrl-C: run ``first`` (pause at the next boundary). Second: exit at once."""
+    loop = asyncio.get_running_loop()
+    presses = {"n": 0}
+    pending: set[asyncio.Task[None]] = set()
+
+    def handler() -> None:
+        presses["n"] += 1
+        if presses["n"] == 1:
+            err.print(
+                "\n[yellow]Ctrl-C: pausing — running tasks stop at their next stage boundary. "
+                "Press Ctrl-C again to exit at once.[/]"
+            )
+            job = loop.create_task(first())
+            pending.add(job)
+            job.add_done_callback(pending.discard)
+        else:
+            err.print("[red]exiting now; unfinished work resumes when an engine starts.[/]")
+            sys.stderr.flush()
+            sys.stdout.flush()
+            os._exit(int(Exit.INTERRUPTED))
+
+    with contextlib.suppress(NotImplementedError, RuntimeError):  # non-Unix event loops
+        loop.add_signal_handler(signal.SIGINT, handler)

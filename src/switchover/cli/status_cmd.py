@@ -1,0 +1,149 @@
+"""``status`` and ``events``: what the store says about plans, tasks and their history."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from switchover.cli.app import (
+    JsonOption,
+    Options,
+    PlanOption,
+    TaskOption,
+    TenantOption,
+    app,
+    err,
+    fail,
+    out,
+    run_async,
+    settings,
+)
+from switchover.cli.exits import Exit
+from switchover.cli.render import (
+    event_line,
+    plan_detail,
+    plan_json,
+    plan_list,
+    print_json,
+    task_detail,
+    task_json,
+)
+from switchover.domain.records import Target
+from switchover.service import Stranded, queries
+from switchover.settings import Settings
+from switchover.stores.codec import plan_to_dict
+
+
+@app.command()
+def status(
+    ctx: typer.Context,
+    plan_id: Annotated[str | None, typer.Argument(help="A plan id (default: list plans).")] = None,
+    tenant: TenantOption = None,
+    task: TaskOption = None,
+    show_all: Annotated[bool, typer.Option("--all", help="Show every task.")] = False,
+    json_output: JsonOption = False,
+) -> None:
+    """Show plans, one plan with its tasks, or one task with its stages and failure."""
+    opts = Options.of(ctx)
+    as_json = opts.with_json(json_output)
+    for option, value in (("--tenant", tenant), ("--task", task)):
+        if value is not None and not value.strip():
+            fail(opts, Exit.INVALID, f"{option} needs an id, not an empty string")
+    if tenant is not None and task is not None:
+        fail(opts, Exit.INVALID, "name at most one of --tenant or --task")
+    conf = settings(opts)
+    if tenant is not None or task is not None:
+        target = Target.tenant(tenant) if tenant is not None else Target.task(task or "")
+        run_async(opts, _task_status(opts, conf, target, as_json))
+    elif plan_id is None:
+        run_async(opts, _plans(conf, as_json))
+    else:
+        run_async(opts, _plan_status(opts, conf, plan_id, show_all, as_json))
+
+
+async def _task_status(opts: Options, conf: Settings, target: Target, as_json: bool) -> None:
+    async with queries(conf) as q:
+        detail = await q.task(target)
+    if as_json:
+        print_json(out, task_json(detail.task))
+        return
+    out.print(task_detail(detail.task))
+    stranded_note(opts, detail.stranded)
+
+
+async def _plans(conf: Settings, as_json: bool) -> None:
+    async with queries(conf) as q:
+        summaries = await q.plans()
+    if as_json:
+        print_json(
+            out,
+            [
+                plan_to_dict(s.plan) | {"counts": {k.value: v for k, v in s.counts.items()}}
+                for s in summaries
+            ],
+        )
+    elif not summaries:
+        out.print("no plans yet; submit one with 'switchover run PLAN_FILE'")
+    else:
+        out.print(plan_list(summaries))
+
+
+async def _plan_status(
+    opts: Options, conf: Settings, plan_id: str, show_all: bool, as_json: bool
+) -> None:
+    async with queries(conf) as q:
+        detail = await q.plan(plan_id, limit=None if (show_all or as_json) else 50)
+    if as_json:
+        print_json(out, plan_json(detail.plan, detail.tasks))
+        return
+    out.print(plan_detail(detail))
+    stranded_note(opts, detail.stranded)
+
+
+def stranded_note(opts: Options, stranded: Stranded | None) -> None:
+    """Say that work was left executing by a stopped engine, and the command that continues it."""
+    if stranded is None:
+        return
+    if stranded.task_id is not None:
+        hint = opts.command_line("resume", "--task", stranded.task_id)
+    else:
+        hint = opts.command_line("resume", "--plan", stranded.plan_id)
+    err.print(
+        f"[yellow]note: no engine is running; {stranded.count} task(s) were left executing by "
+        "an engine that stopped. They continue from their checkpoints when an engine starts "
+        f"(e.g. '{hint}').[/]",
+        highlight=False,
+    )
+
+
+@app.command()
+def events(
+    ctx: typer.Context,
+    plan: PlanOption = None,
+    since: Annotated[int, typer.Option(help="Only events after this sequence number.")] = 0,
+    follow_: Annotated[
+        bool, typer.Option("--follow", "-f", help="Keep printing new events.")
+    ] = False,
+    json_output: JsonOption = False,
+) -> None:
+    """Print a plan's event history (default: the most recent plan)."""
+    opts = Options.of(ctx)
+    as_json = opts.with_json(json_output)
+    run_async(opts, _events(opts, settings(opts), plan, since, follow_, as_json))
+
+
+async def _events(
+    opts: Options, conf: Settings, plan_id: str | None, since: int, follow_: bool, as_json: bool
+) -> None:
+    async with queries(conf) as q:
+        if plan_id is None:
+            summaries = await q.plans()
+            if not summaries:
+                fail(opts, Exit.NOT_FOUND, "no plans yet")
+            plan_id = summaries[0].plan.plan_id
+        async for event in q.events(plan_id, since, follow=follow_):
+            if as_json:
+                print_json(out, event.to_dict())
+            else:
+                out.print(event_line(event), highlight=False)

@@ -2,25 +2,90 @@
 
 from __future__ import annotations
 
+import json
+import os
+import re
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
+from urllib.parse import unquote, unquote_plus
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic_core import PydanticCustomError
 from pydantic_settings import (
     BaseSettings,
+    EnvSettingsSource,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
-    YamlConfigSettingsSource,
 )
+from pydantic_settings import SettingsError as SourceError
 
+from switchover.domain.planfile import decode_utf8, load_yaml, text_problem, yaml_error_message
 from switchover.errors import SettingsError
+from switchover.secrets import MASK, Scrubber
 
 SERVICE_KEYS = ("blueGreenGatewayService", "portalService", "asbcService", "obService")
 """Discovery keys of the four kinds of service a task talks to (SPEC §4)."""
 
+ENV_PREFIX = "SWITCHOVER_"
+MAX_SETTINGS_SIZE = 16 * 2**20
+"""The largest settings file accepted, in bytes."""
+
+Seconds = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+"""A duration, timeout, interval, deadline or TTL: a positive, finite number of seconds."""
+
+
+def _text_in(value: object) -> str | None:
+    """The first problem of any text in ``value`` (lists and mappings searched), or None."""
+    if isinstance(value, str):
+        return text_problem(value)
+    if isinstance(value, Path):
+        return text_problem(str(value))
+    if isinstance(value, Mapping):
+        return next(filter(None, map(_text_in, [*value.keys(), *value.values()])), None)
+    if isinstance(value, list | tuple):
+        return next(filter(None, map(_text_in, value)), None)
+    return None  # numbers, flags, and secrets (checked by their own rules)
+
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _usable_text(cls, value: Any) -> Any:
+        # Every name, path and key ends up in Redis, a URL or the store: control characters
+        # and lone surrogates there fail far from here, so they are refused here.
+        problem = _text_in(value)
+        if problem is not None:
+            raise PydanticCustomError("text", "{problem}", {"problem": problem})
+        return value
+
+
+def _secret_problem(secret: SecretStr | None, *, token: bool) -> None:
+    """Refuse a secret that cannot be sent; the message never quotes the secret."""
+    if secret is None:
+        return
+    value = secret.get_secret_value()
+    if token:
+        # Sent as "Authorization: Bearer <token>", where only visible ASCII belongs; a
+        # trailing newline (a token read from a file) is the usual culprit.
+        for offset, char in enumerate(value):
+            if not "!" <= char <= "~":
+                at = "at the end" if offset == len(value) - 1 else f"at offset {offset}"
+                what = (
+                    f"whitespace or a control character (U+{ord(char):04X}) {at}"
+                    if char.isspace() or not char.isprintable()
+                    else f"a non-ASCII character {at}"
+                )
+                raise PydanticCustomError(
+                    "token", "must be visible ASCII characters only (found {what})", {"what": what}
+                )
+        return
+    problem = text_problem(value)
+    if problem is not None:
+        raise PydanticCustomError("secret_text", "{problem}", {"problem": problem})
 
 
 class RedisSettings(_Section):
@@ -29,32 +94,43 @@ class RedisSettings(_Section):
     url: SecretStr = SecretStr("redis://127.0.0.1:6379/0")
     key_prefix: str = "icc_ai_ops_srv:tenant_config:"
     topic: str = "icc_ai_ops_srv:tenant_config:topic"
-    socket_timeout: float = 5.0
+    socket_timeout: Seconds = 5.0
     lock_prefix: str = "switchover:tenant_lock:"
     """A running task's claim on its tenant: ``{lock_prefix}{tenantId}`` (see ``steps.locks``)."""
     fence_key: str = "switchover:fence"
     """The counter that hands out fencing tokens (INCR)."""
-    lock_ttl: float = 30.0
+    lock_ttl: Seconds = 30.0
     """Seconds a tenant claim lives unrenewed; a running engine renews it every third of this."""
+
+    @field_validator("url")
+    @classmethod
+    def _usable_url(cls, value: SecretStr) -> SecretStr:
+        url = value.get_secret_value()
+        problem = text_problem(url)
+        if problem is None and " " in url:
+            problem = f"must not contain spaces (found one at offset {url.index(' ')})"
+        if problem is not None:
+            raise PydanticCustomError("url_text", "{problem}", {"problem": problem})
+        return value
 
 
 class VerifySettings(_Section):
     """Polling of every instance's verify endpoint after a Redis write."""
 
     path: str = "/actuator/bg-sdk/{tenant_id}"
-    interval: float = 3.0
+    interval: Seconds = 3.0
     max_attempts: int = Field(10, ge=1)
-    deadline: float = 60.0
-    rollback_interval: float = 3.0
+    deadline: Seconds = 60.0
+    rollback_interval: Seconds = 3.0
     rollback_max_attempts: int = Field(5, ge=1)
 
 
 class HttpSettings(_Section):
     """Timeouts of every outgoing HTTP call."""
 
-    connect_timeout: float = 5.0
-    read_timeout: float = 10.0
-    total_timeout: float = 30.0
+    connect_timeout: Seconds = 5.0
+    read_timeout: Seconds = 10.0
+    total_timeout: Seconds = 30.0
     """Deadline of one whole HTTP call (connect, send, every read), however the peer trickles."""
 
 
@@ -62,9 +138,9 @@ class RetrySettings(_Section):
     """Retry of transient I/O errors in a step: attempts after the first, exponential backoff."""
 
     attempts: int = Field(3, ge=0)
-    base_delay: float = 0.5
-    multiplier: float = 2.0
-    max_delay: float = 8.0
+    base_delay: float = Field(0.5, ge=0, allow_inf_nan=False)
+    multiplier: float = Field(2.0, ge=1, allow_inf_nan=False)
+    max_delay: Seconds = 8.0
 
 
 class PortalSettings(_Section):
@@ -82,12 +158,18 @@ class AsbcSettings(_Section):
     token: SecretStr | None = None
     verify_tls: bool = True
 
+    @field_validator("token")
+    @classmethod
+    def _usable_token(cls, value: SecretStr | None) -> SecretStr | None:
+        _secret_problem(value, token=True)
+        return value
+
 
 class AgentSettings(_Section):
     """OB agent-readiness polling; ``check`` is ``module:function`` naming a judge_agent."""
 
     check: str | None = None
-    interval: float = 3.0
+    interval: Seconds = 3.0
     max_attempts: int = Field(10, ge=1)
 
 
@@ -99,7 +181,7 @@ class NacosSettings(_Section):
     username: str | None = None
     password: SecretStr | None = None
     group: str = "DEFAULT_GROUP"
-    cache_ttl: float = 30.0
+    cache_ttl: Seconds = 30.0
     service_names: dict[str, str] = Field(
         default_factory=lambda: {
             "blueGreenGatewayService": "icc-bg-gateway",
@@ -108,6 +190,13 @@ class NacosSettings(_Section):
             "obService": "ob-campaign",
         }
     )
+
+    @field_validator("password")
+    @classmethod
+    def _usable_password(cls, value: SecretStr | None) -> SecretStr | None:
+        # Spaces and any script are fine in a password; line breaks and NULs are not.
+        _secret_problem(value, token=False)
+        return value
 
 
 class DiscoverySettings(_Section):
@@ -123,11 +212,11 @@ class EngineSettings(_Section):
 
     max_concurrency: int = Field(10, ge=1)
     max_retries: int = Field(3, ge=0)
-    heartbeat_interval: float = 10.0
-    control_poll_interval: float = 0.5
-    control_ttl: float = 30.0
-    lease_ttl: float = 5.0
-    stage_deadline: float = 300.0
+    heartbeat_interval: Seconds = 10.0
+    control_poll_interval: Seconds = 0.5
+    control_ttl: Seconds = 30.0
+    lease_ttl: Seconds = 5.0
+    stage_deadline: Seconds = 300.0
     """Seconds one stage may run (all its steps and their retries) before it fails."""
 
 
@@ -135,7 +224,7 @@ class Settings(BaseSettings):
     """Everything switchover can be told. Nested fields: ``SWITCHOVER_REDIS__URL`` and so on."""
 
     model_config = SettingsConfigDict(
-        env_prefix="SWITCHOVER_",
+        env_prefix=ENV_PREFIX,
         env_nested_delimiter="__",
         extra="forbid",
         frozen=True,
@@ -153,6 +242,14 @@ class Settings(BaseSettings):
     discovery: DiscoverySettings = DiscoverySettings()
     engine: EngineSettings = EngineSettings()
 
+    @field_validator("store")
+    @classmethod
+    def _usable_store(cls, value: Path) -> Path:
+        problem = _text_in(value)
+        if problem is not None:
+            raise PydanticCustomError("text", "{problem}", {"problem": problem})
+        return value
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -162,51 +259,316 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        yaml_file = _YAML_FILE.get("path")
-        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
-        if yaml_file is not None:
-            sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=yaml_file))
-        return tuple(sources)
+        # Constructed directly: arguments over the environment. load_settings adds the file.
+        return init_settings, env_settings
+
+    def secret_values(self) -> tuple[str, ...]:
+        """Every configured secret, in each form it is written in; for scrubbing messages.
+
+        The Redis password is given as written in ``redis.url`` and URL-decoded, from the
+        userinfo (``redis://user:pw@host``) and from password-like query parameters
+        (``?password=pw``); then ``asbc.token`` and ``nacos.password``.
+
+        Returns:
+            The non-empty values, each once.
+        """
+        found = list(_url_secrets(self.redis.url.get_secret_value()))
+        for secret in (self.asbc.token, self.nacos.password):
+            if secret is not None:
+                found.append(secret.get_secret_value())
+        return tuple(dict.fromkeys(value for value in found if value))
 
     def masked(self) -> dict[str, Any]:
         """The effective settings as JSON-safe data with every secret replaced by ``'***'``."""
-        data: dict[str, Any] = self.model_dump(mode="json")
+        data: dict[str, Any] = self.model_dump(mode="json")  # SecretStr dumps as "**********"
         data["redis"]["url"] = _mask_url(self.redis.url.get_secret_value())
-        return data
+        # A secret may also be written into another value (a URL among the instances, say).
+        scrubbed: dict[str, Any] = _scrub_values(data, Scrubber(self.secret_values()))
+        return scrubbed
 
 
-# pydantic-settings has no per-call source argument; this holds the YAML path for one load.
-_YAML_FILE: dict[str, Path | None] = {"path": None}
+# ---------------------------------------------------------------------------------------------
+# Secrets inside the Redis URL.
+
+# Query parameters redis-py (or a proxy in front of it) takes a password from.
+_SECRET_PARAMS = frozenset(("password", "pass", "passwd", "pwd", "auth", "token"))
+
+
+def _split_url(url: str) -> tuple[str, str | None, str, str]:
+    """``(scheme://, userinfo or None, host and path, ?query)`` of a URL, read leniently.
+
+    Everything up to the query counts as the authority and path, so a password holding an
+    unencoded ``/``, ``#`` or ``@`` is found whole; so is one holding a ``?``, when what precedes
+    the last ``@`` is no query parameter.
+    """
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        scheme, rest = "", url
+    head, mark, query = rest.partition("?")
+    userinfo, at, host = head.rpartition("@")
+    if not at:
+        before, at, after = rest.rpartition("@")
+        if at and "=" not in before:
+            userinfo = before
+            host, mark, query = after.partition("?")
+        else:
+            at = ""
+    return scheme + sep, (userinfo if at else None), host, mark + query
+
+
+def _params(query: str) -> Iterator[tuple[str, str]]:
+    for pair in re.split("[&;]", query[1:]) if query else ():
+        key, _, value = pair.partition("=")
+        yield key, value
+
+
+def _is_secret_param(key: str) -> bool:
+    return unquote_plus(key).strip().lower() in _SECRET_PARAMS
+
+
+def _url_secrets(url: str) -> Iterator[str]:
+    _, userinfo, _, query = _split_url(url)
+    if userinfo is not None:
+        # Without a colon redis-py reads a username, but people write a bare password there.
+        user, colon, password = userinfo.partition(":")
+        raw = password if colon else user
+        yield from (raw, unquote(raw))
+    for key, value in _params(query):
+        if _is_secret_param(key):
+            # A parser stops at "#" (a fragment); whoever wrote the URL may have meant it whole.
+            for form in dict.fromkeys((value, value.partition("#")[0])):
+                yield from (form, unquote(form), unquote_plus(form))
 
 
 def _mask_url(url: str) -> str:
-    """Hide the password of a URL such as ``redis://user:pass@host/0``."""
-    scheme, sep, rest = url.partition("://")
-    if not sep or "@" not in rest:
-        return url
-    creds, _, host = rest.rpartition("@")
-    user = creds.split(":", 1)[0]
-    return f"{scheme}://{user}:***@{host}" if ":" in creds else f"{scheme}://***@{host}"
+    """``url`` with the password of its userinfo and of password-like parameters masked."""
+    text, userinfo, host, query = _split_url(url)
+    if userinfo is not None:
+        user, colon, _ = userinfo.partition(":")
+        text += f"{user}:{MASK}@" if colon else f"{MASK}@"
+    text += host
+    if query:
+        text += "?" + "".join(map(_mask_param, re.split("([&;])", query[1:])))
+    # Whatever the structure missed (the password repeated elsewhere in the URL) goes too.
+    return Scrubber(_url_secrets(url)).scrub(text)
 
 
-def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+def _mask_param(pair: str) -> str:
+    key, eq, _ = pair.partition("=")
+    return f"{key}={MASK}" if eq and _is_secret_param(key) else pair
+
+
+def _scrub_values(data: Any, scrubber: Scrubber) -> Any:
+    # Values only: the keys are the settings' own names, which callers index by.
+    if isinstance(data, str):
+        return scrubber.scrub(data)
+    if isinstance(data, dict):
+        return {key: _scrub_values(value, scrubber) for key, value in data.items()}
+    if isinstance(data, list):
+        return [_scrub_values(item, scrubber) for item in data]
+    return data
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading.
+
+
+def load_settings(config_file: Path | str | None = None, **overrides: Any) -> Settings:
     """Load settings: ``overrides`` > environment > YAML file > defaults.
 
+    Args:
+        config_file: a YAML file holding a mapping of settings (what ``config show`` prints);
+            None for none.
+        overrides: values that win over every other source (``store=...``).
+
+    Returns:
+        The validated settings.
+
     Raises:
-        SettingsError: the file is missing or unreadable, or a value is invalid; the message
-            names each bad field and never includes a secret value.
+        SettingsError: the file is missing, unreadable or not a YAML mapping, an environment
+            variable cannot be parsed, or a value is invalid. The one-line message names the
+            file or the variable and the field, and never includes a secret value.
     """
-    if config_file is not None and not config_file.is_file():
-        raise SettingsError(f"settings file {str(config_file)!r} not found")
-    _YAML_FILE["path"] = config_file
+    name: str | None = None
+    file_values: dict[str, Any] = {}
+    if config_file is not None:
+        name = os.fspath(config_file)
+        file_values = _read_settings_file(name)
+    env_values = _environment_values()
+    merged = _merge(_merge(file_values, env_values), overrides)
     try:
-        return Settings(**overrides)
+        return Settings.model_validate(merged)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
-        )
-        raise SettingsError(f"invalid settings: {problems}") from None
-    except (OSError, ValueError) as exc:
-        raise SettingsError(f"cannot read settings file {str(config_file)!r}: {exc}") from None
-    finally:
-        _YAML_FILE["path"] = None
+        message = _describe(exc, name, file_values, env_values, overrides)
+        raise SettingsError(Scrubber(_raw_secrets(merged)).scrub(message)) from None
+
+
+def _read_settings_file(name: str) -> dict[str, Any]:
+    where = f"settings file {name!r}"
+    path = Path(name)
+    if not path.is_file():
+        raise SettingsError(f"{where} is not a file" if path.exists() else f"{where} not found")
+    try:
+        with path.open("rb") as stream:
+            data = stream.read(MAX_SETTINGS_SIZE + 1)
+    except OSError as exc:
+        raise SettingsError(f"{where}: cannot be read ({exc.strerror or exc})") from None
+    if len(data) > MAX_SETTINGS_SIZE:
+        raise SettingsError(f"{where}: too large (more than {MAX_SETTINGS_SIZE // 2**20} MiB)")
+    try:
+        values = load_yaml(decode_utf8(data))
+    except ValueError as exc:  # not UTF-8
+        raise SettingsError(f"{where}: {exc}") from None
+    except yaml.YAMLError as exc:
+        raise SettingsError(f"{where}: {_unquoted(yaml_error_message(exc))}") from None
+    if values is None:
+        raise SettingsError(f"{where}: empty (expected a mapping of settings; write {{}} for none)")
+    if not isinstance(values, dict):
+        raise SettingsError(f"{where}: not a mapping of settings (got {_kind(values)})")
+    odd = next((key for key in values if not isinstance(key, str)), None)
+    if odd is not None:
+        raise SettingsError(f"{where}: keys must be names of settings (found {_kind(odd)})")
+    return values
+
+
+def _unquoted(message: str) -> str:
+    # A YAML message may quote a stretch of the file (an unknown tag, say), and that stretch
+    # may be a secret: elide quoted words, keep quoted punctuation (",' or ']'").
+    return re.sub(r"'[^'\s]{2,}'", "'...'", message)
+
+
+def _kind(value: object) -> str:
+    if isinstance(value, bool):
+        return "true/false"
+    kinds = {
+        str: "a string",
+        int: "a number",
+        float: "a number",
+        list: "a list",
+        set: "a set",
+        type(None): "null",
+    }
+    return kinds.get(type(value), type(value).__name__)
+
+
+def _environment_values() -> dict[str, Any]:
+    """The ``SWITCHOVER_*`` variables as nested settings data, parsed as pydantic-settings does."""
+    try:
+        return dict(EnvSettingsSource(Settings)())
+    except (SourceError, ValueError) as exc:
+        raise SettingsError(_environment_problem(exc)) from None
+
+
+def _environment_problem(exc: Exception) -> str:
+    found = re.search(r'field "([^"]+)"', str(exc))
+    field_name = found.group(1) if found else ""
+    stem = f"{ENV_PREFIX}{field_name}".upper()
+    names = sorted(
+        key for key in os.environ if key.upper() == stem or key.upper().startswith(stem + "__")
+    )
+    # The culprits are the ones holding JSON that does not parse.
+    culprits = [key for key in names if _bad_json(os.environ[key])] or names
+    cause = exc.__cause__
+    if isinstance(cause, json.JSONDecodeError):
+        what = f"not valid JSON: {cause.msg} (line {cause.lineno}, column {cause.colno})"
+    else:
+        what = "cannot be parsed"
+    if not culprits:
+        return f"environment: {field_name or 'a variable'} {what}"
+    label = "variable" if len(culprits) == 1 else "variables"
+    return f"environment {label} {', '.join(culprits)}: {what}"
+
+
+def _bad_json(text: str) -> bool:
+    if not text.lstrip().startswith(("{", "[", '"')):
+        return False
+    try:
+        json.loads(text)
+    except ValueError:
+        return True
+    return False
+
+
+def _merge(base: Mapping[str, Any], update: Mapping[str, Any]) -> dict[str, Any]:
+    """``base`` updated by ``update``, mappings merged key by key (as pydantic-settings does)."""
+    merged = dict(base)
+    for key, value in update.items():
+        below = merged.get(key)
+        if isinstance(below, Mapping) and isinstance(value, Mapping):
+            merged[key] = _merge(below, value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _gave(values: object, loc: Sequence[str | int]) -> bool:
+    """Whether source ``values`` gave the value at ``loc`` (or one that contains it)."""
+    node = values
+    for depth, part in enumerate(loc):
+        if isinstance(node, Mapping):
+            if part not in node:
+                return False
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            node = node[part]
+        else:
+            return depth > 0  # the error is inside a value the source gave
+    return True
+
+
+def _env_name(loc: Sequence[str | int]) -> str:
+    """The variable that gave the value at ``loc``: the most specific one that is set."""
+    names = [str(part) for part in loc]
+    present = {key.upper(): key for key in os.environ}
+    for count in range(len(names), 0, -1):
+        candidate = (ENV_PREFIX + "__".join(names[:count])).upper()
+        if candidate in present:
+            return present[candidate]
+    return (ENV_PREFIX + names[0]).upper()
+
+
+def _describe(
+    exc: ValidationError,
+    file_name: str | None,
+    file_values: Mapping[str, Any],
+    env_values: Mapping[str, Any],
+    overrides: Mapping[str, Any],
+) -> str:
+    problems: list[str] = []
+    for error in exc.errors(include_url=False, include_input=False):
+        loc = error["loc"]
+        path = ".".join(_loc_name(part) for part in loc)
+        message = error["msg"].removeprefix("Value error, ")
+        if _gave(overrides, loc):
+            origin = ""
+        elif _gave(env_values, loc):
+            origin = f"environment variable {_env_name(loc)}: "
+        elif file_name is not None and _gave(file_values, loc):
+            origin = f"settings file {file_name!r}: "
+        else:
+            origin = ""
+        problems.append(f"{origin}{path}: {message}")
+    return "invalid settings: " + "; ".join(problems)
+
+
+def _loc_name(part: str | int) -> str:
+    text = str(part)
+    return text if text.isprintable() and len(text) <= 64 else repr(text)[:40] + "..."
+
+
+def _raw_secrets(values: Mapping[str, Any]) -> list[str]:
+    """The secrets among not-yet-validated settings data, for scrubbing a message about it."""
+    found: list[str] = []
+
+    def text(section: str, key: str) -> str | None:
+        part = values.get(section)
+        value = part.get(key) if isinstance(part, Mapping) else getattr(part, key, None)
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        return value if isinstance(value, str) else None
+
+    url = text("redis", "url")
+    if url is not None:
+        found.extend(_url_secrets(url))
+    found.extend(filter(None, (text("asbc", "token"), text("nacos", "password"))))
+    return [value for value in found if value]

@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from switchover.domain import planfile
 from switchover.domain.config import NetworkEndpoint, TenantConfig
-from switchover.domain.planfile import parse_plan_data, parse_plan_text
+from switchover.domain.planfile import (
+    MAX_DEPTH,
+    parse_plan_bytes,
+    parse_plan_data,
+    parse_plan_text,
+)
 from switchover.domain.records import PlanSpec
 from switchover.errors import PlanValidationError, ValidationIssue
 
@@ -825,3 +832,339 @@ def test_example_invalid_yaml_reports_several_tenants() -> None:
     issues = info.value.issues
     assert len(issues) >= 5
     assert len({i.tenant for i in issues if i.tenant is not None}) >= 3
+
+
+# --- malformed input: a clear issue every time, never a traceback or a hang ------------------
+
+
+def file_issue(data: bytes | str) -> ValidationIssue:
+    """The single plan-level 'file' issue raised for ``data`` (bytes or text)."""
+    with pytest.raises(PlanValidationError) as info:
+        parse_any(data)
+    (issue,) = info.value.issues
+    assert (issue.tenant, issue.field) == (None, "file")
+    return issue
+
+
+def parse_any(data: bytes | str) -> PlanSpec:
+    """``parse_plan_bytes`` for bytes, ``parse_plan_text`` for text."""
+    return parse_plan_bytes(data) if isinstance(data, bytes) else parse_plan_text(data)
+
+
+def issues_of_text(text: str) -> list[ValidationIssue]:
+    """The issues ``parse_plan_text`` raises for ``text`` (fails if it accepts it)."""
+    with pytest.raises(PlanValidationError) as info:
+        parse_plan_text(text)
+    return list(info.value.issues)
+
+
+def nested(depth: int) -> Any:
+    """A list ``depth`` levels deep (counting itself)."""
+    value: Any = []
+    for _ in range(depth - 1):
+        value = [value]
+    return value
+
+
+def test_plan_bytes_are_parsed_as_utf8_text() -> None:
+    """parse_plan_bytes gives what parse_plan_text gives for the decoded text."""
+    assert parse_plan_bytes(DOCUMENT_YAML.encode()) == parse_plan_text(DOCUMENT_YAML)
+
+
+@pytest.mark.parametrize("text", [DOCUMENT_YAML, json.dumps(doc(tenant()))])
+def test_a_utf8_byte_order_mark_is_allowed(text: str) -> None:
+    """A leading UTF-8 BOM is dropped, for YAML and JSON alike (bytes and text)."""
+    assert parse_plan_bytes(b"\xef\xbb\xbf" + text.encode()) == parse_plan_text(text)
+    assert parse_plan_text("\ufeff" + text) == parse_plan_text(text)
+
+
+def test_bytes_that_are_not_utf8_name_the_byte_and_its_offset() -> None:
+    """Undecodable input is one 'file' issue giving the first bad byte and its offset."""
+    issue = file_issue(b"tenants:\n  - tenantId: t\xff1\n")
+    assert issue.message == "not UTF-8 text: invalid byte 0xff at offset 24"
+
+
+def test_a_truncated_utf8_sequence_is_not_utf8() -> None:
+    """A multi-byte character cut short at the end is reported at its first byte."""
+    issue = file_issue(b"- tenantId: t1\n  deployUnitName: gr\xc3")
+    assert issue.message == "not UTF-8 text: invalid byte 0xc3 at offset 35"
+
+
+def test_utf16_input_gets_a_hint() -> None:
+    """A UTF-16 file (with its byte-order mark) is refused with a hint to save it as UTF-8."""
+    issue = file_issue("tenants: []".encode("utf-16"))
+    assert "UTF-16" in issue.message
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "[" * 5000 + "]" * 5000,  # deeper than the JSON decoder recurses
+        "[" * 100_000,
+        json.dumps([tenant(extra=nested(MAX_DEPTH - 1))]),
+        "- " * 100 + "x\n",
+        "a:\n" + "".join(" " * i + "b:\n" for i in range(1, 200)),
+        "x: " + "[" * 3000,
+        "x: &a [*a]\n",  # an alias of its own container: infinitely deep
+    ],
+)
+def test_documents_nested_too_deeply_are_one_issue(text: str) -> None:
+    """Nesting past MAX_DEPTH is one 'file' issue, however deep (JSON or YAML)."""
+    assert "nested deeper than 64 levels" in file_issue(text).message
+
+
+def test_nesting_up_to_the_limit_is_accepted() -> None:
+    """A document exactly MAX_DEPTH levels deep is fine (here in an ignored upstream field)."""
+    text = json.dumps([tenant(extra=nested(MAX_DEPTH - 2))])
+    assert parse_plan_text(text).tenants[0].config.tenant_id == "t1"
+    assert parse_plan_text(yaml_dump([tenant(extra=nested(MAX_DEPTH - 2))])).plan_id == "p1"
+
+
+def yaml_dump(data: object) -> str:
+    """``data`` as block-style YAML."""
+    import yaml
+
+    return yaml.safe_dump(data)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '[{"tenantId": "t1", "planId": "p", "planVersion": ' + "9" * 5000 + "}]",
+        "- {tenantId: t1, planId: p, planVersion: " + "9" * 5000 + "}",
+    ],
+)
+def test_an_integer_of_too_many_digits_is_a_field_issue(text: str) -> None:
+    """An integer literal over Python's digit limit is reported on its field (JSON and YAML)."""
+    (issue,) = issues_of_text(text)
+    assert (issue.tenant, issue.field) == ("t1", "planVersion")
+    assert issue.message == "is too large (an integer of 5000 digits)"
+
+
+def test_a_huge_integer_in_a_plan_id_is_a_field_issue() -> None:
+    """A planId of thousands of digits (decimal, or hex that converts) is an issue, not a crash."""
+    (issue,) = issues_of_text(
+        '[{"tenantId": "t1", "planId": ' + "7" * 4400 + ', "planVersion": 1}]'
+    )
+    assert (issue.tenant, issue.field) == ("t1", "planId")
+    issues = issues_of_text("- {tenantId: t1, planId: 0x" + "f" * 4000 + ", planVersion: 1}")
+    assert [(i.tenant, i.field) for i in issues] == [("t1", "planId")]
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("planVersion", 2**63), ("deployUnitId", 2**63), ("deployUnitVersion", -(2**63) - 1)],
+)
+def test_integers_beyond_64_bits_cannot_be_stored(name: str, value: int) -> None:
+    """Integer fields must fit a signed 64-bit integer, as the store and upstream hold them."""
+    issue = only_issue([tenant(**{name: value})])
+    assert (issue.tenant, issue.field) == ("t1", name)
+    assert "must be at" in issue.message
+
+
+def test_integers_of_64_bits_are_accepted() -> None:
+    """The 64-bit extremes themselves are fine."""
+    config = one_config([tenant(planVersion=2**63 - 1, deployUnitId=-(2**63))])
+    assert (config.plan_version, config.deploy_unit_id) == (2**63 - 1, -(2**63))
+
+
+def laughs(levels: int, fan_out: int) -> str:
+    """A YAML alias fan-out ("billion laughs"): ``fan_out ** levels`` values in a few lines.
+
+    The anchors sit in a field the plan ignores; the second tenant's deployUnitId expands them.
+    """
+    lines = ["- tenantId: t0", "  planId: p", "  planVersion: 1", "  anchors:"]
+    lines.append("    l0: &l0 [" + ", ".join(["lol"] * fan_out) + "]")
+    for level in range(1, levels + 1):
+        refs = ", ".join([f"*l{level - 1}"] * fan_out)
+        lines.append(f"    l{level}: &l{level} [{refs}]")
+    lines.append(f"- {{tenantId: t1, deployUnitId: *l{levels}}}")
+    return "\n".join(lines) + "\n"
+
+
+def test_an_alias_fan_out_is_refused_quickly() -> None:
+    """Billion laughs (9**9 values in a few hundred bytes) is one issue in well under a second."""
+    text = laughs(levels=9, fan_out=9)
+    assert len(text) < 700
+    started = time.perf_counter()
+    issue = file_issue(text)
+    assert time.perf_counter() - started < 2.0
+    assert "aliases expand the document" in issue.message
+
+
+def test_merge_keys_cannot_fan_out_either() -> None:
+    """Merge keys (``<<: [*a, *a]``) double a mapping per level; the same budget applies."""
+    lines = ["m0: &m0 {k: 1}"]
+    lines += [f"m{i}: &m{i} {{<<: [*m{i - 1}, *m{i - 1}], k{i}: 1}}" for i in range(1, 30)]
+    text = "\n".join(["x:", *(f"  {line}" for line in lines), "tenants: []"]) + "\n"
+    started = time.perf_counter()
+    message = file_issue(text).message
+    assert time.perf_counter() - started < 2.0
+    assert "aliases" in message or "nested deeper" in message
+
+
+def test_a_few_aliases_are_fine() -> None:
+    """Sharing a previous config between tenants through an anchor is ordinary YAML."""
+    text = """
+plan: {id: p, version: 2}
+tenants:
+  - tenantId: t1
+    sourceTenantDeployConfig: &blue {planVersion: 1, deployUnitName: blue}
+  - tenantId: t2
+    sourceTenantDeployConfig: *blue
+"""
+    spec = parse_plan_text(text)
+    assert [t.previous.deploy_unit_name for t in spec.tenants if t.previous] == ["blue", "blue"]
+
+
+def test_a_large_shared_value_is_shown_short_and_fast() -> None:
+    """A wrong-typed value that expands to megabytes is quoted in 40 characters, at once."""
+    text = laughs(levels=2, fan_out=30).replace("lol", "x" * 1000)
+    started = time.perf_counter()
+    (issue,) = issues_of_text(text)
+    assert time.perf_counter() - started < 2.0
+    assert issue.field == "deployUnitId"
+    assert len(issue.message) < 80
+
+
+def test_input_over_the_size_limit_is_refused_before_parsing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Bytes or text past MAX_PLAN_SIZE are one issue naming the size and the limit."""
+    monkeypatch.setattr(planfile, "MAX_PLAN_SIZE", 1000)
+    assert "too large: 1,001 bytes" in file_issue(b" " * 1001).message
+    assert "too large: 1,001 characters" in file_issue(" " * 1001).message
+    parse_plan_text(json.dumps([tenant()]).ljust(1000))
+
+
+def test_the_size_limit_allows_large_plans() -> None:
+    """The limit leaves room for plans of 100,000 tenants (about 60 MB)."""
+    assert planfile.MAX_PLAN_SIZE >= 256 * 2**20
+
+
+BAD_TEXT = ["\ud800", "a\x00b", "a\nb", "tab\there", "\x1b[31mred", "a\u2028b"]
+
+
+@pytest.mark.parametrize("bad", BAD_TEXT)
+@pytest.mark.parametrize(
+    ("fields", "path"),
+    [
+        ({"deployUnitName": "{}"}, "deployUnitName"),
+        ({"nacosNameSpace": "{}"}, "nacosNameSpace"),
+        ({"trunkGroup": "{}", "calledNumberRules": "1"}, "trunkGroup"),
+        ({"calledNumberRules": "1,{}", "trunkGroup": "tg"}, "calledNumberRules"),
+        (
+            {"networkEndpoints": [{"key": "{}", "sourceIp": "192.0.2.1", "targetIp": "192.0.2.2"}]},
+            "networkEndpoints[0].key",
+        ),
+        (
+            {"networkEndpoints": [{"key": "r", "sourceDomain": "{}", "targetIp": "192.0.2.2"}]},
+            "networkEndpoints[0].sourceDomain",
+        ),
+        (
+            {"networkEndpoints": [{"key": "r", "sourceIp": "192.0.2.1", "targetDomain": "{}"}]},
+            "networkEndpoints[0].targetDomain",
+        ),
+        (
+            {"sourceTenantDeployConfig": {"planVersion": 1, "deployUnitName": "{}"}},
+            "sourceTenantDeployConfig.deployUnitName",
+        ),
+    ],
+)
+def test_text_that_cannot_be_stored_is_a_field_issue(
+    fields: dict[str, Any], path: str, bad: str
+) -> None:
+    """Lone surrogates and control characters in any text field are issues on that field."""
+    filled = json.loads(json.dumps(fields).replace("{}", json.dumps(bad)[1:-1]))
+    issue = only_issue(doc(tenant(**filled)))
+    assert (issue.tenant, issue.field) == ("t1", path)
+    assert "surrogate" in issue.message or "control characters" in issue.message
+    assert issue.message.isprintable()
+
+
+def test_a_lone_surrogate_in_json_escapes_is_caught() -> None:
+    """JSON may spell a lone surrogate as an escape; it is refused on its field."""
+    text = '[{"tenantId": "t1", "planId": "p", "planVersion": 1, "deployUnitName": "\\udc00x"}]'
+    (issue,) = issues_of_text(text)
+    assert (issue.field, issue.message) == (
+        "deployUnitName",
+        "is not valid Unicode text (lone surrogate U+DC00 at offset 0)",
+    )
+
+
+def test_text_given_to_the_yaml_loader_with_a_surrogate_is_a_file_issue() -> None:
+    """Text (not bytes) holding a raw lone surrogate cannot even be scanned as YAML."""
+    assert "surrogate" in file_issue("tenants: ['\ud800']").message
+
+
+@pytest.mark.parametrize("name", ["Grün", "绿色单元", "unit — green", "a b"])
+def test_ordinary_unicode_text_is_accepted(name: str) -> None:
+    """Letters of any script, dashes and spaces are fine."""
+    assert one_config(doc(tenant(deployUnitName=name))).deploy_unit_name == name
+
+
+def test_line_breaks_between_rules_are_layout() -> None:
+    """calledNumberRules may be written over several lines; a break inside a rule is not."""
+    config = one_config(doc(tenant(calledNumberRules="1001,\n  1002,\t1003\n", trunkGroup="t")))
+    assert config.called_number_rules == ("1001", "1002", "1003")
+    issue = only_issue(doc(tenant(calledNumberRules="1001, 10\n02", trunkGroup="t")))
+    assert (issue.field, issue.message.split(" (")[0]) == (
+        "calledNumberRules",
+        "rule 2 must not contain control characters",
+    )
+
+
+def test_plan_name_and_description_are_checked_too() -> None:
+    """The plan's name is one line; its description may span several, but holds no NUL."""
+    parse_plan_data(doc(tenant(), name="Demo", description="line one\nline two\ttabbed"))
+    assert where(doc(tenant(), name="a\nb")) == {(None, "plan.name")}
+    assert where(doc(tenant(), description="a\x00b")) == {(None, "plan.description")}
+
+
+def test_binary_values_are_not_text() -> None:
+    """A YAML ``!!binary`` value is not accepted as a tenantId or any other text."""
+    text = "- {tenantId: !!binary dDE=, planId: p, planVersion: 1, trunkGroup: !!binary AA==}"
+    assert {(i.tenant, i.field) for i in issues_of_text(text)} == {
+        ("#1", "tenantId"),
+        ("#1", "trunkGroup"),
+        ("#1", "calledNumberRules"),
+    }
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("- {tenantId: t1, x: 2024-13-45}", "not a valid date or time (line 1, column 21)"),
+        ("- {tenantId: t1, x: !!bool maybe}", "not a valid boolean"),
+        ("- {tenantId: t1, planVersion: !!int ''}", "not a valid integer"),
+        ("- {tenantId: t1, planVersion: !!float x}", "not a valid number"),
+        ('- tenantId: t1\n  x: "\\ud800"\n', "not valid YAML"),
+        ("tenants: [\x00]", "unacceptable character U+0000"),
+        ("a: 1\n---\nb: 2\n", "not valid YAML"),
+        ("? [a, b]\n: 1\n", "not valid YAML: found unhashable key"),
+    ],
+)
+def test_scalars_and_streams_yaml_cannot_load_are_file_issues(text: str, expected: str) -> None:
+    """Bad timestamps, booleans, numbers, escapes and characters are one-line 'file' issues."""
+    message = file_issue(text).message
+    assert expected in message
+    assert "\n" not in message
+
+
+def test_odd_mapping_keys_are_named_safely() -> None:
+    """Keys that are not strings (null, a date, a huge integer) are quoted, never converted."""
+    text = (
+        "~: 1\n2024-01-01: 2\n? 0x"
+        + "f" * 4000
+        + "\n: 3\ntenants: [{tenantId: t1, planId: p, planVersion: 1}]\n"
+    )
+    fields = [issue.field for issue in issues_of_text(text)]
+    assert fields[:2] == ["None", "datetime.date(2024, 1, 1)"]
+    assert fields[2].startswith("<integer of ~")
+
+
+def test_a_non_string_key_in_the_plan_section_is_an_issue() -> None:
+    """``plan: {1: 2}`` is an unknown key of the plan section, not a crash."""
+    data = {"plan": {1: 2, "id": "p", "version": 1}, "tenants": [{"tenantId": "t1"}]}
+    issue = only_issue(data)
+    assert (issue.field, issue.message) == ("plan.1", "unknown key (keys must be strings)")

@@ -4,4 +4,4 @@ from __future__ import annotations
 
 import pytest
 
-pytest.register_assert_rewrite("tests.stores.contract")
+pytest.register_assert_rewrite("tests.stores.contract", "tests.stores.contract_queries")

@@ -69,6 +69,17 @@ def make_config(tenant_id: str, plan_id: str, version: int = 20) -> TenantConfig
     )
 
 
+def make_previous(tenant_id: str) -> TenantConfig:
+    """The config a tenant had before: another unit, one route, a non-ASCII unit name."""
+    return TenantConfig(
+        tenant_id=tenant_id,
+        plan_id="older-plan",
+        plan_version=19,
+        deploy_unit_name="blå",
+        network_endpoints=(NetworkEndpoint("r0", "10.1.1.1", None, None, "b.example"),),
+    )
+
+
 def make_plan(plan_id: str, task_count: int = 0, *, at: float | None = None) -> Plan:
     """A RUNNING plan created at ``at`` (default: now on the test clock)."""
     created = tick() if at is None else at
@@ -87,7 +98,7 @@ def make_task(
     plan_id: str, position: int, *, tenant_id: str | None = None, at: float | None = None
 ) -> Task:
     """A PENDING task for ``tenant_id`` (default: a fresh tenant)."""
-    tenant = tenant_id or new_id("tenant")
+    tenant = tenant_id if tenant_id is not None else new_id("tenant")
     created = tick() if at is None else at
     return Task(
         task_id=new_id("task"),
@@ -458,22 +469,17 @@ class StoreContract:
         assert await store.tasks_with_status([]) == []
 
     async def test_task_with_every_field_set_round_trips(self, store: Store) -> None:
-        plan, tasks = await create(store, 1)
-        full = Task(
-            task_id=tasks[0].task_id,
-            plan_id=plan.plan_id,
-            tenant_id=tasks[0].tenant_id,
-            position=0,
-            config=make_config(tasks[0].tenant_id, plan.plan_id, 20),
-            previous=TenantConfig(
-                tenant_id=tasks[0].tenant_id,
-                plan_id="older-plan",
-                plan_version=19,
-                deploy_unit_name="blue",
-                network_endpoints=(NetworkEndpoint("r0", "10.1.1.1", None, None, "b.example"),),
-            ),
+        plan_id, tenant = new_id("plan"), new_id("tenant")
+        created = replace(
+            make_task(plan_id, 0, tenant_id=tenant),
+            config=make_config(tenant, plan_id, 20),
+            previous=make_previous(tenant),
+        )
+        await store.create_plan(make_plan(plan_id, 1), [created], [])
+        assert await store.get_task(created.task_id) == created
+        full = replace(
+            created,
             status=TaskStatus.ROLLBACK_FAILED,
-            created_at=tasks[0].created_at,
             updated_at=tick(),
             mode=ExecutionMode.ROLLBACK,
             stages=("asbc-gateway", "portal", "blue-green-gateway", "ob-service"),
@@ -490,10 +496,11 @@ class StoreContract:
             ),
             requested=BoundaryRequest.CANCEL,
             current_stage="blue-green-gateway",
+            waiting_for="other-store/p-9/t",
         )
-        await store.commit(Change(plan.plan_id, [full]))
+        await store.commit(Change(plan_id, [full]))
         assert await store.get_task(full.task_id) == full
-        assert await store.list_tasks(plan.plan_id) == [full]
+        assert await store.list_tasks(plan_id) == [full]
         assert await store.find_task(full.tenant_id) == full
 
     async def test_plan_fields_round_trip(self, store: Store) -> None:

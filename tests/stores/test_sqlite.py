@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import sqlite3
 import sys
 import textwrap
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -15,22 +16,35 @@ import pytest
 
 from switchover.domain.commands import Accepted, Cancel, Pause, Resume
 from switchover.domain.events import Event, EventType
-from switchover.domain.records import Target
-from switchover.domain.status import TaskStatus
+from switchover.domain.records import Checkpoint, Target
+from switchover.domain.status import ExecutionMode, TaskStatus
 from switchover.errors import ConflictError, NotFoundError, StoreError
-from switchover.stores.codec import control_to_dict, plan_to_dict, task_to_dict
+from switchover.stores import sqlite_queries as queries
+from switchover.stores.codec import (
+    control_to_dict,
+    encode_event,
+    encode_plan,
+    plan_to_dict,
+    task_configs_to_dict,
+    task_run_to_dict,
+    task_to_dict,
+)
 from switchover.stores.protocol import Change
 from switchover.stores.sqlite import SCHEMA_VERSION, SqliteStore
+from switchover.stores.sqlite_txn import MIGRATIONS
 from tests.stores.contract import (
     StoreContract,
     create,
+    make_config,
     make_control,
     make_event,
     make_plan,
+    make_previous,
     make_task,
     new_id,
     seqs,
 )
+from tests.stores.contract_queries import QueryContract
 
 
 @pytest.fixture
@@ -60,6 +74,10 @@ def batch_sizes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
 class TestSqliteStoreContract(StoreContract):
     """SqliteStore meets the Store contract."""
+
+
+class TestSqliteStoreQueries(QueryContract):
+    """SqliteStore answers the front ends' queries as every backend does."""
 
 
 async def test_state_survives_close_and_reopen(tmp_path: Path) -> None:
@@ -158,7 +176,8 @@ async def test_open_creates_schema_in_wal_mode(tmp_path: Path) -> None:
 
 
 async def test_rows_hold_the_shared_codec_documents(store: SqliteStore) -> None:
-    """Each row's doc is the codec's JSON document, so other backends can share the format."""
+    """Each row's doc is the codec's JSON document, so other backends can share the format;
+    a task's configs are kept apart from its run."""
     plan, tasks = await create(store, 1)
     stored = await store.commit(Change(plan.plan_id, tasks, events=[make_event(plan.plan_id)]))
     control = make_control()
@@ -170,11 +189,165 @@ async def test_rows_hold_the_shared_codec_documents(store: SqliteStore) -> None:
             return json.loads(conn.execute(sql, params).fetchone()[0])
 
         assert doc("SELECT doc FROM plans") == plan_to_dict(plan)
-        assert doc("SELECT doc FROM tasks") == task_to_dict(tasks[0])
+        assert doc("SELECT doc FROM tasks") == task_run_to_dict(tasks[0])
+        assert doc("SELECT configs FROM tasks") == task_configs_to_dict(tasks[0])
         assert doc("SELECT doc FROM events WHERE seq = 2") == stored[0].to_dict()
         assert doc("SELECT doc FROM controls") == control_to_dict(control)
     finally:
         conn.close()
+
+
+async def test_configs_are_written_once_at_creation(store: SqliteStore) -> None:
+    """A commit rewrites a task's run only: its configs column is never written again, and
+    configs a change carries (a programming error) do not replace the stored ones."""
+    plan_id, tenant = new_id("plan"), new_id("tenant")
+    task = replace(make_task(plan_id, 0, tenant_id=tenant), previous=make_previous(tenant))
+    await store.create_plan(make_plan(plan_id, 1), [task], [])
+
+    def configs() -> str:
+        conn = sqlite3.connect(store.path)
+        try:
+            return str(conn.execute("SELECT configs FROM tasks").fetchone()[0])
+        finally:
+            conn.close()
+
+    written = configs()
+    running = replace(task, status=TaskStatus.RUNNING, current_stage="portal", updated_at=1.5)
+    await store.commit(Change(plan_id, [running]))
+    assert configs() == written
+    assert await store.get_task(task.task_id) == running
+    other = replace(running, config=make_config(tenant, "elsewhere", 99), previous=None)
+    await store.commit(Change(plan_id, [other]))
+    assert configs() == written
+    assert await store.get_task(task.task_id) == running
+
+
+async def test_a_schema_1_file_is_migrated_and_its_tasks_read_back_whole(tmp_path: Path) -> None:
+    """A file written by schema 1 (configs inside each task's doc) opens, moves every task's
+    configs to their own column, and reads back the same tasks, plans and events."""
+    path = tmp_path / "v1.db"
+    plan_id, tenant = "plan-v1", "tenant-ä"
+    task = replace(
+        make_task(plan_id, 0, tenant_id=tenant, at=1_700_000_000.125),
+        config=make_config(tenant, plan_id, 20),
+        previous=make_previous(tenant),
+        status=TaskStatus.FAILED,
+        updated_at=1_700_000_123.456789,
+        checkpoint=Checkpoint(ExecutionMode.NORMAL, 0, ("asbc-gateway",), 1_700_000_100.5),
+        stages=("asbc-gateway", "portal"),
+        retry_count=1,
+    )
+    fresh = make_task(plan_id, 1, tenant_id="tenant-b", at=1_700_000_000.25)  # previous None
+    plan = make_plan(plan_id, 2, at=1_700_000_000.0)
+    event = replace(make_event(plan_id, EventType.PLAN_CREATED), seq=1)
+    conn = sqlite3.connect(path)
+    try:
+        for statement in filter(str.strip, MIGRATIONS[0].split(";")):
+            conn.execute(statement)
+        conn.execute("PRAGMA user_version = 1")
+        conn.execute(
+            "INSERT INTO plans (plan_id, status, created_at, updated_at, last_seq, doc)"
+            " VALUES (?, ?, ?, ?, 1, ?)",
+            (plan_id, plan.status.value, plan.created_at, plan.updated_at, encode_plan(plan)),
+        )
+        for row in (task, fresh):  # schema 1: the whole task, configs included, in doc
+            conn.execute(
+                "INSERT INTO tasks (task_id, plan_id, tenant_id, position, status, created_at,"
+                " doc) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    row.task_id,
+                    plan_id,
+                    row.tenant_id,
+                    row.position,
+                    row.status.value,
+                    row.created_at,
+                    json.dumps(task_to_dict(row), ensure_ascii=False),
+                ),
+            )
+        conn.execute(
+            "INSERT INTO events (plan_id, seq, doc) VALUES (?, 1, ?)",
+            (plan_id, encode_event(event)),
+        )
+        conn.commit()
+    finally:
+        conn.close()
+
+    migrated = SqliteStore(path)
+    await migrated.open()
+    try:
+        assert await migrated.get_task(task.task_id) == task
+        assert await migrated.list_tasks(plan_id) == [task, fresh]
+        assert await migrated.find_task(tenant) == task
+        assert await migrated.get_plan(plan_id) == plan
+        assert await migrated.read_events(plan_id) == [event]
+        [summary] = await migrated.plan_summaries()
+        assert summary.counts == {TaskStatus.FAILED: 1, TaskStatus.PENDING: 1}
+        assert await migrated.list_tasks(plan_id, tenant_prefix="tenant-ä") == [task]
+        retried = replace(task, status=TaskStatus.RUNNING, retry_count=2, failure=None)
+        await migrated.commit(Change(plan_id, [retried], events=[make_event(plan_id)]))
+        assert await migrated.get_task(task.task_id) == retried
+    finally:
+        await migrated.close()
+    conn = sqlite3.connect(path)
+    try:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        for doc, configs in conn.execute("SELECT doc, configs FROM tasks"):
+            assert {"config", "previous"}.isdisjoint(json.loads(doc))
+            assert set(json.loads(configs)) == {"config", "previous"}
+    finally:
+        conn.close()
+
+
+def _query_plan(path: Path, sql: str, params: Sequence[object]) -> str:
+    conn = sqlite3.connect(path)
+    try:
+        rows = conn.execute(f"EXPLAIN QUERY PLAN {sql}", tuple(params)).fetchall()
+    finally:
+        conn.close()
+    return " | ".join(str(row[3]) for row in rows)
+
+
+async def test_front_end_queries_use_indexes(store: SqliteStore) -> None:
+    """Counts read a covering index, never a task row; filters seek an index, none scans."""
+    path = store.path
+    summaries = _query_plan(path, queries.PLAN_SUMMARIES, ())
+    assert "COVERING INDEX tasks_by_plan_status" in summaries
+    counts = _query_plan(path, queries.TASK_COUNTS, ("p",))
+    assert "COVERING INDEX tasks_by_plan_status" in counts
+    where, params = queries.task_filter("p", None, "tenant-1") or ("", [])
+    prefixed = _query_plan(path, f"SELECT count(*) FROM tasks AS t WHERE {where}", params)
+    assert "COVERING INDEX tasks_by_plan_tenant (plan_id=? AND tenant_id>? AND tenant_id<?)" in (
+        prefixed
+    )
+    sql, params = queries.executing_sql("p")
+    assert "tasks_by_plan_status (plan_id=? AND status=?)" in _query_plan(path, sql, params)
+    sql, params = queries.executing_sql(None)
+    assert "tasks_by_status (status=?)" in _query_plan(path, sql, params)
+    history = _query_plan(path, queries.TASK_HISTORY, ("t", 5))
+    assert "tasks_by_tenant (tenant_id=?)" in history
+    for plan_text in (summaries, counts, prefixed, history):
+        assert re.search(r"\bSCAN (t|tasks)\b", plan_text) is None, plan_text
+
+
+@pytest.mark.parametrize(
+    ("prefix", "successor"),
+    [
+        ("tenant-1", "tenant-2"),
+        ("a", "b"),
+        ("x\U0010ffff", "y"),
+        ("x\U0010ffff\U0010ffff", "y"),
+        ("\U0010ffff", None),
+        ("a\ud7ff", "a\ue000"),
+        ("ä", "å"),
+    ],
+)
+def test_prefix_successor_bounds_every_string_with_the_prefix(
+    prefix: str, successor: str | None
+) -> None:
+    assert queries.prefix_successor(prefix) == successor
+    if successor is not None:
+        for longer in (prefix, prefix + "\x00", prefix + "\U0010ffff" * 3):
+            assert prefix <= longer < successor
 
 
 async def test_control_request_ids_are_unique_and_unknown_ids_are_reported(
@@ -198,12 +371,13 @@ async def test_tasks_are_listed_by_position_whatever_the_insertion_order(
     assert await store.list_tasks(plan_id) == tasks
 
 
-@pytest.mark.parametrize("doc", ["not json", "[1, 2]", '{"task_id": "t"}'])
-async def test_corrupt_row_raises_store_error(store: SqliteStore, doc: str) -> None:
+@pytest.mark.parametrize("column", ["doc", "configs"])
+@pytest.mark.parametrize("doc", ["not json", "[1, 2]", '{"task_id": "t"}', "{}"])
+async def test_corrupt_row_raises_store_error(store: SqliteStore, column: str, doc: str) -> None:
     plan, tasks = await create(store, 1)
     conn = sqlite3.connect(store.path)
     try:
-        conn.execute("UPDATE tasks SET doc = ?", (doc,))
+        conn.execute(f"UPDATE tasks SET {column} = ?", (doc,))
         conn.commit()
     finally:
         conn.close()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import codecs
 import functools
 import json
-import operator
 import re
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -24,12 +23,13 @@ from pydantic import (
     PlainValidator,
     StrictBool,
     StrictInt,
+    StrictStr,
     ValidationError,
 )
 from pydantic.alias_generators import to_camel, to_snake
 from pydantic_core import ErrorDetails, PydanticCustomError
 from yaml.constructor import ConstructorError, SafeConstructor
-from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+from yaml.nodes import Node, ScalarNode, SequenceNode
 
 try:
     # The C loader matters for plans with tens of thousands of tenants.
@@ -57,6 +57,7 @@ _PLAN_ID_RE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 _camel = functools.cache(to_camel)
 _SHAPES = "a list of tenant configs, or a document with 'plan' and 'tenants'"
 _STARTS_LIKE_JSON = re.compile(r"\s*[\[{]")
+_STR_TAG = "tag:yaml.org,2002:str"
 _OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9][0-9]|[0-9])"
 _IPV4_RE = re.compile(rf"{_OCTET}\.{_OCTET}\.{_OCTET}\.{_OCTET}")
 
@@ -255,14 +256,14 @@ def _ipv4(value: str | None) -> str | None:
     return value
 
 
-TenantIdText = Annotated[str, AfterValidator(_tenant_id)]
+TenantIdText = Annotated[StrictStr, AfterValidator(_tenant_id)]
 PlanIdText = Annotated[str, PlainValidator(_plan_id)]
 PlanVersion = Annotated[StrictInt, Field(ge=0, le=_INT_MAX)]
 StoredInt = Annotated[StrictInt, Field(ge=_INT_MIN, le=_INT_MAX)]
-NonBlankText = Annotated[str, AfterValidator(_non_blank)]
-OptionalText = Annotated[str | None, BeforeValidator(_optional_text)]
-OptionalIPv4 = Annotated[str | None, BeforeValidator(_blank_to_none), AfterValidator(_ipv4)]
-RulesText = Annotated[str | None, BeforeValidator(_rules_text)]
+NonBlankText = Annotated[StrictStr, AfterValidator(_non_blank)]
+OptionalText = Annotated[StrictStr | None, BeforeValidator(_optional_text)]
+OptionalIPv4 = Annotated[StrictStr | None, BeforeValidator(_blank_to_none), AfterValidator(_ipv4)]
+RulesText = Annotated[StrictStr | None, BeforeValidator(_rules_text)]
 
 
 class _InputModel(BaseModel):
@@ -291,7 +292,7 @@ class _DeployConfigFields(_InputModel):
     deploy_unit_version: StoredInt | None = None
     deploy_unit_name: NonBlankText | None = None
     network_endpoints: list[NetworkEndpointInput] | None = None
-    nacos_name_space: Annotated[str | None, AfterValidator(_text_or_none)] = Field(
+    nacos_name_space: Annotated[StrictStr | None, AfterValidator(_text_or_none)] = Field(
         default=None,
         validation_alias=AliasChoices("nacosNameSpace", "nacos_name_space", "nacos_namespace"),
     )
@@ -323,8 +324,8 @@ class PlanSectionInput(BaseModel):
     id: PlanIdText | None = None
     version: PlanVersion | None = None
     max_concurrency: Annotated[StrictInt, Field(ge=1, le=_INT_MAX)] | None = None
-    name: Annotated[str | None, AfterValidator(_text_or_none)] = None
-    description: Annotated[str | None, AfterValidator(_multiline_text_or_none)] = None
+    name: Annotated[StrictStr | None, AfterValidator(_text_or_none)] = None
+    description: Annotated[StrictStr | None, AfterValidator(_multiline_text_or_none)] = None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -509,34 +510,32 @@ class _BoundedLoader(_SafeLoader):
         _check_nodes(node, self.node_budget)
         return self.construct_document(node)
 
+    def construct_object(self, node: Node, deep: bool = False) -> Any:
+        # Most values of a plan are plain strings: take them straight from the node, skipping
+        # the constructor lookup and the per-node bookkeeping (which change nothing for them).
+        if node.tag == _STR_TAG and type(node) is ScalarNode:
+            return node.value
+        return super().construct_object(node, deep)
+
 
 def _check_nodes(root: Node, budget: int) -> None:
     """Raise _LoadError when ``root`` nests too deeply or expands to over ``budget`` values."""
-    # Level by level, with the per-value work in C-level iterators: this runs on every YAML
-    # plan, and a plan of 100,000 tenants holds millions of values.
-    level: list[Node] = [] if isinstance(root, ScalarNode) else [root]
-    depth, visited = 0, 1
-    while level:
-        depth += 1
+    visited = 1
+    stack: list[tuple[Node, int]] = [] if isinstance(root, ScalarNode) else [(root, 1)]
+    while stack:
+        node, depth = stack.pop()
         if depth > MAX_DEPTH:
-            raise _LoadError(f"nested deeper than {MAX_DEPTH} levels", level[0].start_mark)
-        sequences = list(filter(_is_sequence_node, level))
-        mappings = list(filter(_is_mapping_node, level))
-        # Counted before the children are gathered: with aliases, one level's children may be
-        # far more than memory holds.
-        visited += sum(map(len, map(_node_value, sequences)))
-        visited += 2 * sum(map(len, map(_node_value, mappings)))
+            raise _LoadError(f"nested deeper than {MAX_DEPTH} levels", node.start_mark)
+        if isinstance(node, SequenceNode):
+            children: list[Node] = node.value
+        else:
+            children = [item for pair in node.value for item in pair]
+        # An alias is a shared node, visited (and counted) once per reference: that is the
+        # expansion everything after loading would walk.
+        visited += len(children)
         if visited > budget:
             raise _LoadError(f"aliases expand the document to more than {budget:,} values")
-        children: list[Node] = list(chain.from_iterable(map(_node_value, sequences)))
-        children.extend(chain.from_iterable(chain.from_iterable(map(_node_value, mappings))))
-        level = list(compress(children, map(_COLLECTION_NODES.__contains__, map(type, children))))
-
-
-_is_sequence_node = SequenceNode.__instancecheck__
-_is_mapping_node = MappingNode.__instancecheck__
-_node_value = operator.attrgetter("value")
-_COLLECTION_NODES = frozenset((SequenceNode, MappingNode))
+        stack.extend((child, depth + 1) for child in children if not isinstance(child, ScalarNode))
 
 
 def _guarded(construct: Callable[[Any, Node], Any], what: str) -> Callable[[Any, Node], Any]:

@@ -53,7 +53,8 @@ __all__ = [
     "encode_event",
     "encode_lease",
     "encode_plan",
-    "encode_task",
+    "encode_task_configs",
+    "encode_task_run",
     "event_from_dict",
     "lease_from_dict",
     "lease_to_dict",
@@ -62,7 +63,9 @@ __all__ = [
     "outcome_to_dict",
     "plan_from_dict",
     "plan_to_dict",
+    "task_configs_to_dict",
     "task_from_dict",
+    "task_run_to_dict",
     "task_to_dict",
     "with_seq",
 ]
@@ -156,8 +159,12 @@ def plan_from_dict(data: Mapping[str, Any]) -> Plan:
 # -- tasks -----------------------------------------------------------------------------------
 
 
-def _task_run_to_dict(task: Task) -> dict[str, Any]:
-    """Every task field except the two configs."""
+def task_run_to_dict(task: Task) -> dict[str, Any]:
+    """JSON-safe form of a task's run: every field except the two configs.
+
+    This is what a store writes at every stage boundary; the configs are written once, at
+    creation (``task_configs_to_dict``).
+    """
     checkpoint = task.checkpoint
     failure = task.failure
     requested = task.requested
@@ -181,33 +188,20 @@ def _task_run_to_dict(task: Task) -> dict[str, Any]:
     }
 
 
-def task_to_dict(task: Task) -> dict[str, Any]:
-    """JSON-safe form of a whole task row: configs, run, checkpoint, failure, request."""
+def task_configs_to_dict(task: Task) -> dict[str, Any]:
+    """JSON-safe form of a task's two configs, fixed when the task is created."""
     previous = task.previous
-    data = _task_run_to_dict(task)
-    data["config"] = task.config.to_dict()
-    data["previous"] = previous.to_dict() if previous is not None else None
+    return {
+        "config": task.config.to_dict(),
+        "previous": previous.to_dict() if previous is not None else None,
+    }
+
+
+def task_to_dict(task: Task) -> dict[str, Any]:
+    """JSON-safe form of a whole task: configs, run, checkpoint, failure, request."""
+    data = task_run_to_dict(task)
+    data.update(task_configs_to_dict(task))
     return data
-
-
-# A task is re-encoded at every stage boundary, but its two configs never change and make up
-# most of its text: their JSON is remembered per config object (records are immutable), in a
-# bounded table that holds the object so its id cannot be reused while the entry lives.
-_CONFIG_TEXT: dict[int, tuple[TenantConfig, str]] = {}
-_CONFIG_TEXT_LIMIT = 8192
-
-
-def _config_text(config: TenantConfig | None) -> str:
-    if config is None:
-        return "null"
-    hit = _CONFIG_TEXT.get(id(config))
-    if hit is not None and hit[0] is config:
-        return hit[1]
-    text = dumps(config.to_dict())
-    if len(_CONFIG_TEXT) >= _CONFIG_TEXT_LIMIT:
-        _CONFIG_TEXT.clear()
-    _CONFIG_TEXT[id(config)] = (config, text)
-    return text
 
 
 def _build_task(data: Mapping[str, Any]) -> Task:
@@ -240,7 +234,8 @@ def _build_task(data: Mapping[str, Any]) -> Task:
 
 
 def task_from_dict(data: Mapping[str, Any]) -> Task:
-    """Inverse of ``task_to_dict``.
+    """Inverse of ``task_to_dict`` (and of ``task_run_to_dict`` merged with
+    ``task_configs_to_dict``).
 
     Raises:
         StoreError: ``data`` is not a valid task record.
@@ -460,16 +455,21 @@ def decode_plan(text: str | bytes) -> Plan:
     return plan_from_dict(loads(text))
 
 
-def encode_task(task: Task) -> str:
-    """Task as JSON text; the same document as ``dumps(task_to_dict(task))``."""
-    run = dumps(_task_run_to_dict(task))  # never empty, so it always has a field to follow
-    config, previous = _config_text(task.config), _config_text(task.previous)
-    return f'{{"config":{config},"previous":{previous},{run[1:]}'
+def encode_task_run(task: Task) -> str:
+    """A task's run (``task_run_to_dict``) as JSON text: what each stage boundary writes."""
+    return dumps(task_run_to_dict(task))
 
 
-def decode_task(text: str | bytes) -> Task:
-    """Task from JSON text (raises StoreError when malformed)."""
-    return task_from_dict(loads(text))
+def encode_task_configs(task: Task) -> str:
+    """A task's configs (``task_configs_to_dict``) as JSON text, written once at creation."""
+    return dumps(task_configs_to_dict(task))
+
+
+def decode_task(run: str | bytes, configs: str | bytes) -> Task:
+    """One task from its run text and its configs text (raises StoreError when malformed)."""
+    data = loads(configs)
+    data.update(loads(run))
+    return task_from_dict(data)
 
 
 def encode_event(event: Event) -> str:

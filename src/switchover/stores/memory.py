@@ -3,16 +3,25 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import uuid
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 
 from switchover.domain.commands import ControlRequest
 from switchover.domain.events import Event
 from switchover.domain.records import Lease, Plan, Task
-from switchover.domain.status import TaskStatus
+from switchover.domain.status import EXECUTING_TASK_STATUSES, TaskStatus
 from switchover.errors import ConflictError, LeaseLostError, StoreError, SwitchoverError
-from switchover.stores.protocol import Change
+from switchover.stores.protocol import Change, PlanSummary
+
+
+def _check_page(offset: int, limit: int | None) -> None:
+    if offset < 0:
+        raise ValueError(f"offset must not be negative, got {offset}")
+    if limit is not None and limit < 0:
+        raise ValueError(f"limit must not be negative, got {limit}")
 
 
 class MemoryStore:
@@ -90,8 +99,17 @@ class MemoryStore:
         if change.plan_id not in self._plans:
             raise StoreError(f"plan {change.plan_id!r} does not exist")
         for task in change.tasks:
-            if task.task_id not in self._tasks:
-                raise StoreError(f"task {task.task_id!r} does not exist")
+            stored = self._tasks.get(task.task_id)
+            if stored is None or stored.plan_id != change.plan_id:
+                raise StoreError(f"plan {change.plan_id!r} has no task {task.task_id!r}")
+            # Configs are fixed at creation and a durable store does not write them again:
+            # refusing other ones here lets tests on this store catch the mistake.
+            if (stored.config is not task.config and stored.config != task.config) or (
+                stored.previous is not task.previous and stored.previous != task.previous
+            ):
+                raise StoreError(
+                    f"task {task.task_id!r} carries configs other than those it was created with"
+                )
         for task in change.tasks:
             self._tasks[task.task_id] = task
         if change.plan is not None:
@@ -115,9 +133,65 @@ class MemoryStore:
         """One task, or None."""
         return self._tasks.get(task_id)
 
-    async def list_tasks(self, plan_id: str) -> list[Task]:
-        """The plan's tasks in submission order."""
-        return [self._tasks[t] for t in self._plan_tasks.get(plan_id, [])]
+    async def plan_summaries(self) -> list[PlanSummary]:
+        """Every plan, most recent first, with its task counts by status."""
+        return [
+            PlanSummary(self._plans[plan_id], await self.task_counts(plan_id))
+            for plan_id in reversed(self._plan_order)
+        ]
+
+    async def task_counts(self, plan_id: str) -> dict[TaskStatus, int]:
+        """The plan's tasks counted by status (statuses no task has are left out)."""
+        return dict(Counter(task.status for task in self._matching(plan_id, None, None)))
+
+    def _matching(
+        self, plan_id: str, statuses: Sequence[TaskStatus] | None, tenant_prefix: str | None
+    ) -> Iterator[Task]:
+        wanted = None if statuses is None else frozenset(statuses)
+        for task_id in self._plan_tasks.get(plan_id, ()):
+            task = self._tasks[task_id]
+            if wanted is not None and task.status not in wanted:
+                continue
+            if tenant_prefix and not task.tenant_id.startswith(tenant_prefix):
+                continue
+            yield task
+
+    async def list_tasks(
+        self,
+        plan_id: str,
+        *,
+        statuses: Sequence[TaskStatus] | None = None,
+        tenant_prefix: str | None = None,
+        offset: int = 0,
+        limit: int | None = None,
+    ) -> list[Task]:
+        """The plan's tasks in submission order, filtered and paged."""
+        _check_page(offset, limit)
+        stop = None if limit is None else offset + limit
+        return list(
+            itertools.islice(self._matching(plan_id, statuses, tenant_prefix), offset, stop)
+        )
+
+    async def count_tasks(
+        self,
+        plan_id: str,
+        *,
+        statuses: Sequence[TaskStatus] | None = None,
+        tenant_prefix: str | None = None,
+    ) -> int:
+        """How many of the plan's tasks pass the filters."""
+        return sum(1 for _ in self._matching(plan_id, statuses, tenant_prefix))
+
+    async def tenant_history(self, tenant_id: str, *, limit: int = 100) -> list[Task]:
+        """The tenant's tasks, most recently created first."""
+        _check_page(0, limit)
+        ids = self._tenant_tasks.get(tenant_id, [])
+        return [self._tasks[t] for t in itertools.islice(reversed(ids), limit)]
+
+    async def executing_tasks(self, plan_id: str | None = None) -> list[Task]:
+        """Tasks RUNNING or ROLLING_BACK (all plans, or one), by plan then position."""
+        tasks = await self.tasks_with_status(tuple(EXECUTING_TASK_STATUSES))
+        return [task for task in tasks if plan_id is None or task.plan_id == plan_id]
 
     async def find_task(self, tenant_id: str) -> Task | None:
         """The tenant's most recently created task."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -17,15 +17,20 @@ from switchover.domain.status import TaskStatus
 class Change:
     """One atomic unit of work against one plan.
 
-    Every task row in ``tasks`` is written whole (its checkpoint included), ``plan`` when
-    given, and ``events`` appended in order, numbered ``last_seq + 1 ...`` for the plan — all
-    in one transaction, so no event describes a state that was not committed and a stage's
-    checkpoint never exists without its events.
+    Every task in ``tasks`` has its run written whole (status, mode, stages, checkpoint,
+    failure, request...), ``plan`` when given, and ``events`` appended in order, numbered
+    ``last_seq + 1 ...`` for the plan — all in one transaction, so no event describes a state
+    that was not committed and a stage's checkpoint never exists without its events.
 
     ``fence`` is the lease epoch of the engine making the change: the store applies the change
     only if that epoch is still the lease's current one, checked in the same transaction, so a
     deposed engine (frozen past its lease, then continued) cannot write over its successor.
     None: not fenced (a plan created by a command that runs no engine).
+
+    A task's ``config`` and ``previous`` are fixed when ``create_plan`` stores it and a store
+    writes them only then: a change must carry each task with the configs it was created with
+    (a copy made by ``dataclasses.replace`` does). Carrying other configs is a programming
+    error; a backend may refuse it or keep the stored configs.
     """
 
     plan_id: str
@@ -33,6 +38,14 @@ class Change:
     plan: Plan | None = None
     events: Sequence[Event] = ()
     fence: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PlanSummary:
+    """A plan with its tasks counted by status (only the statuses some task has)."""
+
+    plan: Plan
+    counts: Mapping[TaskStatus, int]
 
 
 class StateStore(Protocol):
@@ -98,8 +111,59 @@ class StateStore(Protocol):
         """One task, or None."""
         ...
 
-    async def list_tasks(self, plan_id: str) -> list[Task]:
-        """The plan's tasks in submission order."""
+    async def plan_summaries(self) -> list[PlanSummary]:
+        """Every plan, most recent first, with its task counts by status, in one read."""
+        ...
+
+    async def task_counts(self, plan_id: str) -> dict[TaskStatus, int]:
+        """The plan's tasks counted by status (statuses no task has are left out)."""
+        ...
+
+    async def list_tasks(
+        self,
+        plan_id: str,
+        *,
+        statuses: Sequence[TaskStatus] | None = None,
+        tenant_prefix: str | None = None,
+        offset: int = 0,
+        limit: int | None = None,
+    ) -> list[Task]:
+        """The plan's tasks in submission order, optionally filtered and paged.
+
+        Args:
+            plan_id: the plan.
+            statuses: only tasks with one of these statuses (None: any; empty: none).
+            tenant_prefix: only tasks whose tenant id starts with this text, taken literally.
+            offset: skip this many matching tasks first.
+            limit: return at most this many (None: all).
+
+        Raises:
+            ValueError: ``offset`` or ``limit`` is negative.
+        """
+        ...
+
+    async def count_tasks(
+        self,
+        plan_id: str,
+        *,
+        statuses: Sequence[TaskStatus] | None = None,
+        tenant_prefix: str | None = None,
+    ) -> int:
+        """How many of the plan's tasks ``list_tasks`` with the same filters would return."""
+        ...
+
+    async def tenant_history(self, tenant_id: str, *, limit: int = 100) -> list[Task]:
+        """The tenant's tasks across plans, most recently created first, at most ``limit``.
+
+        The first is ``find_task(tenant_id)``.
+
+        Raises:
+            ValueError: ``limit`` is negative.
+        """
+        ...
+
+    async def executing_tasks(self, plan_id: str | None = None) -> list[Task]:
+        """Tasks RUNNING or ROLLING_BACK (every plan's, or ``plan_id``'s), by plan then position."""
         ...
 
     async def find_task(self, tenant_id: str) -> Task | None:

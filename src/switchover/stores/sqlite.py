@@ -17,6 +17,7 @@ from switchover.domain.events import Event
 from switchover.domain.records import Lease, Plan, Task
 from switchover.domain.status import TaskStatus
 from switchover.errors import ConflictError, StoreError, SwitchoverError
+from switchover.stores import sqlite_queries as queries
 from switchover.stores.codec import (
     decode_control,
     decode_event,
@@ -24,7 +25,7 @@ from switchover.stores.codec import (
     decode_plan,
     decode_task,
 )
-from switchover.stores.protocol import Change
+from switchover.stores.protocol import Change, PlanSummary
 from switchover.stores.sqlite_txn import (
     MIGRATIONS,
     SCHEMA_VERSION,
@@ -59,6 +60,12 @@ class SqliteStore:
     numbers are read and advanced inside the write transaction, so they stay gapless when
     another process writes to the same file. Reads run on a second connection in a reader
     thread and never block the event loop.
+
+    A task's two configs are written once, by ``create_plan`` (column ``configs``); a commit
+    rewrites only the task's run (column ``doc``), so the configs a change carries are not
+    written again — they must be those the task was created with (see ``Change``). Queries
+    for front ends (counts, filtered pages) are answered in SQL and decode only what they
+    return.
     """
 
     def __init__(
@@ -314,22 +321,36 @@ class SqliteStore:
 
     # -- reads ---------------------------------------------------------------------------------
 
-    async def _all(self, decode: Callable[[str], T], sql: str, *params: object) -> list[T]:
+    async def _read(self, query: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``query`` on the reader connection, in the reader thread.
+
+        Rows are decoded there too, off the event loop: big plans take a while.
+        """
         pool, reader = self._reader_pool, self._reader
         if pool is None or reader is None or self._queue is None:
             raise StoreError(f"{self!r} is not open")
-
-        def query() -> list[T]:  # decodes in the reader thread too: big plans take a while
-            return [decode(row[0]) for row in reader.execute(sql, params)]
-
         try:
-            return await asyncio.get_running_loop().run_in_executor(pool, query)
+            return await asyncio.get_running_loop().run_in_executor(pool, query, reader)
         except sqlite3.Error as exc:
             raise StoreError(f"read from {self.path} failed: {exc}") from exc
+
+    async def _all(self, decode: Callable[[str], T], sql: str, *params: object) -> list[T]:
+        def query(reader: sqlite3.Connection) -> list[T]:
+            return [decode(row[0]) for row in reader.execute(sql, params)]
+
+        return await self._read(query)
 
     async def _one(self, decode: Callable[[str], T], sql: str, *params: object) -> T | None:
         found = await self._all(decode, sql, *params)
         return found[0] if found else None
+
+    async def _tasks(self, sql: str, *params: object) -> list[Task]:
+        """The tasks of a query selecting ``TASK_ROW``, in its order."""
+
+        def query(reader: sqlite3.Connection) -> list[Task]:
+            return [decode_task(doc, configs) for doc, configs in reader.execute(sql, params)]
+
+        return await self._read(query)
 
     # -- the Store protocol --------------------------------------------------------------------
 
@@ -380,19 +401,91 @@ class SqliteStore:
         sql = "SELECT doc FROM plans ORDER BY created_at DESC, rowid DESC"
         return await self._all(decode_plan, sql)
 
+    async def plan_summaries(self) -> list[PlanSummary]:
+        """Every plan, most recently created first, with its task counts by status.
+
+        One query; the counting reads the status index, never a task row.
+        """
+
+        def query(reader: sqlite3.Connection) -> list[PlanSummary]:
+            return queries.plan_summaries(reader.execute(queries.PLAN_SUMMARIES))
+
+        return await self._read(query)
+
+    async def task_counts(self, plan_id: str) -> dict[TaskStatus, int]:
+        """The plan's tasks counted by status (statuses no task has are left out)."""
+
+        def query(reader: sqlite3.Connection) -> dict[TaskStatus, int]:
+            return queries.status_counts(reader.execute(queries.TASK_COUNTS, (plan_id,)))
+
+        return await self._read(query)
+
     async def get_task(self, task_id: str) -> Task | None:
         """One task, or None."""
-        return await self._one(decode_task, "SELECT doc FROM tasks WHERE task_id = ?", task_id)
+        sql = f"SELECT {queries.TASK_ROW} FROM tasks AS t WHERE t.task_id = ?"
+        found = await self._tasks(sql, task_id)
+        return found[0] if found else None
 
-    async def list_tasks(self, plan_id: str) -> list[Task]:
-        """The plan's tasks in submission order."""
-        sql = "SELECT doc FROM tasks WHERE plan_id = ? ORDER BY position, rowid"
-        return await self._all(decode_task, sql, plan_id)
+    async def list_tasks(
+        self,
+        plan_id: str,
+        *,
+        statuses: Sequence[TaskStatus] | None = None,
+        tenant_prefix: str | None = None,
+        offset: int = 0,
+        limit: int | None = None,
+    ) -> list[Task]:
+        """The plan's tasks in submission order, filtered and paged in SQL.
+
+        Only the tasks returned are decoded. See ``StateStore.list_tasks`` for the arguments.
+
+        Raises:
+            ValueError: ``offset`` or ``limit`` is negative.
+        """
+        queries.check_page(offset, limit)
+        found = queries.task_filter(plan_id, statuses, tenant_prefix)
+        if found is None or limit == 0:
+            return []
+        where, params = found
+        sql = (
+            f"SELECT {queries.TASK_ROW} FROM tasks AS t WHERE {where}"
+            " ORDER BY t.position, t.rowid LIMIT ? OFFSET ?"
+        )
+        return await self._tasks(sql, *params, -1 if limit is None else limit, offset)
+
+    async def count_tasks(
+        self,
+        plan_id: str,
+        *,
+        statuses: Sequence[TaskStatus] | None = None,
+        tenant_prefix: str | None = None,
+    ) -> int:
+        """How many of the plan's tasks pass the filters, counted in SQL."""
+        found = queries.task_filter(plan_id, statuses, tenant_prefix)
+        if found is None:
+            return 0
+        where, params = found
+        counted = await self._one(int, f"SELECT count(*) FROM tasks AS t WHERE {where}", *params)
+        return counted or 0
+
+    async def tenant_history(self, tenant_id: str, *, limit: int = 100) -> list[Task]:
+        """The tenant's tasks, most recently created first (ties: latest inserted first).
+
+        Raises:
+            ValueError: ``limit`` is negative.
+        """
+        queries.check_page(0, limit)
+        return await self._tasks(queries.TASK_HISTORY, tenant_id, limit)
+
+    async def executing_tasks(self, plan_id: str | None = None) -> list[Task]:
+        """Tasks RUNNING or ROLLING_BACK (all plans, or one), found through the status index."""
+        sql, params = queries.executing_sql(plan_id)
+        return await self._tasks(sql, *params)
 
     async def find_task(self, tenant_id: str) -> Task | None:
         """The tenant's most recently created task (ties: the latest inserted), or None."""
-        sql = "SELECT doc FROM tasks WHERE tenant_id = ? ORDER BY created_at DESC, rowid DESC"
-        return await self._one(decode_task, sql + " LIMIT 1", tenant_id)
+        found = await self._tasks(queries.TASK_HISTORY, tenant_id, 1)
+        return found[0] if found else None
 
     async def tasks_with_status(self, statuses: Sequence[TaskStatus]) -> list[Task]:
         """Every task whose status is in ``statuses``, by plan creation then position."""
@@ -400,11 +493,11 @@ class SqliteStore:
         if not wanted:
             return []
         sql = (
-            "SELECT t.doc FROM tasks AS t JOIN plans AS p ON p.plan_id = t.plan_id"
+            f"SELECT {queries.TASK_ROW} FROM tasks AS t JOIN plans AS p ON p.plan_id = t.plan_id"
             f" WHERE t.status IN ({', '.join('?' * len(wanted))})"
             " ORDER BY p.created_at, p.rowid, t.position, t.rowid"
         )
-        return await self._all(decode_task, sql, *wanted)
+        return await self._tasks(sql, *wanted)
 
     async def read_events(self, plan_id: str, since: int = 0, limit: int = 1000) -> list[Event]:
         """The plan's events with ``seq > since``, ascending, at most ``limit``."""

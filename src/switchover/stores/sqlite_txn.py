@@ -18,7 +18,8 @@ from switchover.stores.codec import (
     encode_control,
     encode_lease,
     encode_plan,
-    encode_task,
+    encode_task_configs,
+    encode_task_run,
     with_seq,
 )
 from switchover.stores.protocol import Change
@@ -50,13 +51,23 @@ MIGRATIONS: tuple[str, ...] = (
         expires_at REAL NOT NULL, doc TEXT NOT NULL)
     """,
     # 2: lease epochs (fenced commits) and the store's identity; control requests hold typed
-    # commands now (requests live seconds: those of older versions are dropped).
+    # commands now (requests live seconds: those of older versions are dropped). A task's two
+    # configs move out of its doc into `configs`, written once when the task is created, so a
+    # stage boundary rewrites only the run (`doc`). Indexes for the front ends' queries: counts
+    # and pages by status within a plan, tenant-prefix filters within a plan.
     """
     CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     ALTER TABLE lease ADD COLUMN epoch INTEGER NOT NULL DEFAULT 0;
     INSERT INTO meta (key, value) VALUES ('store_id', lower(hex(randomblob(16))));
     INSERT INTO meta (key, value) VALUES ('lease_epoch', '0');
-    DELETE FROM controls
+    DELETE FROM controls;
+    ALTER TABLE tasks ADD COLUMN configs TEXT NOT NULL DEFAULT '{}';
+    UPDATE tasks SET
+        configs = json_object('config', json(json_extract(doc, '$.config')),
+                              'previous', json(json_extract(doc, '$.previous'))),
+        doc = json_remove(doc, '$.config', '$.previous');
+    CREATE INDEX tasks_by_plan_status ON tasks (plan_id, status, position);
+    CREATE INDEX tasks_by_plan_tenant ON tasks (plan_id, tenant_id)
     """,
 )
 
@@ -67,20 +78,18 @@ _INSERT_PLAN = (
 _UPDATE_PLAN = "UPDATE plans SET status = ?, updated_at = ?, doc = ? WHERE plan_id = ?"
 _UPDATE_SEQ = "UPDATE plans SET last_seq = ? WHERE plan_id = ?"
 _INSERT_TASK = (
-    "INSERT INTO tasks (task_id, plan_id, tenant_id, position, status, created_at, doc)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?)"
+    "INSERT INTO tasks (task_id, plan_id, tenant_id, position, status, created_at, configs, doc)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
 )
-# Not INSERT OR REPLACE: that deletes and re-inserts the row, and the new rowid would break
-# find_task's "latest insertion wins" rule. Identity columns are fixed when a task is created.
-_UPSERT_TASK = (
-    f"{_INSERT_TASK} ON CONFLICT (task_id) DO UPDATE"
-    " SET status = excluded.status, doc = excluded.doc"
-)
+# A stage boundary rewrites the run only: identity columns and configs are fixed at creation.
+# An UPDATE, not an upsert, so a change naming a task that was never created is refused.
+_UPDATE_TASK = "UPDATE tasks SET status = ?, doc = ? WHERE task_id = ? AND plan_id = ?"
 _INSERT_EVENT = "INSERT INTO events (plan_id, seq, doc) VALUES (?, ?, ?)"
 
 SYNCHRONOUS_MODES = frozenset({"OFF", "NORMAL", "FULL", "EXTRA"})
 
-_TaskRow = tuple[str, str, str, int, str, float, str]
+_TaskRow = tuple[str, str, str, int, str, float, str, str]
+_TaskUpdate = tuple[str, str, str, str]
 _Op = Callable[["Txn", Any], Any]
 Item = tuple[_Op | None, Any, "asyncio.Future[Any]"]  # op None: stop after what is queued
 Outcome = tuple["asyncio.Future[Any]", Any, BaseException | None]
@@ -122,7 +131,7 @@ class Txn:
         self.plan_inserts: list[tuple[str, str, float, float, int, str]] = []
         self.plan_updates: list[tuple[str, float, str, str]] = []
         self.task_inserts: list[_TaskRow] = []
-        self.task_upserts: list[_TaskRow] = []
+        self.task_updates: list[_TaskUpdate] = []
         self.event_rows: list[tuple[str, int, str]] = []
         self._epoch: tuple[int | None] | None = None
 
@@ -171,26 +180,47 @@ class Txn:
             (_INSERT_PLAN, self.plan_inserts),
             (_UPDATE_PLAN, self.plan_updates),
             (_INSERT_TASK, self.task_inserts),
-            (_UPSERT_TASK, self.task_upserts),
             (_INSERT_EVENT, self.event_rows),
         ):
             if rows:
                 conn.executemany(sql, rows)
+        updates = self.task_updates
+        # executemany sums the rows each update changed: one per update when every task exists.
+        if updates and conn.executemany(_UPDATE_TASK, updates).rowcount != len(updates):
+            raise StoreError("a change names a task its plan does not have")
         stored = self.stored_seqs
         moved = [(seq, plan_id) for plan_id, seq in self.seqs.items() if seq != stored[plan_id]]
         if moved:
             conn.executemany(_UPDATE_SEQ, moved)
 
 
-def _task_rows(plan_id: str, tasks: Sequence[Task]) -> list[_TaskRow]:
-    rows: list[_TaskRow] = []
+def _check_tasks(plan_id: str, tasks: Sequence[Task]) -> None:
     for task in tasks:
         if task.plan_id != plan_id:
             raise StoreError(f"task {task.task_id} belongs to plan {task.plan_id}, not {plan_id}")
-        # TaskStatus is a str subclass, so sqlite3 binds it as its text value.
-        row = (task.task_id, plan_id, task.tenant_id, task.position, task.status, task.created_at)
-        rows.append((*row, encode_task(task)))
-    return rows
+
+
+def _task_inserts(plan_id: str, tasks: Sequence[Task]) -> list[_TaskRow]:
+    _check_tasks(plan_id, tasks)
+    # TaskStatus is a str subclass, so sqlite3 binds it as its text value.
+    return [
+        (
+            task.task_id,
+            plan_id,
+            task.tenant_id,
+            task.position,
+            task.status,
+            task.created_at,
+            encode_task_configs(task),
+            encode_task_run(task),
+        )
+        for task in tasks
+    ]
+
+
+def _task_updates(plan_id: str, tasks: Sequence[Task]) -> list[_TaskUpdate]:
+    _check_tasks(plan_id, tasks)
+    return [(task.status, encode_task_run(task), task.task_id, plan_id) for task in tasks]
 
 
 def _number_events(
@@ -214,7 +244,7 @@ def apply_create(txn: Txn, arg: tuple[Plan, Sequence[Task], Sequence[Event]]) ->
     plan_id = plan.plan_id
     if txn.last_seq(plan_id) is not None:
         raise ConflictError(f"plan {plan_id} already exists")
-    task_rows = _task_rows(plan_id, tasks)
+    task_rows = _task_inserts(plan_id, tasks)
     numbered, event_rows = _number_events(plan_id, 0, events)
     last, doc = len(numbered), encode_plan(plan)
     txn.plan_inserts.append((plan_id, plan.status, plan.created_at, plan.updated_at, last, doc))
@@ -232,13 +262,13 @@ def apply_commit(txn: Txn, change: Change) -> list[Event]:
         raise StoreError(f"plan {plan_id} does not exist")
     if plan is not None and plan.plan_id != plan_id:
         raise StoreError(f"a change to plan {plan_id} carries plan {plan.plan_id}")
-    task_rows = _task_rows(plan_id, change.tasks)
+    task_rows = _task_updates(plan_id, change.tasks)
     numbered, event_rows = _number_events(plan_id, last, change.events)
     if plan is not None:
         txn.plan_updates.append((plan.status, plan.updated_at, encode_plan(plan), plan_id))
     if numbered:
         txn.seqs[plan_id] = numbered[-1].seq
-    txn.task_upserts += task_rows
+    txn.task_updates += task_rows
     txn.event_rows += event_rows
     return numbered
 

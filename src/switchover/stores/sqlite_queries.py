@@ -1,0 +1,167 @@
+"""The SQLite store's read queries: task filters, pages and counts answered in SQL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from switchover.domain.records import Plan
+from switchover.domain.status import EXECUTING_TASK_STATUSES, TaskStatus
+from switchover.errors import StoreError
+from switchover.stores.codec import decode_plan
+from switchover.stores.protocol import PlanSummary
+
+__all__ = [
+    "EXECUTING",
+    "PLAN_SUMMARIES",
+    "TASK_COUNTS",
+    "TASK_HISTORY",
+    "TASK_ROW",
+    "TaskFilter",
+    "check_page",
+    "executing_sql",
+    "plan_summaries",
+    "prefix_successor",
+    "status_counts",
+    "task_filter",
+]
+
+TASK_ROW = "t.doc, t.configs"
+"""The columns ``decode_task`` takes, in its order, from ``tasks AS t``."""
+
+# Plans in rowid order, each plan's tasks through the covering (plan_id, status, position)
+# index, so the groups arrive in order and no task row is read; only the few output rows are
+# sorted.
+PLAN_SUMMARIES = (
+    "SELECT p.plan_id, p.doc, t.status, count(t.status) FROM plans AS p"
+    " LEFT JOIN tasks AS t ON t.plan_id = p.plan_id GROUP BY p.rowid, t.status"
+    " ORDER BY p.created_at DESC, p.rowid DESC, t.status"
+)
+TASK_COUNTS = "SELECT status, count(*) FROM tasks WHERE plan_id = ? GROUP BY status"
+TASK_HISTORY = (
+    f"SELECT {TASK_ROW} FROM tasks AS t WHERE t.tenant_id = ?"
+    " ORDER BY t.created_at DESC, t.rowid DESC LIMIT ?"
+)
+
+EXECUTING: tuple[TaskStatus, ...] = tuple(sorted(EXECUTING_TASK_STATUSES))
+"""The statuses of a task whose stages are being run, in a fixed order."""
+
+_MAX_CHAR = 0x10FFFF
+_SURROGATES = range(0xD800, 0xE000)
+
+TaskFilter = tuple[str, list[Any]]
+"""A WHERE clause over ``tasks AS t`` and its parameters."""
+
+
+def check_page(offset: int, limit: int | None) -> None:
+    """Refuse a negative offset or limit.
+
+    Raises:
+        ValueError: ``offset`` or ``limit`` is negative.
+    """
+    if offset < 0:
+        raise ValueError(f"offset must not be negative, got {offset}")
+    if limit is not None and limit < 0:
+        raise ValueError(f"limit must not be negative, got {limit}")
+
+
+def prefix_successor(prefix: str) -> str | None:
+    """The least string above every string that starts with ``prefix``; None: there is none.
+
+    SQLite compares text by its UTF-8 bytes, which orders it as code points, so the strings
+    starting with ``prefix`` are exactly those in ``[prefix, prefix_successor(prefix))`` — a
+    range an index can walk, where ``LIKE`` (with its wildcards) or ``substr`` alone cannot.
+    """
+    stem = prefix.rstrip(chr(_MAX_CHAR))
+    if not stem:
+        return None
+    code = ord(stem[-1]) + 1
+    if code in _SURROGATES:  # never in stored text: the next character there is U+E000
+        code = _SURROGATES.stop
+    return stem[:-1] + chr(code)
+
+
+def task_filter(
+    plan_id: str, statuses: Sequence[TaskStatus] | None, tenant_prefix: str | None
+) -> TaskFilter | None:
+    """The WHERE clause selecting the plan's tasks that pass the filters.
+
+    Returns:
+        The clause and its parameters; None when no task can pass (``statuses`` empty, or a
+        prefix no stored tenant id can have).
+    """
+    clauses: list[str] = ["t.plan_id = ?"]
+    params: list[Any] = [plan_id]
+    if statuses is not None:
+        wanted = sorted({TaskStatus(status).value for status in statuses})
+        if not wanted:
+            return None
+        clauses.append(f"t.status IN ({', '.join('?' * len(wanted))})")
+        params += wanted
+    if tenant_prefix:
+        try:
+            tenant_prefix.encode()
+        except UnicodeEncodeError:  # a lone surrogate: stored text is valid UTF-8
+            return None
+        # The range lets SQLite walk tasks_by_plan_tenant; substr states the rule itself.
+        clauses.append("t.tenant_id >= ?")
+        params.append(tenant_prefix)
+        upper = prefix_successor(tenant_prefix)
+        if upper is not None:
+            clauses.append("t.tenant_id < ?")
+            params.append(upper)
+        clauses.append("substr(t.tenant_id, 1, ?) = ?")
+        params += [len(tenant_prefix), tenant_prefix]
+    return " AND ".join(clauses), params
+
+
+def executing_sql(plan_id: str | None) -> TaskFilter:
+    """The query for the tasks being run (of one plan, or of all), by plan then position."""
+    statuses = [status.value for status in EXECUTING]
+    where = f"t.status IN ({', '.join('?' * len(statuses))})"
+    params: list[Any] = list(statuses)
+    source = "tasks AS t"
+    if plan_id is not None:
+        where += " AND t.plan_id = ?"
+        params.append(plan_id)
+        # Without statistics SQLite would rather walk the plan's tasks in position order (no
+        # sort) than look up the few being run; those are at most the plan's slots.
+        source += " INDEXED BY tasks_by_plan_status"
+    sql = (
+        f"SELECT {TASK_ROW} FROM {source} JOIN plans AS p ON p.plan_id = t.plan_id"
+        f" WHERE {where} ORDER BY p.created_at, p.rowid, t.position, t.rowid"
+    )
+    return sql, params
+
+
+def _status(text: str) -> TaskStatus:
+    try:
+        return TaskStatus(text)
+    except ValueError as exc:
+        raise StoreError(f"stored task status {text!r} is unknown") from exc
+
+
+def status_counts(rows: Iterable[tuple[str, int]]) -> dict[TaskStatus, int]:
+    """The rows of ``TASK_COUNTS`` as a mapping.
+
+    Raises:
+        StoreError: a stored status is unknown.
+    """
+    return {_status(status): int(count) for status, count in rows}
+
+
+def plan_summaries(rows: Iterable[tuple[str, str, str | None, int | None]]) -> list[PlanSummary]:
+    """Fold the rows of ``PLAN_SUMMARIES`` (one per plan and status) into summaries.
+
+    Raises:
+        StoreError: a plan row is malformed or a stored status unknown.
+    """
+    summaries: list[PlanSummary] = []
+    current: tuple[str, Plan, dict[TaskStatus, int]] | None = None
+    for plan_id, doc, status, count in rows:
+        if current is None or current[0] != plan_id:
+            current = (plan_id, decode_plan(doc), {})
+            summaries.append(PlanSummary(current[1], current[2]))
+        if status is not None and count:
+            current[2][_status(status)] = int(count)
+    return summaries

@@ -11,7 +11,7 @@ import shlex
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
@@ -22,7 +22,9 @@ from switchover.cli.render import print_json
 from switchover.domain.records import PlanSpec, Target, TargetKind
 from switchover.errors import PlanValidationError, SettingsError, SwitchoverError
 from switchover.secrets import Scrubber
-from switchover.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from switchover.settings import Settings
 
 app = typer.Typer(
     name="switchover",
@@ -131,6 +133,8 @@ def fail(opts: Options, code: Exit, message: str) -> NoReturn:
 
 def settings(opts: Options) -> Settings:
     """The effective settings (``--store`` wins over the file and environment)."""
+    from switchover.settings import load_settings
+
     overrides: dict[str, Any] = {}
     if opts.store is not None:
         overrides["store"] = opts.store

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
 from rich.console import Console, Group, RenderableType
 from rich.live import Live
@@ -13,7 +14,9 @@ from rich.text import Text
 from switchover.cli.render import counts_line, event_line, failure_line, styled
 from switchover.domain.events import EventType
 from switchover.domain.status import EXECUTING_TASK_STATUSES, FINAL_TASK_STATUSES, TaskStatus
-from switchover.service import Operator, Progress, Watch
+
+if TYPE_CHECKING:
+    from switchover.service import Operator, Progress, Watch
 
 _SETTLED_TASK = FINAL_TASK_STATUSES | {TaskStatus.FAILED, TaskStatus.ROLLBACK_FAILED}
 
@@ -74,6 +77,8 @@ async def show(
     they happen and a summary line every 5 s (or every event as a JSON line with
     ``json_lines``). Notes about engines (a takeover) go to ``notes``.
     """
+    from switchover.service import Progress
+
     live = console.is_terminal and not json_lines
     last_summary = time.monotonic()
     progress = Progress(watch.plan_id)

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -23,7 +23,6 @@ from switchover.cli.app import (
     settings,
 )
 from switchover.cli.exits import Exit, exit_for_error, exit_for_plan, exit_for_task
-from switchover.cli.follow import show
 from switchover.cli.render import print_json, task_json
 from switchover.cli.run_cmd import drain, follow_plan
 from switchover.domain.commands import (
@@ -38,8 +37,10 @@ from switchover.domain.commands import (
 )
 from switchover.domain.status import PlanStatus
 from switchover.errors import SwitchoverError
-from switchover.service import Result, operator
-from switchover.settings import Settings
+
+if TYPE_CHECKING:
+    from switchover.service import Result
+    from switchover.settings import Settings
 
 WaitOption = Annotated[
     bool, typer.Option("--wait/--no-wait", help="Follow the resulting work to its end.")
@@ -56,6 +57,9 @@ def _operate(ctx: typer.Context, command: Command, json_output: bool, wait: bool
 async def _operate_async(
     opts: Options, conf: Settings, command: Command, as_json: bool, wait: bool
 ) -> Exit:
+    from switchover.cli.follow import show
+    from switchover.service import operator
+
     async with operator(conf) as op:
         accepted, watch = await op.perform(command, wait=wait)
         if as_json:

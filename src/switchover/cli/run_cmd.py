@@ -9,7 +9,7 @@ import signal
 import sys
 from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -26,15 +26,15 @@ from switchover.cli.app import (
     settings,
 )
 from switchover.cli.exits import Exit, exit_for_plan
-from switchover.cli.follow import show
 from switchover.cli.render import print_json
 from switchover.domain.commands import Pause
 from switchover.domain.records import PlanSpec, Target
 from switchover.domain.status import PlanStatus
 from switchover.errors import ConflictError, PlanValidationError, SwitchoverError
-from switchover.service import Operator, Progress, Watch, operator, plan_done
-from switchover.settings import Settings
-from switchover.stages.catalogue import stage_names
+
+if TYPE_CHECKING:
+    from switchover.service import Operator, Progress
+    from switchover.settings import Settings
 
 
 @app.command()
@@ -44,6 +44,8 @@ def validate(
     json_output: JsonOption = False,
 ) -> None:
     """Check a plan file; report every problem with its tenant and field."""
+    from switchover.stages.catalogue import stage_names
+
     opts = Options.of(ctx)
     as_json = opts.with_json(json_output)
     try:
@@ -107,6 +109,8 @@ def run(
 
 
 async def _run(opts: Options, conf: Settings, spec: PlanSpec, as_json: bool) -> Exit:
+    from switchover.service import operator
+
     async with operator(conf) as op:
         try:
             plan = await op.submit(spec)
@@ -130,6 +134,8 @@ async def _run(opts: Options, conf: Settings, spec: PlanSpec, as_json: bool) -> 
 
 async def follow_plan(opts: Options, op: Operator, plan_id: str, as_json: bool, since: int) -> Exit:
     """Follow a whole plan (the first Ctrl-C pauses it) and report how it ended."""
+    from switchover.cli.follow import show
+    from switchover.service import Watch, plan_done
 
     async def pause() -> None:
         try:

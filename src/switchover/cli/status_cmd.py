@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -30,9 +30,11 @@ from switchover.cli.render import (
     task_json,
 )
 from switchover.domain.records import Target
-from switchover.service import Stranded, queries
-from switchover.settings import Settings
 from switchover.stores.codec import plan_to_dict
+
+if TYPE_CHECKING:
+    from switchover.service import Stranded
+    from switchover.settings import Settings
 
 
 @app.command()
@@ -63,6 +65,8 @@ def status(
 
 
 async def _task_status(opts: Options, conf: Settings, target: Target, as_json: bool) -> None:
+    from switchover.service import queries
+
     async with queries(conf) as q:
         detail = await q.task(target)
     if as_json:
@@ -73,6 +77,8 @@ async def _task_status(opts: Options, conf: Settings, target: Target, as_json: b
 
 
 async def _plans(conf: Settings, as_json: bool) -> None:
+    from switchover.service import queries
+
     async with queries(conf) as q:
         summaries = await q.plans()
     if as_json:
@@ -92,6 +98,8 @@ async def _plans(conf: Settings, as_json: bool) -> None:
 async def _plan_status(
     opts: Options, conf: Settings, plan_id: str, show_all: bool, as_json: bool
 ) -> None:
+    from switchover.service import queries
+
     async with queries(conf) as q:
         detail = await q.plan(plan_id, limit=None if (show_all or as_json) else 50)
     if as_json:
@@ -136,6 +144,8 @@ def events(
 async def _events(
     opts: Options, conf: Settings, plan_id: str | None, since: int, follow_: bool, as_json: bool
 ) -> None:
+    from switchover.service import queries
+
     async with queries(conf) as q:
         if plan_id is None:
             summaries = await q.plans()

@@ -449,21 +449,44 @@ class Operator:
                 task.tenant_id, task.status, task.current_stage
             )
         progress.last_seq = since
-        while True:
-            events = await store.read_events(plan_id, progress.last_seq, 5000)
-            for event in events:
-                progress.apply(event)
-            finished = done(progress)
-            notes: list[str] = []
-            if not finished:
-                note = await self.session.keep_alive()
-                if note is not None:
-                    notes.append(note)
-            yield progress, Update(events, notes, finished)
-            if finished:
-                return
-            if len(events) < 5000:
-                await self.session.clock.sleep(poll)
+        told: list[Event] = []
+        listening: tuple[object, Callable[[], None]] | None = None
+        try:
+            while True:
+                engine = self.session.engine
+                if listening is not None and listening[0] is not engine:
+                    listening[1]()  # our engine changed (a takeover): read the store again
+                    listening = None
+                if listening is None and engine is not None:
+                    # Told by the engine in this process from now on; what came before is in
+                    # the store. Sequence numbers drop what is both told and read.
+                    listening = (engine, engine.subscribe(plan_id, told.extend))
+                    events = await self._read_all(plan_id, progress.last_seq)
+                elif listening is not None:
+                    events, told[:] = list(told), []
+                else:
+                    events = await store.read_events(plan_id, progress.last_seq, 5000)
+                fresh = [e for e in events if e.seq > progress.last_seq]
+                for event in fresh:
+                    progress.apply(event)
+                finished = done(progress)
+                notes: list[str] = []
+                if not finished:
+                    note = await self.session.keep_alive()
+                    if note is not None:
+                        notes.append(note)
+                yield progress, Update(fresh, notes, finished)
+                if finished:
+                    return
+                if listening is not None or len(events) < 5000:
+                    await self.session.clock.sleep(poll)
+        finally:
+            if listening is not None:
+                listening[1]()
+
+    async def _read_all(self, plan_id: str, since: int) -> list[Event]:
+        """Every event of the plan after ``since``, from the store."""
+        return [e async for e in tail_events(self.session.store, plan_id, since)]
 
     async def result(self, command: Command, accepted: Accepted, watch: Watch) -> Result:
         """What the followed command came to."""

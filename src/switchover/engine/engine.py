@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import replace
 from types import TracebackType
 from typing import assert_never
@@ -716,6 +716,22 @@ class Engine:
             self._store, plan_id, since, follow=follow, poll=poll, clock=self._state.clock
         ):
             yield event
+
+    def subscribe(
+        self, plan_id: str, listener: Callable[[list[Event]], None]
+    ) -> Callable[[], None]:
+        """Tell ``listener`` every event of the plan this engine commits, in order, once durable.
+
+        For followers in the engine's own process: no store reads. Events committed before the
+        call are not replayed (read them from the store). Returns the call that unsubscribes.
+        """
+        listeners = self._state.listeners.setdefault(plan_id, set())
+        listeners.add(listener)
+
+        def unsubscribe() -> None:
+            listeners.discard(listener)
+
+        return unsubscribe
 
     def is_busy(self, task_ids: Iterable[str] | None = None) -> bool:
         """Whether the named tasks (default: any) are executing or waiting for a slot."""

@@ -57,6 +57,8 @@ class EngineState:
         self.plans: dict[str, Plan] = {}
         self.counts: dict[str, Counter[TaskStatus]] = {}
         self.beats: dict[str, float] = {}
+        self.listeners: dict[str, set[Callable[[list[Event]], None]]] = {}
+        """Who is told each plan's events as they commit (see ``Engine.subscribe``)."""
         self.fence: int | None = None
         """The lease epoch every commit names (None until the engine holds the lease)."""
         self._on_change = on_change
@@ -113,6 +115,11 @@ class EngineState:
         exc = future.exception()
         if exc is not None:
             self._on_fatal(exc)
+        else:
+            events = future.result()
+            if events and self.listeners:
+                for listener in list(self.listeners.get(events[0].plan_id, ())):
+                    listener(events)
         self._on_change()
 
     def _put_task(self, task: Task) -> bool:

@@ -316,6 +316,18 @@ def _split_url(url: str) -> tuple[str, str | None, str, str]:
     return scheme + sep, (userinfo if at else None), host, mark + query
 
 
+def _odd_port(host: str) -> str | None:
+    """What follows the host's colon when it is no port number: a password missing its ``@``.
+
+    ``redis://:secret`` (the host forgotten) parses as an empty host with port "secret".
+    """
+    authority = host.partition("/")[0]
+    if authority.startswith("["):  # an IPv6 literal, [::1]:6379
+        authority = authority.partition("]")[2]
+    _, colon, port = authority.partition(":")
+    return port if colon and port and not port.isdigit() else None
+
+
 def _params(query: str) -> Iterator[tuple[str, str]]:
     for pair in re.split("[&;]", query[1:]) if query else ():
         key, _, value = pair.partition("=")
@@ -327,12 +339,15 @@ def _is_secret_param(key: str) -> bool:
 
 
 def _url_secrets(url: str) -> Iterator[str]:
-    _, userinfo, _, query = _split_url(url)
+    _, userinfo, host, query = _split_url(url)
     if userinfo is not None:
         # Without a colon redis-py reads a username, but people write a bare password there.
         user, colon, password = userinfo.partition(":")
         raw = password if colon else user
         yield from (raw, unquote(raw))
+    port = _odd_port(host)
+    if port is not None:
+        yield from (port, unquote(port))
     for key, value in _params(query):
         if _is_secret_param(key):
             # A parser stops at "#" (a fragment); whoever wrote the URL may have meant it whole.
@@ -346,6 +361,10 @@ def _mask_url(url: str) -> str:
     if userinfo is not None:
         user, colon, _ = userinfo.partition(":")
         text += f"{user}:{MASK}@" if colon else f"{MASK}@"
+    port = _odd_port(host)
+    if port is not None:
+        name, slash, path = host.partition("/")
+        host = name[: len(name) - len(port)] + MASK + slash + path
     text += host
     if query:
         text += "?" + "".join(map(_mask_param, re.split("([&;])", query[1:])))
@@ -425,9 +444,9 @@ def _read_settings_file(name: str) -> dict[str, Any]:
         raise SettingsError(f"{where}: empty (expected a mapping of settings; write {{}} for none)")
     if not isinstance(values, dict):
         raise SettingsError(f"{where}: not a mapping of settings (got {_kind(values)})")
-    odd = next((key for key in values if not isinstance(key, str)), None)
-    if odd is not None:
-        raise SettingsError(f"{where}: keys must be names of settings (found {_kind(odd)})")
+    odd = [key for key in values if not isinstance(key, str)]
+    if odd:
+        raise SettingsError(f"{where}: keys must be names of settings (found {_kind(odd[0])})")
     return values
 
 

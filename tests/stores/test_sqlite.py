@@ -170,7 +170,12 @@ async def test_open_creates_schema_in_wal_mode(tmp_path: Path) -> None:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
-        assert {"plans", "tasks", "events", "controls", "lease"} <= tables
+        assert {"plans", "tasks", "task_configs", "events", "controls", "lease", "meta"} <= tables
+        indexes = {
+            row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")
+        }
+        assert {"tasks_by_plan", "tasks_by_plan_status", "tasks_by_plan_tenant"} <= indexes
+        assert "tasks_by_status" not in indexes  # every boundary would rewrite its entry
     finally:
         conn.close()
 
@@ -190,7 +195,7 @@ async def test_rows_hold_the_shared_codec_documents(store: SqliteStore) -> None:
 
         assert doc("SELECT doc FROM plans") == plan_to_dict(plan)
         assert doc("SELECT doc FROM tasks") == task_run_to_dict(tasks[0])
-        assert doc("SELECT configs FROM tasks") == task_configs_to_dict(tasks[0])
+        assert doc("SELECT configs FROM task_configs") == task_configs_to_dict(tasks[0])
         assert doc("SELECT doc FROM events WHERE seq = 2") == stored[0].to_dict()
         assert doc("SELECT doc FROM controls") == control_to_dict(control)
     finally:
@@ -198,7 +203,7 @@ async def test_rows_hold_the_shared_codec_documents(store: SqliteStore) -> None:
 
 
 async def test_configs_are_written_once_at_creation(store: SqliteStore) -> None:
-    """A commit rewrites a task's run only: its configs column is never written again, and
+    """A commit rewrites a task's run only: its configs row is never written again, and
     configs a change carries (a programming error) do not replace the stored ones."""
     plan_id, tenant = new_id("plan"), new_id("tenant")
     task = replace(make_task(plan_id, 0, tenant_id=tenant), previous=make_previous(tenant))
@@ -207,7 +212,7 @@ async def test_configs_are_written_once_at_creation(store: SqliteStore) -> None:
     def configs() -> str:
         conn = sqlite3.connect(store.path)
         try:
-            return str(conn.execute("SELECT configs FROM tasks").fetchone()[0])
+            return str(conn.execute("SELECT configs FROM task_configs").fetchone()[0])
         finally:
             conn.close()
 
@@ -224,7 +229,7 @@ async def test_configs_are_written_once_at_creation(store: SqliteStore) -> None:
 
 async def test_a_schema_1_file_is_migrated_and_its_tasks_read_back_whole(tmp_path: Path) -> None:
     """A file written by schema 1 (configs inside each task's doc) opens, moves every task's
-    configs to their own column, and reads back the same tasks, plans and events."""
+    configs to a table of their own, and reads back the same tasks, plans and events."""
     path = tmp_path / "v1.db"
     plan_id, tenant = "plan-v1", "tenant-ä"
     task = replace(
@@ -291,7 +296,10 @@ async def test_a_schema_1_file_is_migrated_and_its_tasks_read_back_whole(tmp_pat
     conn = sqlite3.connect(path)
     try:
         assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
-        for doc, configs in conn.execute("SELECT doc, configs FROM tasks"):
+        sql = "SELECT t.doc, c.configs FROM tasks AS t JOIN task_configs AS c USING (task_id)"
+        rows = conn.execute(sql).fetchall()
+        assert len(rows) == 2
+        for doc, configs in rows:
             assert {"config", "previous"}.isdisjoint(json.loads(doc))
             assert set(json.loads(configs)) == {"config", "previous"}
     finally:
@@ -319,13 +327,14 @@ async def test_front_end_queries_use_indexes(store: SqliteStore) -> None:
     assert "COVERING INDEX tasks_by_plan_tenant (plan_id=? AND tenant_id>? AND tenant_id<?)" in (
         prefixed
     )
-    sql, params = queries.executing_sql("p")
-    assert "tasks_by_plan_status (plan_id=? AND status=?)" in _query_plan(path, sql, params)
-    sql, params = queries.executing_sql(None)
-    assert "tasks_by_status (status=?)" in _query_plan(path, sql, params)
+    executing = []
+    for plan_id in ("p", None):
+        sql, params = queries.with_status_sql(queries.EXECUTING, plan_id)
+        executing.append(_query_plan(path, sql, params))
+        assert "tasks_by_plan_status (plan_id=? AND status=?)" in executing[-1]
     history = _query_plan(path, queries.TASK_HISTORY, ("t", 5))
     assert "tasks_by_tenant (tenant_id=?)" in history
-    for plan_text in (summaries, counts, prefixed, history):
+    for plan_text in (summaries, counts, prefixed, history, *executing):
         assert re.search(r"\bSCAN (t|tasks)\b", plan_text) is None, plan_text
 
 
@@ -371,19 +380,37 @@ async def test_tasks_are_listed_by_position_whatever_the_insertion_order(
     assert await store.list_tasks(plan_id) == tasks
 
 
-@pytest.mark.parametrize("column", ["doc", "configs"])
-@pytest.mark.parametrize("doc", ["not json", "[1, 2]", '{"task_id": "t"}', "{}"])
-async def test_corrupt_row_raises_store_error(store: SqliteStore, column: str, doc: str) -> None:
-    plan, tasks = await create(store, 1)
-    conn = sqlite3.connect(store.path)
+def _corrupt(path: Path, sql: str, *params: object) -> None:
+    """Change the file behind the store's back, as a faulty writer would."""
+    conn = sqlite3.connect(path)
     try:
-        conn.execute(f"UPDATE tasks SET {column} = ?", (doc,))
+        conn.execute(sql, params)
         conn.commit()
     finally:
         conn.close()
+
+
+@pytest.mark.parametrize(
+    "sql",
+    ["UPDATE tasks SET doc = ?", "UPDATE task_configs SET configs = ?"],
+    ids=["run", "configs"],
+)
+@pytest.mark.parametrize("doc", ["not json", "[1, 2]", '{"task_id": "t"}', "{}"])
+async def test_corrupt_row_raises_store_error(store: SqliteStore, sql: str, doc: str) -> None:
+    plan, tasks = await create(store, 1)
+    _corrupt(store.path, sql, doc)
     with pytest.raises(StoreError):
         await store.get_task(tasks[0].task_id)
     with pytest.raises(StoreError):
+        await store.list_tasks(plan.plan_id)
+
+
+async def test_task_without_its_configs_row_raises_store_error(store: SqliteStore) -> None:
+    plan, tasks = await create(store, 1)
+    _corrupt(store.path, "DELETE FROM task_configs")
+    with pytest.raises(StoreError, match="configs"):
+        await store.get_task(tasks[0].task_id)
+    with pytest.raises(StoreError, match="configs"):
         await store.list_tasks(plan.plan_id)
 
 

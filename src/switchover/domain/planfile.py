@@ -538,13 +538,18 @@ def _check_nodes(root: Node, budget: int) -> None:
         stack.extend((child, depth + 1) for child in children if not isinstance(child, ScalarNode))
 
 
+# What the standard constructors raise for a scalar they cannot convert: int("x"), a
+# timestamp that does not match (AttributeError on the failed match), "maybe" as a bool...
+_SCALAR_ERRORS = (ValueError, TypeError, KeyError, IndexError, OverflowError, AttributeError)
+
+
 def _guarded(construct: Callable[[Any, Node], Any], what: str) -> Callable[[Any, Node], Any]:
     """``construct`` with the builtin errors a malformed scalar raises turned into YAML errors."""
 
     def guarded(loader: Any, node: Node) -> Any:
         try:
             return construct(loader, node)
-        except (ValueError, KeyError, IndexError, OverflowError) as exc:
+        except _SCALAR_ERRORS as exc:
             limit = sys.get_int_max_str_digits()
             digits = str(node.value).replace("_", "").lstrip("+-")
             if what == "integer" and limit and len(digits) > limit and digits.isdigit():
@@ -593,7 +598,7 @@ def load_yaml(text: str) -> object:
         return loader.get_single_data()
     except RecursionError:  # the pure-Python composer recurses once per level
         raise _LoadError(f"nested deeper than {MAX_DEPTH} levels") from None
-    except (ValueError, TypeError, KeyError, IndexError, OverflowError) as exc:
+    except _SCALAR_ERRORS as exc:
         raise _LoadError(f"not valid YAML: cannot be loaded ({type(exc).__name__})") from exc
     finally:
         loader.dispose()

@@ -133,7 +133,8 @@ class StateStore(Protocol):
         Args:
             plan_id: the plan.
             statuses: only tasks with one of these statuses (None: any; empty: none).
-            tenant_prefix: only tasks whose tenant id starts with this text, taken literally.
+            tenant_prefix: only tasks whose tenant id starts with this text (compared
+                exactly: case-sensitive, no wildcards; empty or None: any tenant).
             offset: skip this many matching tasks first.
             limit: return at most this many (None: all).
 

@@ -49,6 +49,12 @@ from switchover.stores.sqlite_txn import (
 __all__ = ["SCHEMA_VERSION", "SqliteStore"]
 
 
+def _task(doc: str, configs: str | None) -> Task:
+    if configs is None:
+        raise StoreError("a stored task has no configs row")
+    return decode_task(doc, configs)
+
+
 class SqliteStore:
     """The Store on one SQLite file in WAL mode, shared safely by several processes.
 
@@ -61,9 +67,9 @@ class SqliteStore:
     another process writes to the same file. Reads run on a second connection in a reader
     thread and never block the event loop.
 
-    A task's two configs are written once, by ``create_plan`` (column ``configs``); a commit
-    rewrites only the task's run (column ``doc``), so the configs a change carries are not
-    written again — they must be those the task was created with (see ``Change``). Queries
+    A task's two configs are written once, by ``create_plan`` (table ``task_configs``); a
+    commit rewrites only the task's run (``tasks.doc``), so the configs a change carries are
+    not written again — they must be those the task was created with (see ``Change``). Queries
     for front ends (counts, filtered pages) are answered in SQL and decode only what they
     return.
     """
@@ -348,7 +354,7 @@ class SqliteStore:
         """The tasks of a query selecting ``TASK_ROW``, in its order."""
 
         def query(reader: sqlite3.Connection) -> list[Task]:
-            return [decode_task(doc, configs) for doc, configs in reader.execute(sql, params)]
+            return [_task(doc, configs) for doc, configs in reader.execute(sql, params)]
 
         return await self._read(query)
 
@@ -422,7 +428,7 @@ class SqliteStore:
 
     async def get_task(self, task_id: str) -> Task | None:
         """One task, or None."""
-        sql = f"SELECT {queries.TASK_ROW} FROM tasks AS t WHERE t.task_id = ?"
+        sql = f"SELECT {queries.TASK_ROW} FROM {queries.TASKS} WHERE t.task_id = ?"
         found = await self._tasks(sql, task_id)
         return found[0] if found else None
 
@@ -448,7 +454,7 @@ class SqliteStore:
             return []
         where, params = found
         sql = (
-            f"SELECT {queries.TASK_ROW} FROM tasks AS t WHERE {where}"
+            f"SELECT {queries.TASK_ROW} FROM {queries.TASKS} WHERE {where}"
             " ORDER BY t.position, t.rowid LIMIT ? OFFSET ?"
         )
         return await self._tasks(sql, *params, -1 if limit is None else limit, offset)
@@ -478,8 +484,8 @@ class SqliteStore:
         return await self._tasks(queries.TASK_HISTORY, tenant_id, limit)
 
     async def executing_tasks(self, plan_id: str | None = None) -> list[Task]:
-        """Tasks RUNNING or ROLLING_BACK (all plans, or one), found through the status index."""
-        sql, params = queries.executing_sql(plan_id)
+        """Tasks RUNNING or ROLLING_BACK (all plans, or one), sought in the status index."""
+        sql, params = queries.with_status_sql(queries.EXECUTING, plan_id)
         return await self._tasks(sql, *params)
 
     async def find_task(self, tenant_id: str) -> Task | None:
@@ -489,15 +495,10 @@ class SqliteStore:
 
     async def tasks_with_status(self, statuses: Sequence[TaskStatus]) -> list[Task]:
         """Every task whose status is in ``statuses``, by plan creation then position."""
-        wanted = sorted({status.value for status in statuses})
-        if not wanted:
+        if not statuses:
             return []
-        sql = (
-            f"SELECT {queries.TASK_ROW} FROM tasks AS t JOIN plans AS p ON p.plan_id = t.plan_id"
-            f" WHERE t.status IN ({', '.join('?' * len(wanted))})"
-            " ORDER BY p.created_at, p.rowid, t.position, t.rowid"
-        )
-        return await self._tasks(sql, *wanted)
+        sql, params = queries.with_status_sql(statuses)
+        return await self._tasks(sql, *params)
 
     async def read_events(self, plan_id: str, since: int = 0, limit: int = 1000) -> list[Event]:
         """The plan's events with ``seq > since``, ascending, at most ``limit``."""

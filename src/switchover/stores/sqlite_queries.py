@@ -14,20 +14,39 @@ from switchover.stores.protocol import PlanSummary
 __all__ = [
     "EXECUTING",
     "PLAN_SUMMARIES",
+    "TASKS",
     "TASK_COUNTS",
     "TASK_HISTORY",
     "TASK_ROW",
-    "TaskFilter",
+    "Query",
     "check_page",
-    "executing_sql",
     "plan_summaries",
     "prefix_successor",
     "status_counts",
     "task_filter",
+    "tasks_source",
+    "with_status_sql",
 ]
 
-TASK_ROW = "t.doc, t.configs"
-"""The columns ``decode_task`` takes, in its order, from ``tasks AS t``."""
+TASK_ROW = "t.doc, c.configs"
+"""The columns ``decode_task`` takes, in its order, from ``TASKS``."""
+
+
+def tasks_source(index: str | None = None) -> str:
+    """The FROM clause of a query returning tasks: each task row with its configs row.
+
+    A LEFT JOIN keeps the tasks table the outer loop (its indexes drive every query), and a
+    task whose configs row is missing is reported as malformed instead of left out.
+
+    Args:
+        index: the tasks index SQLite must use, when its own choice would be worse.
+    """
+    indexed = f" INDEXED BY {index}" if index is not None else ""
+    return f"tasks AS t{indexed} LEFT JOIN task_configs AS c ON c.task_id = t.task_id"
+
+
+TASKS = tasks_source()
+"""Every task with its configs."""
 
 # Plans in rowid order, each plan's tasks through the covering (plan_id, status, position)
 # index, so the groups arrive in order and no task row is read; only the few output rows are
@@ -39,7 +58,7 @@ PLAN_SUMMARIES = (
 )
 TASK_COUNTS = "SELECT status, count(*) FROM tasks WHERE plan_id = ? GROUP BY status"
 TASK_HISTORY = (
-    f"SELECT {TASK_ROW} FROM tasks AS t WHERE t.tenant_id = ?"
+    f"SELECT {TASK_ROW} FROM {TASKS} WHERE t.tenant_id = ?"
     " ORDER BY t.created_at DESC, t.rowid DESC LIMIT ?"
 )
 
@@ -49,8 +68,8 @@ EXECUTING: tuple[TaskStatus, ...] = tuple(sorted(EXECUTING_TASK_STATUSES))
 _MAX_CHAR = 0x10FFFF
 _SURROGATES = range(0xD800, 0xE000)
 
-TaskFilter = tuple[str, list[Any]]
-"""A WHERE clause over ``tasks AS t`` and its parameters."""
+Query = tuple[str, list[Any]]
+"""SQL text (a WHERE clause over ``tasks AS t``, or a whole query) and its parameters."""
 
 
 def check_page(offset: int, limit: int | None) -> None:
@@ -83,7 +102,7 @@ def prefix_successor(prefix: str) -> str | None:
 
 def task_filter(
     plan_id: str, statuses: Sequence[TaskStatus] | None, tenant_prefix: str | None
-) -> TaskFilter | None:
+) -> Query | None:
     """The WHERE clause selecting the plan's tasks that pass the filters.
 
     Returns:
@@ -115,20 +134,22 @@ def task_filter(
     return " AND ".join(clauses), params
 
 
-def executing_sql(plan_id: str | None) -> TaskFilter:
-    """The query for the tasks being run (of one plan, or of all), by plan then position."""
-    statuses = [status.value for status in EXECUTING]
-    where = f"t.status IN ({', '.join('?' * len(statuses))})"
-    params: list[Any] = list(statuses)
-    source = "tasks AS t"
+def with_status_sql(statuses: Iterable[TaskStatus], plan_id: str | None = None) -> Query:
+    """The query for the tasks with one of ``statuses`` (not empty), of one plan or of all,
+    by plan creation then position.
+
+    Plans are the outer loop and each plan's tasks are sought in (plan_id, status, position):
+    a few seeks per plan, never a walk over tasks of other statuses. SQLite is told so, as
+    without statistics it would rather scan the tasks table, or walk a plan in position order.
+    """
+    wanted = sorted({TaskStatus(status).value for status in statuses})
+    where = f"t.plan_id = p.plan_id AND t.status IN ({', '.join('?' * len(wanted))})"
+    params: list[Any] = list(wanted)
     if plan_id is not None:
-        where += " AND t.plan_id = ?"
+        where += " AND p.plan_id = ?"
         params.append(plan_id)
-        # Without statistics SQLite would rather walk the plan's tasks in position order (no
-        # sort) than look up the few being run; those are at most the plan's slots.
-        source += " INDEXED BY tasks_by_plan_status"
     sql = (
-        f"SELECT {TASK_ROW} FROM {source} JOIN plans AS p ON p.plan_id = t.plan_id"
+        f"SELECT {TASK_ROW} FROM plans AS p CROSS JOIN {tasks_source('tasks_by_plan_status')}"
         f" WHERE {where} ORDER BY p.created_at, p.rowid, t.position, t.rowid"
     )
     return sql, params

@@ -10,7 +10,7 @@ here directly. Every change stamps ``updated_at``.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from typing import Any, assert_never
 
 from switchover.domain.commands import QueuedCommand, Resume, Retry, Rollback
@@ -38,16 +38,31 @@ class Step:
     events: tuple[Event, ...]
 
 
+_TASK_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Task))
+_TASK_FIELD_SET = frozenset(_TASK_FIELDS)
+
+
 def advance(task: Task, now: float, **changes: Any) -> Task:
     """``task`` with ``changes`` and ``updated_at = now``; a status change must be allowed.
 
+    Same result as ``dataclasses.replace`` at a fraction of its cost: a stage boundary makes
+    one new task, and a 10,000-tenant plan makes tens of thousands.
+
     Raises:
         InvalidTransitionError: the transition table does not allow the status change.
+        TypeError: a change names no field of Task.
     """
     status = changes.get("status")
     if status is not None and status is not task.status:
         task_transition(task.task_id, task.status, status)
-    return replace(task, updated_at=now, **changes)
+    if not _TASK_FIELD_SET.issuperset(changes):
+        raise TypeError(f"Task has no field {sorted(set(changes) - _TASK_FIELD_SET)}")
+    changes["updated_at"] = now
+    new = object.__new__(Task)
+    put = object.__setattr__
+    for name in _TASK_FIELDS:
+        put(new, name, changes[name] if name in changes else getattr(task, name))
+    return new
 
 
 def task_event(
@@ -104,17 +119,22 @@ def start(task: Task, op: QueuedCommand | None, stages: Sequence[str], now: floa
         that stage's ``StageStarted``.
     """
     names = tuple(stages)
-    task = replace(task, waiting_for=None) if task.waiting_for is not None else task
     if op is None and task.status is not TaskStatus.PENDING:
         # Only a PENDING task is admitted; any other start is a command's.
         raise InvalidTransitionError("task", task.task_id, task.status.value, "RUNNING")
     if op is None:
         started = advance(
-            task, now, status=TaskStatus.RUNNING, stages=names, mode=ExecutionMode.NORMAL
+            task,
+            now,
+            status=TaskStatus.RUNNING,
+            stages=names,
+            mode=ExecutionMode.NORMAL,
+            current_stage=names[0] if names else None,
+            waiting_for=None,
         )
         events = [task_event(EventType.TASK_STARTED, started, now, stages=list(names))]
     elif isinstance(op, Resume):
-        started = advance(task, now, status=TaskStatus.RUNNING, requested=None)
+        started = advance(task, now, status=TaskStatus.RUNNING, requested=None, waiting_for=None)
         events = [task_event(EventType.TASK_RESUMED, started, now, next_stage=started.next_stage)]
     elif isinstance(op, Retry):
         keep = (
@@ -132,6 +152,7 @@ def start(task: Task, op: QueuedCommand | None, stages: Sequence[str], now: floa
             retry_count=task.retry_count + 1,
             failure=None,
             requested=None,
+            waiting_for=None,
         )
         events = [
             task_event(
@@ -160,6 +181,7 @@ def start(task: Task, op: QueuedCommand | None, stages: Sequence[str], now: floa
             version_override=op.version if op.version is not None else task.version_override,
             failure=None,
             requested=None,
+            waiting_for=None,
         )
         events = [
             task_event(
@@ -175,7 +197,8 @@ def start(task: Task, op: QueuedCommand | None, stages: Sequence[str], now: floa
         assert_never(op)
     index = started.next_stage
     if index < len(started.stages):
-        started = replace(started, current_stage=started.stages[index])
+        if started.current_stage != started.stages[index]:
+            started = replace(started, current_stage=started.stages[index])
         events.append(
             task_event(
                 EventType.STAGE_STARTED, started, now, stage=started.stages[index], index=index

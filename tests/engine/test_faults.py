@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import pytest
 
-from switchover.domain.records import Lease, Target
+from switchover.domain.records import Lease, Target, Task
 from switchover.domain.status import ExecutionMode, PlanStatus, TaskStatus
 from switchover.engine.engine import Engine
 from switchover.errors import ErrorType, LeaseLostError, OperationRefusedError
@@ -34,6 +36,31 @@ def _engine(
         clock=clock,
         locks=locks,
     )
+
+
+@asynccontextmanager
+async def _running(
+    store: MemoryStore, script: Script, clock: FakeClock, **engine: object
+) -> AsyncIterator[Engine]:
+    """A started engine on ``store``; on exit it is stopped and the clock closed."""
+    started = _engine(store, script, clock, **engine)  # type: ignore[arg-type]
+    await started.start()
+    try:
+        yield started
+    finally:
+        await started.stop()
+        await clock.aclose()
+
+
+async def _settled(engine: Engine) -> None:
+    async with asyncio.timeout(5):
+        await engine.wait_idle()
+
+
+async def _stored(store: MemoryStore, task_id: str = "p1/t1") -> Task:
+    task = await store.get_task(task_id)
+    assert task is not None
+    return task
 
 
 async def _strand_a_rollback(harness: Harness) -> Gate:
@@ -255,16 +282,9 @@ async def test_a_recovered_task_whose_tenant_was_taken_fails_with_conflict() -> 
         await locks.release(fence)
     await locks.claim("t1", "another-operator/b/t1", 30)
 
-    again = _engine(store, script, clock, locks=locks)
-    await again.start()
-    try:
-        async with asyncio.timeout(5):
-            await again.wait_idle()
-    finally:
-        await again.stop()
-        await clock.aclose()
-    task = await store.get_task("p1/t1")
-    assert task is not None
+    async with _running(store, script, clock, locks=locks) as again:
+        await _settled(again)
+    task = await _stored(store)
     assert task.status is TaskStatus.FAILED
     assert task.failure is not None
     assert task.failure.error_type is ErrorType.CONFLICT
@@ -276,17 +296,10 @@ async def test_a_stage_past_its_deadline_fails_with_timeout() -> None:
     """A stage that never ends fails TIMEOUT_ERROR at engine.stage_deadline."""
     store, script, clock = MemoryStore(), Script(), FakeClock()
     script.set("t1", "beta", Gate())
-    engine = _engine(store, script, clock, stage_deadline=0.2)
-    await engine.start()
-    try:
+    async with _running(store, script, clock, stage_deadline=0.2) as engine:
         await engine.submit_plan(make_spec(["t1"]))
-        async with asyncio.timeout(5):
-            await engine.wait_idle()
-    finally:
-        await engine.stop()
-        await clock.aclose()
-    task = await store.get_task("p1/t1")
-    assert task is not None
+        await _settled(engine)
+    task = await _stored(store)
     assert task.status is TaskStatus.FAILED
     assert task.failure is not None
     assert task.failure.error_type is ErrorType.TIMEOUT_ERROR
@@ -299,19 +312,12 @@ async def test_a_cancel_of_a_stuck_task_takes_effect_at_the_stage_deadline() -> 
     store, script, clock = MemoryStore(), Script(), FakeClock()
     gate = Gate()
     script.set("t1", "beta", gate)
-    engine = _engine(store, script, clock, stage_deadline=0.3)
-    await engine.start()
-    try:
+    async with _running(store, script, clock, stage_deadline=0.3) as engine:
         await engine.submit_plan(make_spec(["t1"]))
         await asyncio.wait_for(gate.entered.wait(), 5)
         await engine.cancel(Target.tenant("t1"))
-        async with asyncio.timeout(5):
-            await engine.wait_idle()
-    finally:
-        await engine.stop()
-        await clock.aclose()
-    task = await store.get_task("p1/t1")
-    assert task is not None
+        await _settled(engine)
+    task = await _stored(store)
     assert task.status is TaskStatus.CANCELLED
     assert task.failure is not None
     assert task.failure.error_type is ErrorType.TIMEOUT_ERROR

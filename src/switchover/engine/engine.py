@@ -298,7 +298,7 @@ class Engine:
 
     def _admit(self) -> None:
         self._admit_scheduled = False
-        if not self._live:
+        if not self._live or self._fatal is not None:
             return
         tasks = self._state.tasks
         for admission in self._state.sched.admit(lambda t: tasks[t].status is TaskStatus.PENDING):
@@ -456,9 +456,16 @@ class Engine:
         return self._builder.names(StageRequest(task.tenant_id, config, mode))
 
     def _spawn(self, task_id: str, admission: Admission | None) -> None:
-        assert self._tg is not None
+        tg = self._tg
+        if tg is None or self._fatal is not None:
+            return  # stopping: what is unfinished stays in the store for the next engine
+        run = self._run(task_id, admission)
+        try:
+            tg.create_task(run, name=f"task:{task_id}")
+        except RuntimeError:  # the task group is shutting down: the engine is stopping
+            run.close()
+            return
         self._runners.add(task_id)
-        self._tg.create_task(self._run(task_id, admission), name=f"task:{task_id}")
 
     async def _run(self, task_id: str, admission: Admission | None) -> None:
         """Start an admitted task (None: one recovered executing) and run it to its end."""
@@ -504,7 +511,9 @@ class Engine:
             assert self._lease is not None
             renewed = await renew_lease(self._store, self._lease, ttl)
             if renewed is None:
-                raise LeaseLostError("this engine's lease was taken by another engine")
+                error = LeaseLostError("this engine's lease was taken by another engine")
+                self._on_fatal(error)
+                raise error
             self._lease = renewed
 
     async def answer(self, request: ControlRequest) -> None:

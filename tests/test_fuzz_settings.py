@@ -26,7 +26,9 @@ FUZZ = settings(
     deadline=2000,  # ms per example
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
-SECRET = "S3cr3t-Planted-9431"
+# Built at run time: Hypothesis feeds string literals of the code it sees to text strategies,
+# and the planted secret must only ever appear where the test puts it.
+SECRET = "-".join(["S3cr3t", "Planted", str(9431 * 3)])
 
 FIELDS: dict[str, list[str]] = {
     name: list(model.model_fields)

@@ -130,6 +130,8 @@ LAUGHS = (
         ("engine: " + "[" * 200 + "]" * 200 + "\n", "nested deeper than 64 levels"),
         ("a: " + "{b: " * 100 + "1" + "}" * 100 + "\n", "nested deeper than 64 levels"),
         ("1: 2\n", "keys must be names of settings (found a number)"),
+        ("? \n", "keys must be names of settings (found null)"),
+        ("x: !!timestamp yesterday\n", "not a valid date or time"),
         (LAUGHS, "aliases expand the document"),
         ("x: 2024-13-45\n", "not a valid date or time"),
         ("a: 1\n---\nb: 2\n", "not valid YAML"),
@@ -363,6 +365,8 @@ def settings_with(url: str, token: str | None = None, password: str | None = Non
         ("redis://:hun?ter2@h/0", "redis://:***@h/0"),
         ("unix:///run/redis.sock?password=hunter2", "unix:///run/redis.sock?password=***"),
         ("redis://h:6379/0?username=ops", "redis://h:6379/0?username=ops"),
+        ("redis://:hunter2", "redis://:***"),  # the host forgotten: no port, a password
+        ("redis://[::1]:6379/0", "redis://[::1]:6379/0"),
     ],
 )
 def test_masked_hides_every_form_of_the_redis_password(url: str, shown: str) -> None:

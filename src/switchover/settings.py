@@ -29,6 +29,7 @@ SERVICE_KEYS = ("blueGreenGatewayService", "portalService", "asbcService", "obSe
 """Discovery keys of the four kinds of service a task talks to (SPEC §4)."""
 
 ENV_PREFIX = "SWITCHOVER_"
+"""Every environment variable of the settings starts with this; ``__`` separates nesting."""
 MAX_SETTINGS_SIZE = 16 * 2**20
 """The largest settings file accepted, in bytes."""
 
@@ -63,7 +64,7 @@ class _Section(BaseModel):
         return value
 
 
-def _secret_problem(secret: SecretStr | None, *, token: bool) -> None:
+def _check_secret(secret: SecretStr | None, *, token: bool) -> None:
     """Refuse a secret that cannot be sent; the message never quotes the secret."""
     if secret is None:
         return
@@ -161,7 +162,7 @@ class AsbcSettings(_Section):
     @field_validator("token")
     @classmethod
     def _usable_token(cls, value: SecretStr | None) -> SecretStr | None:
-        _secret_problem(value, token=True)
+        _check_secret(value, token=True)
         return value
 
 
@@ -195,7 +196,7 @@ class NacosSettings(_Section):
     @classmethod
     def _usable_password(cls, value: SecretStr | None) -> SecretStr | None:
         # Spaces and any script are fine in a password; line breaks and NULs are not.
-        _secret_problem(value, token=False)
+        _check_secret(value, token=False)
         return value
 
 
@@ -416,6 +417,7 @@ def load_settings(config_file: Path | str | None = None, **overrides: Any) -> Se
     env_values = _environment_values()
     merged = _merge(_merge(file_values, env_values), overrides)
     try:
+        # Settings' own sources read the environment again, below these values: no change.
         return Settings.model_validate(merged)
     except ValidationError as exc:
         message = _describe(exc, name, file_values, env_values, overrides)

@@ -1135,6 +1135,7 @@ def test_binary_values_are_not_text() -> None:
     ("text", "expected"),
     [
         ("- {tenantId: t1, x: 2024-13-45}", "not a valid date or time (line 1, column 21)"),
+        ("- {tenantId: t1, x: !!timestamp yesterday}", "not a valid date or time"),
         ("- {tenantId: t1, x: !!bool maybe}", "not a valid boolean"),
         ("- {tenantId: t1, planVersion: !!int ''}", "not a valid integer"),
         ("- {tenantId: t1, planVersion: !!float x}", "not a valid number"),

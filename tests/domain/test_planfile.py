@@ -11,8 +11,8 @@ import pytest
 
 from switchover.domain import planfile
 from switchover.domain.config import NetworkEndpoint, TenantConfig
+from switchover.domain.documents import MAX_DEPTH
 from switchover.domain.planfile import (
-    MAX_DEPTH,
     parse_plan_bytes,
     parse_plan_data,
     parse_plan_text,

@@ -349,11 +349,11 @@ def _window(events: list[Event], tenant: str) -> tuple[float, float, str] | None
 async def test_two_operators_on_two_stores_take_turns_on_each_tenant(
     fleet: Fleet, operators: Operators, redis_client: aioredis.Redis
 ) -> None:
-    """Plans at v20 and v21 from two stores over 40 tenants: one task at a time per tenant."""
+    """Plans at v20 and v21 from two stores over 50 tenants: one task at a time per tenant."""
     verify = {"interval": 0.05, "max_attempts": 40}
     alpha, beta = operators.make("alpha", verify=verify), operators.make("beta", verify=verify)
     await fleet.set_faults(fleet.gateways, lag=0.3)  # tasks long enough to meet
-    tenants = [f"duo-{n:02}" for n in range(40)]
+    tenants = [f"duo-{n:02}" for n in range(50)]
     docs = [tenant_doc(t) for t in tenants]
     a_file = write_plan_file(alpha.workdir / "a.yaml", "duo-a", docs, max_concurrency=8)
     b_file = write_plan_file(

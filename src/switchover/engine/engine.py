@@ -505,6 +505,11 @@ class Engine:
             await clock.sleep(interval)
 
     async def _lease_loop(self) -> None:
+        """Renew the store's lease a third of its TTL apart; stop the engine when it is lost.
+
+        The lease is shared with other processes, so it runs on the host's wall clock and real
+        sleeps, not on the engine's ``Clock`` (which tests replace with virtual time).
+        """
         ttl = self._settings.engine.lease_ttl
         while True:
             await asyncio.sleep(ttl / 3)

@@ -228,7 +228,7 @@ def demo(
         str, typer.Option(help="The tenant the OB instances ignore, to roll back.")
     ] = "tenant-007",
 ) -> None:
-    """A whole plan against a real redis-server and local fleet, then a rollback (~20 s)."""
+    """A whole plan against a real redis-server and local fleet, then a rollback (a few seconds)."""
     from switchover.cli.demo_cmd import run_demo
 
     opts = Options.of(ctx)

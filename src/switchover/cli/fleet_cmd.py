@@ -32,7 +32,8 @@ def fleet(
     start_redis: bool,
     json_output: bool,
 ) -> None:
-    """Run gateways, OB instances, a portal and an ASBC on loopback until SIGINT or SIGTERM.
+    """Run gateways, OB instances, a portal and an ASBC on loopback until SIGINT, SIGTERM or
+    SIGHUP (its terminal closed).
 
     Prints the Redis URL, every instance address and a YAML settings snippet to save and pass
     to ``switchover --config``; then serves until interrupted and stops everything it started
@@ -83,7 +84,7 @@ async def _serve(
 ) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         with contextlib.suppress(NotImplementedError):  # no signal handlers on Windows
             loop.add_signal_handler(sig, stop.set)
     console = Console()
@@ -98,7 +99,7 @@ async def _serve(
                 _print_tables(console, running, snippet)
             await stop.wait()
     finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             with contextlib.suppress(NotImplementedError):
                 loop.remove_signal_handler(sig)
     if not json_output:

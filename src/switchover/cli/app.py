@@ -6,7 +6,6 @@ shares (settings, one-line errors, exit codes). The commands live in ``run_cmd``
 
 from __future__ import annotations
 
-import asyncio
 import shlex
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
@@ -148,6 +147,8 @@ def settings(opts: Options) -> Settings:
 
 def run_async(opts: Options, coro: Coroutine[Any, Any, _T]) -> _T:
     """Run a command's coroutine; turn known errors into one line and an exit code."""
+    import asyncio
+
     try:
         return asyncio.run(coro)
     except SwitchoverError as exc:

@@ -6,6 +6,7 @@ import datetime as dt
 import json
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console, Group, RenderableType
@@ -16,7 +17,6 @@ from switchover.domain.events import Event
 from switchover.domain.failure import FailureInfo
 from switchover.domain.records import Plan, Task
 from switchover.domain.status import PlanStatus, TaskStatus
-from switchover.stores.codec import plan_to_dict, task_to_dict
 
 if TYPE_CHECKING:
     from switchover.service import PlanDetail
@@ -200,15 +200,22 @@ def plan_json(plan: Plan, tasks: Iterable[Task]) -> dict[str, Any]:
     task_list = list(tasks)
     counts = Counter(t.status.value for t in task_list)
     return {
-        **plan_to_dict(plan),
+        **_codec().plan_to_dict(plan),
         "counts": dict(counts),
         "tasks": [task_json(t) for t in task_list],
     }
 
 
+def _codec() -> ModuleType:
+    """The store codec (JSON forms of records), imported when JSON is printed."""
+    from switchover.stores import codec
+
+    return codec
+
+
 def task_json(task: Task) -> dict[str, Any]:
     """A task as JSON, with its derived fields."""
-    data = task_to_dict(task)
+    data: dict[str, Any] = _codec().task_to_dict(task)
     data["has_checkpoint"] = task.checkpoint is not None
     data["next_stage"] = task.next_stage
     data["run_version"] = task.run_version

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import signal
@@ -191,9 +190,11 @@ async def drain(op: Operator, as_json: bool) -> None:
 
 def install_interrupt(first: Callable[[], Coroutine[Any, Any, None]]) -> None:
     """First Ctrl-C: run ``first`` (pause at the next boundary). Second: exit at once."""
+    import asyncio
+
     loop = asyncio.get_running_loop()
     presses = {"n": 0}
-    pending: set[asyncio.Task[None]] = set()
+    pending: set[asyncio.Task[None]] = set()  # keeps each pause job referenced until done
 
     def handler() -> None:
         presses["n"] += 1

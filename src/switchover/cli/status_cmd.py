@@ -30,7 +30,6 @@ from switchover.cli.render import (
     task_json,
 )
 from switchover.domain.records import Target
-from switchover.stores.codec import plan_to_dict
 
 if TYPE_CHECKING:
     from switchover.service import Stranded
@@ -85,7 +84,7 @@ async def _plans(conf: Settings, as_json: bool) -> None:
         print_json(
             out,
             [
-                plan_to_dict(s.plan) | {"counts": {k.value: v for k, v in s.counts.items()}}
+                plan_json(s.plan, ()) | {"counts": {k.value: v for k, v in s.counts.items()}}
                 for s in summaries
             ],
         )

@@ -66,7 +66,7 @@ async def run_side(side: str, tenants: int, directory: Path) -> float:
             console = Console(file=io.StringIO(), width=120)
             start = time.perf_counter()
             await op.submit(spec)
-            async for progress, _ in op.follow(spec.plan_id, plan_done):
+            async for progress, _ in op.follow(spec.plan_id, plan_done, snapshot=True):
                 console.print(render(progress, "plan"))
             return time.perf_counter() - start
         finally:

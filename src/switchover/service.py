@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter, deque
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
@@ -428,7 +428,13 @@ class Operator:
         return Watch(accepted.plan_id, done, since, whole_plan=whole)
 
     async def follow(
-        self, plan_id: str, done: Done, *, since: int = 0, poll: float = 0.2
+        self,
+        plan_id: str,
+        done: Done,
+        *,
+        since: int = 0,
+        poll: float = 0.2,
+        snapshot: bool = False,
     ) -> AsyncIterator[tuple[Progress, Update]]:
         """Follow the plan's events until ``done``; one update per poll.
 
@@ -436,19 +442,23 @@ class Operator:
         own engine was deposed, follows the engine that took over): followed work is never
         left without an engine.
 
+        Args:
+            plan_id: the plan.
+            done: when to stop.
+            since: follow the events after this sequence number.
+            poll: seconds between updates.
+            snapshot: start from the state the engine of this process holds, instead of
+                replaying the events since ``since`` (for following a whole plan, whose
+                ``done`` looks only at statuses: it spares reading the plan back).
+
         Raises:
             EngineUnavailableError: this request's engine stopped for another reason.
         """
         store = self.session.store
-        progress = Progress(plan_id)
-        plan = await store.get_plan(plan_id)
-        if plan is not None:
-            progress.status = plan.status
-        for task in await store.list_tasks(plan_id):
-            progress.tasks[task.task_id] = TaskProgress(
-                task.tenant_id, task.status, task.current_stage
-            )
-        progress.last_seq = since
+        progress = Progress(plan_id, last_seq=since)
+        engine = self.session.engine
+        if not (snapshot and engine is not None):
+            await self._load(progress)
         told: list[Event] = []
         listening: tuple[object, Callable[[], None]] | None = None
         try:
@@ -459,9 +469,15 @@ class Operator:
                     listening = None
                 if listening is None and engine is not None:
                     # Told by the engine in this process from now on; what came before is in
-                    # the store. Sequence numbers drop what is both told and read.
+                    # the store (or in the engine's state). Sequence numbers drop what is both.
                     listening = (engine, engine.subscribe(plan_id, told.extend))
-                    events = await self._read_all(plan_id, progress.last_seq)
+                    if snapshot:
+                        snapshot = False
+                        events = []
+                        progress.last_seq = max(since, await store.last_seq(plan_id))
+                        await self._load(progress, engine.list_tasks, engine.get_plan)
+                    else:
+                        events = await self._read_all(plan_id, progress.last_seq)
                 elif listening is not None:
                     events, told[:] = list(told), []
                 else:
@@ -483,6 +499,22 @@ class Operator:
         finally:
             if listening is not None:
                 listening[1]()
+
+    async def _load(
+        self,
+        progress: Progress,
+        tasks: Callable[[str], Awaitable[list[Task]]] | None = None,
+        plan: Callable[[str], Awaitable[Plan]] | None = None,
+    ) -> None:
+        """Fill ``progress`` with the plan's status and tasks (from the store by default)."""
+        store = self.session.store
+        found = await (plan or store.get_plan)(progress.plan_id)
+        if found is not None:
+            progress.status = found.status
+        for task in await (tasks or store.list_tasks)(progress.plan_id):
+            progress.tasks[task.task_id] = TaskProgress(
+                task.tenant_id, task.status, task.current_stage
+            )
 
     async def _read_all(self, plan_id: str, since: int) -> list[Event]:
         """Every event of the plan after ``since``, from the store."""

@@ -86,7 +86,10 @@ async def show(
     if display is not None:
         display.start()
     try:
-        async for progress, update in operator.follow(watch.plan_id, watch.done, since=watch.since):
+        updates = operator.follow(
+            watch.plan_id, watch.done, since=watch.since, snapshot=watch.whole_plan
+        )
+        async for progress, update in updates:
             for event in update.events:
                 if json_lines:
                     console.print_json(data=event.to_dict(), indent=None, highlight=False)

@@ -206,15 +206,6 @@ async def subscriber(redis_server: RedisServer) -> AsyncIterator[Subscriber]:
         await sub.close()
 
 
-@pytest.fixture
-async def raw(redis_server: RedisServer) -> AsyncIterator[aioredis.Redis]:
-    client = aioredis.from_url(redis_server.url, decode_responses=True)
-    try:
-        yield client
-    finally:
-        await client.aclose()
-
-
 async def claim(settings: Settings, holder: str, ttl: float = 30.0) -> Fence:
     async with RedisClient(settings) as redis:
         fence = await RedisTenantLocks(redis, settings).claim("t-1", holder, ttl)

@@ -38,15 +38,6 @@ def locks(redis: RedisClient, redis_server: RedisServer) -> TenantLocks:
     return RedisTenantLocks(redis, settings_for(redis_server.url))
 
 
-@pytest.fixture
-async def raw(redis_server: RedisServer) -> AsyncIterator[aioredis.Redis]:
-    client = aioredis.from_url(redis_server.url, decode_responses=True)
-    try:
-        yield client
-    finally:
-        await client.aclose()
-
-
 async def claimed(locks: TenantLocks, holder: str, ttl: float = 30.0) -> Fence:
     fence = await locks.claim("t-1", holder, ttl)
     assert isinstance(fence, Fence), fence

@@ -524,7 +524,10 @@ class Operator:
         """What the followed command came to."""
         store = self.session.store
         plan = await store.get_plan(accepted.plan_id)
-        tasks = [t for t in [await store.get_task(t) for t in sorted(accepted.task_ids)] if t]
+        tasks: list[Task] = []
+        if not watch.whole_plan:  # a whole plan is reported by its status, not task by task
+            found = [await store.get_task(t) for t in sorted(accepted.task_ids)]
+            tasks = [t for t in found if t is not None]
         return Result(command, plan, tasks, watch.whole_plan)
 
     def has_other_work(self) -> bool:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from switchover.clock import Clock, SystemClock
-from switchover.domain.commands import Command, ControlRequest, Pause, Retry, Rollback
+from switchover.domain.commands import Accepted, Command, ControlRequest, Pause, Retry, Rollback
 from switchover.domain.events import Event, EventType
 from switchover.domain.records import Lease, PlanSpec, Target
 from switchover.domain.status import PlanStatus, TaskStatus
@@ -27,6 +27,7 @@ from switchover.errors import (
     NotFoundError,
     OperationRefusedError,
     StoreError,
+    SwitchoverError,
 )
 from switchover.stores.memory import MemoryStore
 from switchover.stores.protocol import Change
@@ -359,12 +360,11 @@ async def test_a_request_left_by_a_stopped_engine_is_answered_once_by_the_sessio
         await session.start()
         assert session.remote
 
-        async with asyncio.TaskGroup() as tg:
-            performing = tg.create_task(session.perform(Retry(target=Target.tenant("t1"))))
-            await eventually(lambda: _has_pending(world))
-            await other.stop()
-        accepted = performing.result()
+        accepted = await _perform_while_it_stops(
+            world, session, other, Retry(target=Target.tenant("t1"))
+        )
 
+        assert isinstance(accepted, Accepted)
         assert accepted.task_ids == ("p0/t1",)
         assert not session.remote
         await session.drain()
@@ -385,6 +385,24 @@ async def _has_pending(world: World) -> bool:
     return bool(await world.store.pending_controls())
 
 
+async def _perform_while_it_stops(
+    world: World, session: Session, other: Engine, command: Command
+) -> Accepted | SwitchoverError:
+    """Send ``command`` through the mailbox and stop the live engine before it reads it."""
+
+    async def perform() -> Accepted | SwitchoverError:
+        try:
+            return await session.perform(command)
+        except SwitchoverError as exc:
+            return exc
+
+    async with asyncio.TaskGroup() as tg:
+        performing = tg.create_task(perform())
+        await eventually(lambda: _has_pending(world))
+        await other.stop()
+    return performing.result()
+
+
 async def test_a_request_left_by_a_stopped_engine_and_refused_changes_nothing(
     world: World,
 ) -> None:
@@ -397,19 +415,10 @@ async def test_a_request_left_by_a_stopped_engine_and_refused_changes_nothing(
         before = await world.events("p0")
         calls = len(world.script.calls)
 
-        async def rollback() -> OperationRefusedError | None:
-            try:
-                await session.perform(Rollback(target=Target.tenant("t1")))
-            except OperationRefusedError as exc:
-                return exc
-            return None
-
-        async with asyncio.TaskGroup() as tg:
-            performing = tg.create_task(rollback())
-            await eventually(lambda: _has_pending(world))
-            await other.stop()
-        refused = performing.result()
-        assert refused is not None
+        refused = await _perform_while_it_stops(
+            world, session, other, Rollback(target=Target.tenant("t1"))
+        )
+        assert isinstance(refused, OperationRefusedError)
         assert refused.error_type is ErrorType.ROLLBACK_PRECONDITION_FAILED
         assert refused.status == TaskStatus.COMPLETED.value
         assert session.engine is not None

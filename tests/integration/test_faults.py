@@ -39,7 +39,9 @@ from tests.integration.conftest import (
 )
 from tests.integration.faults_support import (
     SWITCHOVER,
+    Operator,
     Operators,
+    Peer,
     all_events,
     counted,
     freeze,
@@ -416,16 +418,23 @@ def _portal_plan(op_dir: Path, plan_id: str) -> Path:
     return write_plan_file(op_dir / "plan.yaml", plan_id, [doc])
 
 
+def _behind_trickling_portal(
+    operators: Operators, portal: Peer, *, total: float, attempts: int, deadline: float
+) -> Operator:
+    """An operator whose portal is ``portal``: reads time out at 1 s, calls at ``total``."""
+    return operators.make(
+        http={"read_timeout": 1.0, "total_timeout": total},
+        retry={"attempts": attempts},
+        engine={"stage_deadline": deadline},
+        discovery={"fallback_instances": {"portalService": [portal.address]}},
+    )
+
+
 @pytest.mark.slow
 async def test_a_trickling_portal_times_the_stage_out(operators: Operators) -> None:
     """A portal trickling its answer for ever: the task FAILS with TIMEOUT_ERROR at portal."""
     async with serving(trickle) as portal:
-        op = operators.make(
-            http={"read_timeout": 1.0, "total_timeout": 2.0},
-            retry={"attempts": 1},
-            engine={"stage_deadline": 5.0},
-            discovery={"fallback_instances": {"portalService": [portal.address]}},
-        )
+        op = _behind_trickling_portal(operators, portal, total=2.0, attempts=1, deadline=5.0)
         plan_file = _portal_plan(op.workdir, "trickle")
         async with reading(op.store_path) as store:
             run = await op.cli.start("run", str(plan_file))
@@ -452,12 +461,7 @@ async def test_a_trickling_portal_times_the_stage_out(operators: Operators) -> N
 async def test_cancel_reaches_a_task_stuck_on_a_trickling_portal(operators: Operators) -> None:
     """``cancel`` while the portal trickles: CANCELLED within stage_deadline + 4 s; run exits 1."""
     async with serving(trickle) as portal:
-        op = operators.make(
-            http={"read_timeout": 1.0, "total_timeout": 60.0},
-            retry={"attempts": 0},
-            engine={"stage_deadline": 3.0},
-            discovery={"fallback_instances": {"portalService": [portal.address]}},
-        )
+        op = _behind_trickling_portal(operators, portal, total=60.0, attempts=0, deadline=3.0)
         plan_file = _portal_plan(op.workdir, "trickle-cancel")
         async with reading(op.store_path) as store:
             run = await op.cli.start("run", str(plan_file))

@@ -16,7 +16,7 @@ from rich.text import Text
 from switchover.domain.events import Event
 from switchover.domain.failure import FailureInfo
 from switchover.domain.records import Plan, Task
-from switchover.domain.status import PlanStatus, TaskStatus
+from switchover.domain.status import TaskStatus
 
 if TYPE_CHECKING:
     from switchover.service import PlanDetail
@@ -220,8 +220,3 @@ def task_json(task: Task) -> dict[str, Any]:
     data["next_stage"] = task.next_stage
     data["run_version"] = task.run_version
     return data
-
-
-def plan_settled(plan: Plan) -> bool:
-    """Whether a plan has reached a status a follower stops at."""
-    return plan.status in (PlanStatus.COMPLETED, PlanStatus.FAILED, PlanStatus.CANCELLED)

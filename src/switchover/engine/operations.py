@@ -68,9 +68,7 @@ class Operations:
         if task.requested is BoundaryRequest.CANCEL:
             raise _refuse_state(task, "pause", "RUNNING", note="a cancel is already requested")
         if task.requested is None:
-            await self._state.write(
-                task.plan_id, [self._state.changed(task, requested=BoundaryRequest.PAUSE)]
-            )
+            await self._state.write(task.plan_id, [self._ask(task, BoundaryRequest.PAUSE)])
         return Accepted(
             task.plan_id, (task.task_id,), "pause requested: applies at the next stage boundary"
         )
@@ -85,7 +83,7 @@ class Operations:
         if plan.operator_paused:
             return Accepted(plan_id, (), "plan already paused")
         tasks = [
-            self._state.changed(t, requested=BoundaryRequest.PAUSE)
+            self._ask(t, BoundaryRequest.PAUSE)
             for t in self._state.plan_tasks(plan_id)
             if t.status is TaskStatus.RUNNING and t.requested is None
         ]
@@ -114,7 +112,7 @@ class Operations:
             return await self._resume_plan(command)
         task = await self._resolve(target)
         if task.status is TaskStatus.RUNNING and task.requested is BoundaryRequest.PAUSE:
-            await self._state.write(task.plan_id, [self._state.changed(task, requested=None)])
+            await self._state.write(task.plan_id, [self._ask(task, None)])
             return Accepted(task.plan_id, (task.task_id,), "pause request withdrawn")
         if task.status is TaskStatus.RUNNING:
             return Accepted(task.plan_id, (task.task_id,), "already running")
@@ -152,7 +150,7 @@ class Operations:
         resumed = []
         for task in tasks:
             if task.status is TaskStatus.RUNNING and task.requested is BoundaryRequest.PAUSE:
-                withdrawn.append(self._state.changed(task, requested=None))
+                withdrawn.append(self._ask(task, None))
             elif (
                 task.status is TaskStatus.PAUSED
                 and self._state.sched.queued_op(task.task_id) is None
@@ -177,9 +175,7 @@ class Operations:
         task = await self._resolve(target)
         if task.status is TaskStatus.RUNNING:
             if task.requested is not BoundaryRequest.CANCEL:
-                await self._state.write(
-                    task.plan_id, [self._state.changed(task, requested=BoundaryRequest.CANCEL)]
-                )
+                await self._state.write(task.plan_id, [self._ask(task, BoundaryRequest.CANCEL)])
             return Accepted(
                 task.plan_id,
                 (task.task_id,),
@@ -207,7 +203,7 @@ class Operations:
         for task in self._state.plan_tasks(plan_id):
             if task.status is TaskStatus.RUNNING:
                 if task.requested is not BoundaryRequest.CANCEL:
-                    changed.append(self._state.changed(task, requested=BoundaryRequest.CANCEL))
+                    changed.append(self._ask(task, BoundaryRequest.CANCEL))
                 stopping += 1
             elif task.status in (TaskStatus.PENDING, TaskStatus.PAUSED, TaskStatus.FAILED):
                 step = self._cancelled(task)
@@ -289,6 +285,10 @@ class Operations:
         self._queue(task, command)
         to = version if version is not None else task.previous.plan_version
         return Accepted(task.plan_id, (task.task_id,), f"rollback accepted (to version {to})")
+
+    def _ask(self, task: Task, request: BoundaryRequest | None) -> Task:
+        """``task`` asked to pause or cancel at its next boundary (None: the ask withdrawn)."""
+        return lifecycle.request_at_boundary(task, request, self._state.clock.now())
 
     def _claim(self, task: Task) -> None:
         queued = self._state.sched.queued_op(task.task_id)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 
 from switchover.clock import Clock, SystemClock
 from switchover.domain.commands import (
@@ -17,7 +17,6 @@ from switchover.domain.commands import (
     command_name,
 )
 from switchover.domain.records import Plan, PlanSpec, Target
-from switchover.domain.status import EXECUTING_TASK_STATUSES, PlanStatus
 from switchover.engine.engine import Engine, EngineStoppedError
 from switchover.engine.lease import lease_is_live
 from switchover.errors import (
@@ -197,19 +196,6 @@ class Session:
             f"no engine answered the {command_name(command)} request within "
             f"{self._request_ttl:.0f}s"
         )
-
-    async def is_settled(self, plan_id: str, task_ids: Iterable[str] | None = None) -> bool:
-        """Whether the plan (or the named tasks) has nothing executing or queued right now."""
-        if self.engine is not None:
-            return not self.engine.is_busy(list(task_ids) if task_ids is not None else None)
-        wanted = set(task_ids) if task_ids is not None else None
-        for task in await self.store.list_tasks(plan_id):
-            if wanted is not None and task.task_id not in wanted:
-                continue
-            if task.status in EXECUTING_TASK_STATUSES:
-                return False
-        plan = await self.store.get_plan(plan_id)
-        return plan is None or plan.status is not PlanStatus.RUNNING or wanted is not None
 
     async def engine_alive(self) -> bool:
         """Whether some engine (ours or another) is running this store's work."""

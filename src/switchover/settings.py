@@ -7,7 +7,7 @@ import os
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import unquote, unquote_plus
 
 import yaml
@@ -222,6 +222,90 @@ class EngineSettings(_Section):
     """Seconds one stage may run (all its steps and their retries) before it fails."""
 
 
+class TokenSettings(_Section):
+    """One API bearer token: who it is (recorded as the actor of what it does) and its role."""
+
+    name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.@-]+$")
+    role: Literal["viewer", "operator"] = "viewer"
+    """``viewer`` reads; ``operator`` also submits plans and performs operations."""
+    token: SecretStr
+
+    @field_validator("token")
+    @classmethod
+    def _usable_token(cls, value: SecretStr) -> SecretStr:
+        _check_secret(value, token=True)
+        if len(value.get_secret_value()) < 16:
+            raise PydanticCustomError("token_length", "must be at least 16 characters long")
+        return value
+
+
+class ServerSettings(_Section):
+    """``switchover serve``: where it listens and who may call it."""
+
+    listen: str = Field("127.0.0.1:8080", pattern=r"^[^\s:]+:[0-9]{1,5}$")
+    """``host:port``; loopback by default."""
+    tokens: list[TokenSettings] = Field(default_factory=list)
+    """API tokens. With none, ``serve`` creates an operator token in ``token_file``."""
+    token_file: Path | None = None
+    """Where the generated operator token is kept; default: beside the store (``.token``)."""
+    shutdown_grace: Seconds = 30.0
+    """On SIGTERM, seconds running stages get to reach their boundary before the exit."""
+
+    @field_validator("tokens")
+    @classmethod
+    def _distinct(cls, value: list[TokenSettings]) -> list[TokenSettings]:
+        names = [token.name for token in value]
+        for name in names:
+            if names.count(name) > 1:
+                raise PydanticCustomError(
+                    "token_name", "token name {name!r} is used twice", {"name": name}
+                )
+        return value
+
+
+DEFAULT_ALERT_EVENTS = ("TaskFailed", "TaskRollbackFailed", "PlanFailed", "PlanCompleted")
+"""The event types alerted on when ``alerts.events`` is not set."""
+
+
+class AlertSettings(_Section):
+    """Webhooks told about events, from a durable outbox (delivered at least once, retried)."""
+
+    webhooks: list[SecretStr] = Field(default_factory=list)
+    """URLs each alert is POSTed to (JSON); secret, since a URL often carries a token."""
+    events: list[str] = Field(default_factory=lambda: list(DEFAULT_ALERT_EVENTS))
+    """Event types that raise an alert."""
+    timeout: Seconds = 5.0
+    """Seconds one delivery attempt may take."""
+    max_attempts: int = Field(20, ge=1)
+    """Attempts per alert and webhook before it is given up (and logged)."""
+    base_delay: Seconds = 1.0
+    max_delay: Seconds = 300.0
+
+    @field_validator("events")
+    @classmethod
+    def _known_events(cls, value: list[str]) -> list[str]:
+        from switchover.domain.events import EventType
+
+        known = {member.value for member in EventType}
+        for name in value:
+            if name not in known:
+                raise PydanticCustomError(
+                    "event_type",
+                    "unknown event type {name!r} (expected one of {known})",
+                    {"name": name, "known": ", ".join(sorted(known))},
+                )
+        return value
+
+    @field_validator("webhooks")
+    @classmethod
+    def _http_urls(cls, value: list[SecretStr]) -> list[SecretStr]:
+        for secret in value:
+            url = secret.get_secret_value()
+            if not url.startswith(("http://", "https://")) or " " in url:
+                raise PydanticCustomError("webhook_url", "each webhook must be an http(s) URL")
+        return value
+
+
 class Settings(BaseSettings):
     """Everything switchover can be told. Nested fields: ``SWITCHOVER_REDIS__URL`` and so on."""
 
@@ -243,6 +327,8 @@ class Settings(BaseSettings):
     nacos: NacosSettings = NacosSettings()
     discovery: DiscoverySettings = DiscoverySettings()
     engine: EngineSettings = EngineSettings()
+    server: ServerSettings = ServerSettings()
+    alerts: AlertSettings = AlertSettings()
 
     @field_validator("store")
     @classmethod
@@ -275,7 +361,12 @@ class Settings(BaseSettings):
             The non-empty values, each once.
         """
         found = list(_url_secrets(self.redis.url.get_secret_value()))
-        for secret in (self.asbc.token, self.nacos.password):
+        for secret in (
+            self.asbc.token,
+            self.nacos.password,
+            *(token.token for token in self.server.tokens),
+            *self.alerts.webhooks,
+        ):
             if secret is not None:
                 found.append(secret.get_secret_value())
         return tuple(dict.fromkeys(value for value in found if value))

@@ -19,6 +19,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 from switchover.domain.commands import (
+    DEFAULT_ACTOR,
     Accepted,
     Cancel,
     Command,
@@ -179,6 +180,17 @@ class Queries:
         if not tasks:
             raise NotFoundError("tenant", tenant_id)
         return tasks
+
+    async def require_plan(self, plan_id: str) -> Plan:
+        """The plan.
+
+        Raises:
+            NotFoundError: no such plan.
+        """
+        plan = await self._store.get_plan(plan_id)
+        if plan is None:
+            raise NotFoundError("plan", plan_id)
+        return plan
 
     async def events(
         self, plan_id: str, since: int = 0, *, follow: bool = False, poll: float = 0.3
@@ -365,7 +377,9 @@ class Operator:
         """Whether another process's engine does the work."""
         return self.session.remote
 
-    async def submit(self, spec: PlanSpec) -> Plan:
+    async def submit(
+        self, spec: PlanSpec, *, actor: str = DEFAULT_ACTOR, reason: str | None = None
+    ) -> Plan:
         """Create the plan and get it running.
 
         Raises:
@@ -374,7 +388,7 @@ class Operator:
         existing = await self.session.store.get_plan(spec.plan_id)
         if existing is not None:
             raise ConflictError(f"plan {spec.plan_id} already exists ({existing.status.value})")
-        return await self.session.submit_plan(spec)
+        return await self.session.submit_plan(spec, actor=actor, reason=reason)
 
     async def perform(self, command: Command, *, wait: bool = True) -> tuple[Accepted, Watch]:
         """Perform ``command``; what it was accepted as and how to follow it.
@@ -395,7 +409,7 @@ class Operator:
             )
             scope = found.plan_id if found is not None else None
         since = await store.last_seq(scope) if scope else 0
-        if not wait and self.session.engine is not None:
+        if not wait and self.session.engine is not None and not self.session.lasting:
             raise OperationRefusedError(
                 ErrorType.INVALID_STATE,
                 "--no-wait needs an engine that outlives this command, and none is running on "

@@ -49,6 +49,7 @@ class Runtime:
     discovery: Discovery
     make_engine: Callable[[], Engine]
     clock: Clock
+    redis: RedisClient
 
     def session(self) -> Session:
         """A session over this runtime's store and engine factory."""
@@ -98,4 +99,4 @@ async def runtime(settings: Settings, *, clock: Clock | None = None) -> AsyncIte
                 locks=locks,
             )
 
-        yield Runtime(settings, store, builder, discovery, make_engine, the_clock)
+        yield Runtime(settings, store, builder, discovery, make_engine, the_clock, redis)

@@ -65,7 +65,9 @@ async def test_plan_pause_stops_admission_and_pauses_running_tasks(harness: Harn
     assert plan_events == [
         EventType.PLAN_CREATED,
         EventType.PLAN_PAUSED,
+        EventType.OPERATION_ACCEPTED,
         EventType.PLAN_RESUMED,
+        EventType.OPERATION_ACCEPTED,
         EventType.PLAN_COMPLETED,
     ]
 

@@ -23,7 +23,7 @@ from switchover.cli.app import (
     settings,
 )
 from switchover.cli.exits import Exit, exit_for_error, exit_for_plan, exit_for_task
-from switchover.cli.render import print_json, task_json
+from switchover.cli.render import print_json
 from switchover.cli.run_cmd import drain, follow_plan
 from switchover.domain.commands import (
     COMMAND_NAMES,
@@ -107,6 +107,8 @@ def _report(result: Result, as_json: bool) -> Exit:
         code = Exit.OK if stopping else exit_for_task(task.status)
         worst = max(worst, code)
         if as_json:
+            from switchover.views import task_json
+
             print_json(out, task_json(task) | {"exit_code": int(code)})
         else:
             line = f"task {task.task_id} is {task.status.value}"
@@ -234,3 +236,45 @@ def demo(
     opts = Options.of(ctx)
     code = run_async(opts, run_demo(out, tenants=tenants, store=opts.store, faulty=faulty))
     raise typer.Exit(code)
+
+
+@app.command()
+def serve(
+    ctx: typer.Context,
+    listen: Annotated[
+        str | None,
+        typer.Option(help="HOST:PORT to listen on (default: server.listen, 127.0.0.1:8080)."),
+    ] = None,
+) -> None:
+    """Run one long-lived engine on the store, with the HTTP API, until SIGTERM or Ctrl-C.
+
+    Example: switchover --config fleet.yaml serve --listen 127.0.0.1:8080
+    """
+    from switchover.server import Started, run
+
+    opts = Options.of(ctx)
+    conf = settings(opts)
+
+    def started(info: Started) -> None:
+        err.print(f"switchover: serving {conf.store} at {info.url}  (API docs: {info.url}/docs)")
+        if info.token_file is not None:
+            made = "created an operator token in" if info.token_created else "operator token in"
+            err.print(f"switchover: {made} {info.token_file} (readable only by you)")
+            err.print(
+                f'  try: curl -H "Authorization: Bearer $(cat {info.token_file})" {info.url}/plans'
+            )
+        if info.recovered:
+            err.print(f"switchover: continuing {info.recovered} unfinished task(s)")
+        err.print("switchover: Ctrl-C or SIGTERM stops at the next stage boundary")
+
+    try:
+        clean = run(conf, listen=listen, on_started=started)
+    except SwitchoverError as exc:
+        fail(opts, exit_for_error(exc), str(exc))
+    except KeyboardInterrupt:
+        clean = False
+    if not clean:
+        err.print(
+            "switchover: stopped with stages mid-way; the next start re-runs them from their "
+            "checkpoints"
+        )

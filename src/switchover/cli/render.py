@@ -5,8 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections import Counter
-from collections.abc import Iterable, Sequence
-from types import ModuleType
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console, Group, RenderableType
@@ -15,7 +14,7 @@ from rich.text import Text
 
 from switchover.domain.events import Event
 from switchover.domain.failure import FailureInfo
-from switchover.domain.records import Plan, Task
+from switchover.domain.records import Task
 from switchover.domain.status import TaskStatus
 
 if TYPE_CHECKING:
@@ -193,30 +192,3 @@ def event_line(event: Event) -> Text:
     if message:
         text.append(f"  {message}", style="yellow")
     return text
-
-
-def plan_json(plan: Plan, tasks: Iterable[Task]) -> dict[str, Any]:
-    """A plan with its counts and tasks, as JSON."""
-    task_list = list(tasks)
-    counts = Counter(t.status.value for t in task_list)
-    return {
-        **_codec().plan_to_dict(plan),
-        "counts": dict(counts),
-        "tasks": [task_json(t) for t in task_list],
-    }
-
-
-def _codec() -> ModuleType:
-    """The store codec (JSON forms of records), imported when JSON is printed."""
-    from switchover.stores import codec
-
-    return codec
-
-
-def task_json(task: Task) -> dict[str, Any]:
-    """A task as JSON, with its derived fields."""
-    data: dict[str, Any] = _codec().task_to_dict(task)
-    data["has_checkpoint"] = task.checkpoint is not None
-    data["next_stage"] = task.next_stage
-    data["run_version"] = task.run_version
-    return data

@@ -23,11 +23,9 @@ from switchover.cli.exits import Exit
 from switchover.cli.render import (
     event_line,
     plan_detail,
-    plan_json,
     plan_list,
     print_json,
     task_detail,
-    task_json,
 )
 from switchover.domain.records import Target
 
@@ -69,6 +67,8 @@ async def _task_status(opts: Options, conf: Settings, target: Target, as_json: b
     async with queries(conf) as q:
         detail = await q.task(target)
     if as_json:
+        from switchover.views import task_json
+
         print_json(out, task_json(detail.task))
         return
     out.print(task_detail(detail.task))
@@ -81,6 +81,8 @@ async def _plans(conf: Settings, as_json: bool) -> None:
     async with queries(conf) as q:
         summaries = await q.plans()
     if as_json:
+        from switchover.views import plan_json
+
         print_json(
             out,
             [
@@ -102,6 +104,8 @@ async def _plan_status(
     async with queries(conf) as q:
         detail = await q.plan(plan_id, limit=None if (show_all or as_json) else 50)
     if as_json:
+        from switchover.views import plan_json
+
         print_json(out, plan_json(detail.plan, detail.tasks))
         return
     out.print(plan_detail(detail))

@@ -36,6 +36,33 @@ class EventType(StrEnum):
     TASK_ROLLBACK_FAILED = "TaskRollbackFailed"
     TASK_PROGRESS = "TaskProgress"
     STEP_WARNING = "StepWarning"
+    OPERATION_ACCEPTED = "OperationAccepted"
+
+
+class Trigger(StrEnum):
+    """What caused an event (cf. AppConfig's ``TriggeredBy``)."""
+
+    OPERATOR = "operator"
+    ENGINE = "engine"
+    HEALTH_CHECK = "health_check"
+    ERROR = "error"
+
+
+_OPERATOR_EVENTS = frozenset(
+    {
+        EventType.PLAN_CREATED,
+        EventType.OPERATION_ACCEPTED,
+        EventType.TASK_PAUSED,
+        EventType.TASK_RESUMED,
+        EventType.TASK_CANCELLED,
+        EventType.TASK_RETRY_STARTED,
+        EventType.TASK_ROLLING_BACK,
+        EventType.PLAN_PAUSED,
+        EventType.PLAN_RESUMED,
+        EventType.PLAN_CANCELLED,
+    }
+)
+_HEALTH_CHECK_ERRORS = frozenset({"HEALTH_CHECK_FAILED", "ROLLBACK_HEALTH_CHECK_FAILED"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +79,21 @@ class Event:
     failure: FailureInfo | None = None
     data: Mapping[str, Any] = field(default_factory=dict)
     seq: int = 0
+
+    @property
+    def triggered_by(self) -> Trigger:
+        """What caused this event: an operator's command, the engine, a health check, an error.
+
+        A failure is an error (a health check's when the check failed); a status change an
+        operator asks for (pause, resume, cancel, retry, rollback, submission) is the
+        operator's; everything else (admission, stages, completion) is the engine's.
+        """
+        if self.failure is not None:
+            failed = self.failure.error_type.value in _HEALTH_CHECK_ERRORS
+            return Trigger.HEALTH_CHECK if failed else Trigger.ERROR
+        if self.type in _OPERATOR_EVENTS and not self.data.get("recovered"):
+            return Trigger.OPERATOR
+        return Trigger.ENGINE
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe form, as stored, printed by ``--json`` and streamed."""

@@ -13,10 +13,18 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 from typing import Any, assert_never
 
-from switchover.domain.commands import QueuedCommand, Resume, Retry, Rollback
+from switchover.domain.commands import (
+    Accepted,
+    Command,
+    QueuedCommand,
+    Resume,
+    Retry,
+    Rollback,
+    command_name,
+)
 from switchover.domain.events import Event, EventType
 from switchover.domain.failure import FailureInfo
-from switchover.domain.records import BoundaryRequest, Checkpoint, Plan, Task
+from switchover.domain.records import BoundaryRequest, Checkpoint, Plan, TargetKind, Task
 from switchover.domain.status import ExecutionMode, PlanStatus, TaskStatus, task_transition
 from switchover.errors import ErrorType, InvalidTransitionError
 
@@ -100,6 +108,45 @@ def plan_event(plan: Plan, now: float, **data: Any) -> Event:
     )
 
 
+def _asked_by(command: Command) -> dict[str, Any]:
+    """The audit fields of an event a command caused: who asked, and why (when said)."""
+    found: dict[str, Any] = {"actor": command.actor}
+    if command.reason:
+        found["reason"] = command.reason
+    return found
+
+
+AUDITED_TASK_IDS = 100
+"""The most task ids an ``OperationAccepted`` event lists (the count is always there)."""
+
+
+def operation_event(command: Command, accepted: Accepted, now: float) -> Event:
+    """The audit record of an accepted command: what, on which target, by whom, and why."""
+    data: dict[str, Any] = {
+        "operation": command_name(command),
+        "target": str(command.target),
+        "message": accepted.message,
+        "task_count": len(accepted.task_ids),
+        "task_ids": list(accepted.task_ids[:AUDITED_TASK_IDS]),
+        **_asked_by(command),
+    }
+    if isinstance(command, Retry | Rollback) and command.from_checkpoint:
+        data["from_checkpoint"] = True
+    if isinstance(command, Rollback) and command.version is not None:
+        data["version"] = command.version
+    one = command.target.kind is not TargetKind.PLAN and len(accepted.task_ids) == 1
+    task_id = accepted.task_ids[0] if one else None
+    tenant_id = task_id.rpartition("/")[2] if task_id is not None else None
+    return Event(
+        plan_id=accepted.plan_id,
+        type=EventType.OPERATION_ACCEPTED,
+        at=now,
+        task_id=task_id,
+        tenant_id=tenant_id,
+        data=data,
+    )
+
+
 # ----------------------------------------------------------------------------- starting a run
 
 
@@ -135,7 +182,15 @@ def start(task: Task, op: QueuedCommand | None, stages: Sequence[str], now: floa
         events = [task_event(EventType.TASK_STARTED, started, now, stages=list(names))]
     elif isinstance(op, Resume):
         started = advance(task, now, status=TaskStatus.RUNNING, requested=None, waiting_for=None)
-        events = [task_event(EventType.TASK_RESUMED, started, now, next_stage=started.next_stage)]
+        events = [
+            task_event(
+                EventType.TASK_RESUMED,
+                started,
+                now,
+                next_stage=started.next_stage,
+                **_asked_by(op),
+            )
+        ]
     elif isinstance(op, Retry):
         keep = (
             op.from_checkpoint
@@ -162,6 +217,7 @@ def start(task: Task, op: QueuedCommand | None, stages: Sequence[str], now: floa
                 attempt=started.retry_count,
                 from_checkpoint=keep,
                 start_stage=started.next_stage,
+                **_asked_by(op),
             )
         ]
     elif isinstance(op, Rollback):
@@ -191,6 +247,7 @@ def start(task: Task, op: QueuedCommand | None, stages: Sequence[str], now: floa
                 version=started.run_version,
                 stages=list(names),
                 previous_status=task.status.value,
+                **_asked_by(op),
             )
         ]
     else:

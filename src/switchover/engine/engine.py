@@ -121,6 +121,7 @@ class Engine:
             discovery=discovery,
             metrics=self.metrics,
             stopping=lambda: self._fatal is not None,
+            parking=lambda: self._quiescing,
             guard=self._guard,
             fence=self._fence,
             scrubber=Scrubber(settings.secret_values()),
@@ -133,6 +134,7 @@ class Engine:
         self._tg: asyncio.TaskGroup | None = None
         self._main: asyncio.Task[None] | None = None
         self._fatal: BaseException | None = None
+        self._quiescing = False
         self._admit_scheduled = False
         self._go = asyncio.Event()
         self._live = False
@@ -175,6 +177,35 @@ class Engine:
     def held(self) -> bool:
         """Whether the engine was started with ``hold`` and has not been told to proceed."""
         return not self._go.is_set()
+
+    async def quiesce(self, grace: float) -> bool:
+        """Stop admitting, and let running stages reach their boundary within ``grace`` seconds.
+
+        A task whose stage completes stops there, still RUNNING in the store with its
+        checkpoint, and the next engine continues it from the next stage. Accepted commands
+        stay queued in the store's terms (the next engine admits them). Then ``stop``.
+
+        Returns:
+            Whether every running stage reached its boundary in time (the rest are stopped
+            mid-stage and re-run from their checkpoint by the next engine).
+        """
+        self._quiescing = True
+        self._changed.set()
+        try:
+            async with asyncio.timeout(grace):
+                while self._runners and self._fatal is None:
+                    self._changed.clear()
+                    await self._changed.wait()
+            return not self._runners
+        except TimeoutError:
+            return False
+        finally:
+            await self.stop()
+
+    @property
+    def quiescing(self) -> bool:
+        """Whether ``quiesce`` was called: nothing new starts, runs stop at their boundary."""
+        return self._quiescing
 
     async def stop(self) -> None:
         """Stop at once; tasks mid-stage stay RUNNING in the store and resume on next start."""
@@ -298,7 +329,7 @@ class Engine:
 
     def _admit(self) -> None:
         self._admit_scheduled = False
-        if not self._live or self._fatal is not None:
+        if not self._live or self._fatal is not None or self._quiescing:
             return
         tasks = self._state.tasks
         for admission in self._state.sched.admit(lambda t: tasks[t].status is TaskStatus.PENDING):
@@ -554,19 +585,26 @@ class Engine:
                     await self._adopt_plan(command.target.key)
                     return Accepted(command.target.key, (), "plan admitted")
                 case Pause():
-                    return await self._ops.pause(command)
+                    accepted = await self._ops.pause(command)
                 case Resume():
-                    return await self._ops.resume(command)
+                    accepted = await self._ops.resume(command)
                 case Cancel():
-                    return await self._ops.cancel(command)
+                    accepted = await self._ops.cancel(command)
                 case Retry():
-                    return await self._ops.retry(command)
+                    accepted = await self._ops.retry(command)
                 case Rollback():
-                    return await self._ops.rollback(command)
+                    accepted = await self._ops.rollback(command)
                 case _:
                     assert_never(command)
         except (NotFoundError, OperationRefusedError, InvalidTransitionError) as exc:
             return refusal(exc)
+        # The audit trail: who asked for what, and what it was accepted as.
+        self._state.write(
+            accepted.plan_id,
+            events=[lifecycle.operation_event(command, accepted, self._state.clock.now())],
+            drive_plan=False,
+        )
+        return accepted
 
     async def _adopt_plan(self, plan_id: str) -> None:
         await self._load_plan(plan_id)
@@ -574,20 +612,28 @@ class Engine:
 
     # ----------------------------------------------------------------- facade: submit
 
-    async def submit_plan(self, spec: PlanSpec) -> Plan:
+    async def submit_plan(
+        self, spec: PlanSpec, *, actor: str = DEFAULT_ACTOR, reason: str | None = None
+    ) -> Plan:
         """Create a plan and its tasks (each with its previous-config snapshot) and start it.
 
         Raises:
             ConflictError: a plan with this id exists.
         """
-        plan, tasks, events = self.build_plan(spec, self._builder, self._state.clock.now())
+        now = self._state.clock.now()
+        plan, tasks, events = self.build_plan(spec, self._builder, now, actor=actor, reason=reason)
         await self._store.create_plan(plan, tasks, events)
         self._install(plan, tasks)
         return plan
 
     @staticmethod
     def build_plan(
-        spec: PlanSpec, builder: StageBuilder, now: float
+        spec: PlanSpec,
+        builder: StageBuilder,
+        now: float,
+        *,
+        actor: str = DEFAULT_ACTOR,
+        reason: str | None = None,
     ) -> tuple[Plan, list[Task], list[Event]]:
         """The records and first events of a new plan (also used by a CLI handing a plan over)."""
         plan = Plan(
@@ -610,6 +656,8 @@ class Engine:
                     "version": spec.version,
                     "max_concurrency": spec.max_concurrency,
                     "task_count": len(spec.tenants),
+                    "actor": actor,
+                    **({"reason": reason} if reason else {}),
                 },
             )
         ]
@@ -746,6 +794,19 @@ class Engine:
             listeners.discard(listener)
 
         return unsubscribe
+
+    def executing_task_ids(self) -> list[str]:
+        """The tasks this engine is running now (forward or rollback)."""
+        return sorted(self._runners)
+
+    def observe_commits(self, observer: Callable[[float], None] | None) -> None:
+        """Tell ``observer`` the seconds each store commit took (queued to durable)."""
+        self._state.commit_observer = observer
+
+    def subscribe_all(self, listener: Callable[[list[Event]], None]) -> Callable[[], None]:
+        """Like ``subscribe``, for the events of every plan (one call per commit)."""
+        self._state.all_listeners.add(listener)
+        return lambda: self._state.all_listeners.discard(listener)
 
     def is_busy(self, task_ids: Iterable[str] | None = None) -> bool:
         """Whether the named tasks (default: any) are executing or waiting for a slot."""

@@ -50,6 +50,7 @@ class TaskRunner:
         discovery: Discovery,
         metrics: Counter[str],
         stopping: Callable[[], bool],
+        parking: Callable[[], bool] = lambda: False,
         guard: Callable[[], Awaitable[None]],
         fence: Callable[[Task], Awaitable[Fence]],
         scrubber: Scrubber | None = None,
@@ -63,6 +64,8 @@ class TaskRunner:
             discovery: passed to the steps.
             metrics: counters the runner increments.
             stopping: whether the engine is stopping (errors then end the run, not the task).
+            parking: whether the engine is quiescing: a run stops at its next stage boundary,
+                left RUNNING with its checkpoint for the next engine to continue.
             guard: awaited before each step acts; raises ``LeaseLostError`` when this engine
                 no longer holds the store.
             fence: the task's claim on its tenant in the targets (claiming it if needed).
@@ -77,6 +80,7 @@ class TaskRunner:
         self._settings = settings
         self._discovery = discovery
         self._stopping = stopping
+        self._parking = parking
         self.metrics = metrics
         self.beating = asyncio.Event()
 
@@ -144,6 +148,8 @@ class TaskRunner:
                 await self._finish(step)
                 return
             await self._state.apply(step)
+            if self._parking():
+                return  # quiescing: the next engine continues from this checkpoint
             index += 1
 
     async def _finish(self, step: lifecycle.Step) -> None:
@@ -199,6 +205,7 @@ class TaskRunner:
             discovery=self._discovery,
             journal=journal,
             fence=fence,
+            counters=self.metrics,
         )
         for step in stage.steps:
             current[0] = step.name

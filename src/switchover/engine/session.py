@@ -56,6 +56,8 @@ class Session:
         self._builder = builder
         self._request_ttl = request_ttl
         self.engine: Engine | None = None
+        self.lasting = False
+        """Whether this session's engine outlives the requests it serves (``serve``)."""
 
     @property
     def clock(self) -> Clock:
@@ -83,6 +85,19 @@ class Session:
             except EngineBusyError:
                 return  # someone else won the race: talk to them instead
             self.engine = engine
+
+    async def serve(self) -> Engine:
+        """Start a long-lived engine here: it takes the lease, recovers and runs at once.
+
+        Raises:
+            EngineBusyError: another live engine owns the store.
+            StoreError: the store cannot be read.
+        """
+        engine = self._make_engine()
+        await engine.start()
+        self.engine = engine
+        self.lasting = True
+        return engine
 
     async def keep_alive(self) -> str | None:
         """Make sure an engine is running this store's work; a note when that changed.
@@ -145,13 +160,18 @@ class Session:
             await self.engine.stop()
             self.engine = None
 
-    async def submit_plan(self, spec: PlanSpec, *, actor: str = DEFAULT_ACTOR) -> Plan:
-        """Create the plan and get it running."""
+    async def submit_plan(
+        self, spec: PlanSpec, *, actor: str = DEFAULT_ACTOR, reason: str | None = None
+    ) -> Plan:
+        """Create the plan (recording who submitted it, and why) and get it running."""
         if self.engine is not None:
-            plan = await self.engine.submit_plan(spec)
+            plan = await self.engine.submit_plan(spec, actor=actor, reason=reason)
             self.engine.proceed()
             return plan
-        plan, tasks, events = Engine.build_plan(spec, self._builder, self._clock.now())
+        now = self._clock.now()
+        plan, tasks, events = Engine.build_plan(
+            spec, self._builder, now, actor=actor, reason=reason
+        )
         await self.store.create_plan(plan, tasks, events)
         await self.perform(SubmitPlan(target=Target.plan(plan.plan_id), actor=actor))
         return plan

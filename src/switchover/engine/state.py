@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import functools
+import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
@@ -59,6 +61,10 @@ class EngineState:
         self.beats: dict[str, float] = {}
         self.listeners: dict[str, set[Callable[[list[Event]], None]]] = {}
         """Who is told each plan's events as they commit (see ``Engine.subscribe``)."""
+        self.all_listeners: set[Callable[[list[Event]], None]] = set()
+        """Who is told every plan's events as they commit."""
+        self.commit_observer: Callable[[float], None] | None = None
+        """Told the seconds each commit took, from queueing to durable (for metrics)."""
         self.fence: int | None = None
         """The lease epoch every commit names (None until the engine holds the lease)."""
         self._on_change = on_change
@@ -105,9 +111,16 @@ class EngineState:
             plan_id=plan_id, tasks=tuple(tasks), plan=plan, events=all_events, fence=self.fence
         )
         future = self.store.submit(change)  # queued now: commit order is decision order
+        if self.commit_observer is not None:
+            future.add_done_callback(functools.partial(self._timed, time.perf_counter()))
         future.add_done_callback(self._committed)
         self._on_change()
         return future
+
+    def _timed(self, queued: float, future: asyncio.Future[list[Event]]) -> None:
+        observer = self.commit_observer
+        if observer is not None and not future.cancelled() and future.exception() is None:
+            observer(time.perf_counter() - queued)
 
     def _committed(self, future: asyncio.Future[list[Event]]) -> None:
         if future.cancelled():
@@ -119,6 +132,9 @@ class EngineState:
             events = future.result()
             if events and self.listeners:
                 for listener in list(self.listeners.get(events[0].plan_id, ())):
+                    listener(events)
+            if events and self.all_listeners:
+                for listener in list(self.all_listeners):
                     listener(events)
         self._on_change()
 

@@ -101,10 +101,16 @@ class ConfigPushStep:
             await self._fenced_execute(ctx, ctx.fence, key)
             return
         await retry_transient(
-            lambda: self._redis.hset_fields(key, self._fields), policy=policy, clock=clock
+            lambda: self._redis.hset_fields(key, self._fields),
+            policy=policy,
+            clock=clock,
+            counters=ctx.counters,
         )
         await retry_transient(
-            lambda: self._redis.publish(topic, self._message), policy=policy, clock=clock
+            lambda: self._redis.publish(topic, self._message),
+            policy=policy,
+            clock=clock,
+            counters=ctx.counters,
         )
 
     async def _fenced_execute(self, ctx: StepContext, fence: Fence, key: str) -> None:
@@ -125,6 +131,7 @@ class ConfigPushStep:
             ),
             policy=ctx.settings.retry,
             clock=ctx.clock,
+            counters=ctx.counters,
         )
         if receivers is None:
             raise await self._lost_claim(ctx, fence, lock_key)
@@ -176,6 +183,7 @@ class ConfigPushStep:
         deadline_reached = False
         while True:
             attempts += 1
+            ctx.counters["verify_attempts"] += 1
             remaining = verify.deadline - (ctx.clock.monotonic() - started)
             deadline_reached = not await self._round(pending, path, ctx.version, remaining)
             pending = [probe for probe in pending if not probe.matched]

@@ -82,7 +82,9 @@ class PortalNotifyStep:
             status, body = await self._http.post_json(url, self._body)
             return instance, status, body
 
-        self._answer = await retry_transient(attempt, policy=ctx.settings.retry, clock=ctx.clock)
+        self._answer = await retry_transient(
+            attempt, policy=ctx.settings.retry, clock=ctx.clock, counters=ctx.counters
+        )
 
     async def validate(self, ctx: StepContext) -> None:
         """Check the portal answered 2xx with ``code == "0"``."""
@@ -173,7 +175,9 @@ class AsbcSwitchStep:
             )
             return instance, status, body
 
-        self._answer = await retry_transient(attempt, policy=ctx.settings.retry, clock=ctx.clock)
+        self._answer = await retry_transient(
+            attempt, policy=ctx.settings.retry, clock=ctx.clock, counters=ctx.counters
+        )
 
     async def validate(self, ctx: StepContext) -> None:
         """Check the ASBC answered 2xx, ``code == 0`` and no failed number."""

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from switchover.clock import Clock
@@ -47,6 +48,8 @@ class StepContext:
     journal: StepJournal
     fence: Fence | None = None
     """The task's claim on its tenant; config writes apply only while it is current."""
+    counters: Counter[str] = field(default_factory=Counter)
+    """The engine's counters (``step_retries``, ``verify_attempts``), exposed as metrics."""
 
 
 class Step(Protocol):

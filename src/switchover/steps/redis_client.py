@@ -107,6 +107,14 @@ class RedisClient:
         self._release: AsyncScript = self._client.register_script(_RELEASE)
         self._fenced_write: AsyncScript = self._client.register_script(_FENCED_WRITE)
 
+    async def ping(self) -> None:
+        """Check that Redis answers.
+
+        Raises:
+            TransientError, StepFailedError: it does not (see ``_translate``).
+        """
+        await self._call("PING", lambda: self._client.ping())
+
     async def hset_fields(self, key: str, mapping: Mapping[str, str]) -> None:
         """Set several fields of hash ``key`` in one HSET, so readers see all or none of them.
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
@@ -26,7 +27,11 @@ def backoff_delay(policy: RetrySettings, retry_index: int) -> float:
 
 
 async def retry_transient(
-    op: Callable[[], Awaitable[T]], *, policy: RetrySettings, clock: Clock
+    op: Callable[[], Awaitable[T]],
+    *,
+    policy: RetrySettings,
+    clock: Clock,
+    counters: Counter[str] | None = None,
 ) -> T:
     """Run ``op``, retrying it on ``TransientError`` up to ``policy.attempts`` more times.
 
@@ -36,6 +41,7 @@ async def retry_transient(
         op: makes a fresh awaitable for each attempt.
         policy: how many retries and how long to wait between them.
         clock: sleeps between attempts (a fake one in tests).
+        counters: where each retry is counted (``step_retries``), if anywhere.
 
     Returns:
         What the first successful attempt returned.
@@ -54,4 +60,6 @@ async def retry_transient(
                 raise
             delay = backoff_delay(policy, retries)
             retries += 1
+            if counters is not None:
+                counters["step_retries"] += 1
         await clock.sleep(delay)

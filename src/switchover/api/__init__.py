@@ -1,0 +1,1 @@
+"""The HTTP API of ``switchover serve``: FastAPI routes over the service layer."""

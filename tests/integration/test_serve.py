@@ -1,0 +1,210 @@
+"""``switchover serve`` as a real process on the real redis-server and fleet: its token file,
+its API over loopback, a SIGTERM that stops at stage boundaries, and a ``kill -9`` mid-plan
+after which a new server finishes the plan without re-running a committed stage."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import signal
+import stat
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from switchover.domain.status import PlanStatus
+from switchover.fleet.fleet import Fleet
+from switchover.stores.sqlite import SqliteStore
+from tests.integration.conftest import WAIT, assert_gapless, eventually, plan_doc, tenant_doc
+from tests.integration.test_cli import Background, Cli, cli_for, store  # noqa: F401
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+SLOW_VERIFY = {"interval": 0.1, "max_attempts": 400, "deadline": 60.0}
+"""Verify polls long enough that a plan is still running when the test acts."""
+
+
+async def started(server: Background) -> str:
+    """The URL a starting server prints, once it listens."""
+    async with asyncio.timeout(WAIT):
+        while True:
+            text = server.err_path.read_text()
+            found = re.search(r"serving .* at (http://127\.0\.0\.1:\d+)", text)
+            if found:
+                return found.group(1)
+            if server.proc.returncode is not None:
+                raise AssertionError(f"serve exited {server.proc.returncode}: {text}")
+            await asyncio.sleep(0.05)
+
+
+def token_of(tmp_path: Path) -> str:
+    path = tmp_path / "switchover.db.token"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    return path.read_text().strip()
+
+
+@pytest.fixture
+async def client() -> AsyncIterator[Callable[[str, str], httpx.AsyncClient]]:
+    made: list[httpx.AsyncClient] = []
+
+    def make(url: str, token: str) -> httpx.AsyncClient:
+        made.append(
+            httpx.AsyncClient(
+                base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=10
+            )
+        )
+        return made[-1]
+
+    yield make
+    for each in made:
+        await each.aclose()
+
+
+def tenants(count: int) -> list[dict[str, Any]]:
+    return [tenant_doc(f"s{i:03d}", asbc=False) for i in range(count)]
+
+
+async def test_serve_creates_a_private_token_and_serves_the_api(
+    tmp_path: Path,
+    cli_for: Callable[..., Cli],  # noqa: F811
+    client: Callable[[str, str], httpx.AsyncClient],
+) -> None:
+    cli = cli_for()
+    server = await cli.start("serve", "--listen", "127.0.0.1:0")
+    url = await started(server)
+    token = token_of(tmp_path)
+    api = client(url, token)
+    async with httpx.AsyncClient(base_url=url) as anonymous:
+        assert (await anonymous.get("/healthz")).status_code == 200
+        assert (await anonymous.get("/plans")).status_code == 401
+    assert (await api.get("/plans")).status_code == 200
+    submitted = await api.post("/plans", content=json.dumps(plan_doc("served", tenants(3))))
+    assert submitted.status_code == 201, submitted.text
+
+    async def done() -> bool:
+        plan = (await api.get("/plans/served")).json()
+        return bool(plan["status"] == "COMPLETED")
+
+    await eventually(done)
+    server.send_signal(signal.SIGTERM)
+    result = await server.finish()
+    assert result.code == 0, result.stderr
+    assert token not in result.stderr + result.stdout  # the token itself is never printed
+    assert str(tmp_path / "switchover.db.token") in result.stderr
+
+    # A second start keeps the same token.
+    again = await cli.start("serve", "--listen", "127.0.0.1:0")
+    url = await started(again)
+    assert token_of(tmp_path) == token
+    assert (await client(url, token).get("/plans/served")).json()["status"] == "COMPLETED"
+    again.send_signal(signal.SIGTERM)
+    assert (await again.finish()).code == 0
+
+
+async def test_a_second_serve_on_the_same_store_is_refused(
+    cli_for: Callable[..., Cli],  # noqa: F811
+) -> None:
+    cli = cli_for()
+    server = await cli.start("serve", "--listen", "127.0.0.1:0")
+    await started(server)
+    second = await cli("serve", "--listen", "127.0.0.1:0")
+    assert second.code != 0
+    assert "Traceback" not in second.stderr
+    assert "engine" in second.stderr
+    server.send_signal(signal.SIGTERM)
+    assert (await server.finish()).code == 0
+
+
+async def test_sigterm_stops_at_stage_boundaries_and_the_next_start_continues(
+    tmp_path: Path,
+    fleet: Fleet,
+    cli_for: Callable[..., Cli],  # noqa: F811
+    client: Callable[[str, str], httpx.AsyncClient],
+    store: SqliteStore,  # noqa: F811
+) -> None:
+    cli = cli_for(verify=SLOW_VERIFY)
+    await fleet.set_faults(fleet.gateways, slow=0.3)
+    server = await cli.start("serve", "--listen", "127.0.0.1:0")
+    url = await started(server)
+    api = client(url, token_of(tmp_path))
+    doc = plan_doc("term", tenants(6), max_concurrency=2)
+    assert (await api.post("/plans", content=json.dumps(doc))).status_code == 201
+
+    async def some_stage_done() -> bool:
+        events = await store.read_events("term", 0, 100_000)
+        return any(e.type.value == "StageCompleted" for e in events)
+
+    await eventually(some_stage_done)
+    server.send_signal(signal.SIGTERM)
+    result = await server.finish()
+    assert result.code == 0, result.stderr
+    assert "mid-way" not in result.stderr  # every running stage reached its boundary
+    plan = await store.get_plan("term")
+    assert plan is not None
+    assert plan.status is PlanStatus.RUNNING  # unfinished, not failed or paused
+    before = await store.read_events("term", 0, 100_000)
+    completed_before = {(e.tenant_id, e.stage) for e in before if e.type.value == "StageCompleted"}
+    assert completed_before
+
+    await fleet.set_faults(fleet.gateways, slow=0.0)
+    restarted = await cli.start("serve", "--listen", "127.0.0.1:0")
+    url = await started(restarted)
+    api = client(url, token_of(tmp_path))
+
+    async def completed() -> bool:
+        return bool((await api.get("/plans/term")).json()["status"] == "COMPLETED")
+
+    await eventually(completed)
+    restarted.send_signal(signal.SIGTERM)
+    assert (await restarted.finish()).code == 0
+    events = await store.read_events("term", 0, 100_000)
+    assert_gapless(events)
+    done = [(e.tenant_id, e.stage) for e in events if e.type.value == "StageCompleted"]
+    assert len(done) == len(set(done)) == 6 * 3  # no stage completed twice
+    recovered = [e for e in events if e.type.value == "StageStarted" and e.data.get("recovered")]
+    # What the next start continues is each parked task's next stage, never a completed one.
+    assert not {(e.tenant_id, e.stage) for e in recovered} & completed_before
+
+
+async def test_kill_9_mid_plan_then_restart_completes_without_rerunning_a_committed_stage(
+    tmp_path: Path,
+    fleet: Fleet,
+    cli_for: Callable[..., Cli],  # noqa: F811
+    client: Callable[[str, str], httpx.AsyncClient],
+    store: SqliteStore,  # noqa: F811
+) -> None:
+    cli = cli_for(verify=SLOW_VERIFY)
+    await fleet.set_faults(fleet.gateways, slow=0.2)
+    server = await cli.start("serve", "--listen", "127.0.0.1:0")
+    url = await started(server)
+    api = client(url, token_of(tmp_path))
+    doc = plan_doc("k9", tenants(6), max_concurrency=3)
+    assert (await api.post("/plans", content=json.dumps(doc))).status_code == 201
+
+    async def midway() -> bool:
+        events = await store.read_events("k9", 0, 100_000)
+        return sum(e.type.value == "StageCompleted" for e in events) >= 4
+
+    await eventually(midway)
+    server.send_signal(signal.SIGKILL)
+    assert (await server.finish()).code == -signal.SIGKILL
+    await fleet.set_faults(fleet.gateways, slow=0.0)
+
+    restarted = await cli.start("serve", "--listen", "127.0.0.1:0")
+    url = await started(restarted)
+    api = client(url, token_of(tmp_path))
+
+    async def completed() -> bool:
+        return bool((await api.get("/plans/k9")).json()["status"] == "COMPLETED")
+
+    await eventually(completed)
+    restarted.send_signal(signal.SIGTERM)
+    assert (await restarted.finish()).code == 0
+    events = await store.read_events("k9", 0, 100_000)
+    assert_gapless(events)
+    done = [(e.tenant_id, e.stage) for e in events if e.type.value == "StageCompleted"]
+    assert len(done) == len(set(done)) == 6 * 3

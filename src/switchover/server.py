@@ -3,7 +3,7 @@
 The engine takes the store's lease, recovers unfinished work and runs it; the API (FastAPI on
 uvicorn, in the same event loop) is the way every operator, script and dashboard reaches it.
 SIGTERM or Ctrl-C: stop accepting requests, stop admitting tasks, let running stages reach
-their boundary within ``server.shutdown_grace``, and exit with everything durable; the next
+their boundary within ``serve.shutdown_grace``, and exit with everything durable; the next
 start continues where this one stopped.
 """
 
@@ -87,10 +87,10 @@ async def serve(
         EngineBusyError: another live engine owns the store.
         StoreError: the store cannot be opened.
     """
-    host, port = parse_listen(listen or settings.server.listen)
+    host, port = parse_listen(listen or settings.serve.listen)
     log = logs.configure(Scrubber(settings.secret_values()))
     generated, path, created = None, None, False
-    if not settings.server.tokens:
+    if not settings.serve.tokens:
         path = token_file(settings)
         try:
             generated, created = ensure_token_file(path)
@@ -215,7 +215,7 @@ async def _serve(
     try:
         await server.serve(sockets=[sock])
     finally:
-        grace = settings.server.shutdown_grace
+        grace = settings.serve.shutdown_grace
         log.info("stopping", grace=grace)
         clean = await engine.quiesce(grace)
         served.detach()

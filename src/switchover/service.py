@@ -17,6 +17,7 @@ from collections import Counter, deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from switchover.domain.commands import (
     DEFAULT_ACTOR,
@@ -75,6 +76,8 @@ class PlanDetail:
     tasks: list[Task]
     matching: int
     stranded: Stranded | None
+    last_seq: int = 0
+    """The plan's last event when the page was read (read before the tasks)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +121,7 @@ class Queries:
         plan = await store.get_plan(plan_id)
         if plan is None:
             raise NotFoundError("plan", plan_id)
+        last_seq = await store.last_seq(plan_id)
         counts = await store.task_counts(plan_id)
         if statuses is not None or tenant_prefix is not None:
             tasks = await store.list_tasks(
@@ -131,7 +135,7 @@ class Queries:
             matching = sum(counts.values())
         executing = counts.get(TaskStatus.RUNNING, 0) + counts.get(TaskStatus.ROLLING_BACK, 0)
         stranded = await self._stranded(executing, plan_id)
-        return PlanDetail(plan, counts, tasks, matching, stranded)
+        return PlanDetail(plan, counts, tasks, matching, stranded, last_seq)
 
     async def _attention_page(
         self, plan_id: str, counts: Mapping[TaskStatus, int], offset: int, limit: int | None
@@ -218,7 +222,13 @@ class Queries:
 
 @asynccontextmanager
 async def queries(settings: Settings) -> AsyncIterator[Queries]:
-    """Queries over the configured store, opened for the block."""
+    """Queries over the configured store, opened for the block; reading never creates a
+    store: where there is none, the views are those of an empty one."""
+    if not settings.store.exists():
+        from switchover.stores.memory import MemoryStore
+
+        yield Queries(MemoryStore())
+        return
     from switchover.wiring import open_store
 
     async with open_store(settings) as store:
@@ -362,6 +372,92 @@ class Result:
     whole_plan: bool
 
 
+def watch_for(
+    command: Command, accepted: Accepted, since: int, plan: Plan | None, executing: set[str]
+) -> Watch:
+    """How to follow an accepted command, given its plan and the tasks executing right after.
+
+    A resume of an unsettled plan is followed as the whole plan; pause and cancel until the
+    tasks stopped running; resume, retry and rollback of tasks until each run started and
+    stopped (a task already executing, i.e. continued, only has to stop).
+    """
+    settled = plan is not None and plan.status in SETTLED_PLAN
+    task_ids = set(accepted.task_ids)
+    if command.target.kind is TargetKind.PLAN and isinstance(command, Resume) and not settled:
+        return Watch(accepted.plan_id, plan_done, since, whole_plan=True)
+    if isinstance(command, Pause | Cancel):
+        done = tasks_stopped(task_ids)
+    else:
+        done = tasks_started_and_settled(task_ids, executing & task_ids)
+    whole = command.target.kind is TargetKind.PLAN and not (isinstance(command, Resume) and settled)
+    return Watch(accepted.plan_id, done, since, whole_plan=whole)
+
+
+# ----------------------------------------------------------------------------- surfaces
+
+
+class Views(Protocol):
+    """What a front end reads: ``Queries`` on a store, or ``client.RemoteQueries``."""
+
+    async def plans(self) -> list[PlanSummary]: ...
+
+    async def plan(
+        self,
+        plan_id: str,
+        *,
+        statuses: Sequence[TaskStatus] | None = None,
+        tenant_prefix: str | None = None,
+        offset: int = 0,
+        limit: int | None = 50,
+    ) -> PlanDetail: ...
+
+    async def task(self, target: Target) -> TaskDetail: ...
+
+    async def tenant_history(self, tenant_id: str, *, limit: int = 100) -> list[Task]: ...
+
+    async def require_plan(self, plan_id: str) -> Plan: ...
+
+    def events(
+        self, plan_id: str, since: int = 0, *, follow: bool = False, poll: float = 0.3
+    ) -> AsyncIterator[Event]: ...
+
+
+class Operations(Protocol):
+    """What a front end asks: ``Operator`` on a store, or ``client.RemoteOperator``."""
+
+    @property
+    def remote(self) -> bool: ...
+
+    async def submit(
+        self,
+        spec: PlanSpec,
+        *,
+        source: bytes | None = None,
+        actor: str = DEFAULT_ACTOR,
+        reason: str | None = None,
+    ) -> Plan: ...
+
+    async def request(self, command: Command) -> Accepted: ...
+
+    async def perform(self, command: Command, *, wait: bool = True) -> tuple[Accepted, Watch]: ...
+
+    def follow(
+        self,
+        plan_id: str,
+        done: Done,
+        *,
+        since: int = 0,
+        poll: float = 0.2,
+        snapshot: bool = False,
+    ) -> AsyncIterator[tuple[Progress, Update]]: ...
+
+    async def result(self, command: Command, accepted: Accepted, watch: Watch) -> Result: ...
+
+    def has_other_work(self) -> bool: ...
+
+    async def drain(self) -> None: ...
+
+
 # ----------------------------------------------------------------------------- operator
 
 
@@ -378,7 +474,12 @@ class Operator:
         return self.session.remote
 
     async def submit(
-        self, spec: PlanSpec, *, actor: str = DEFAULT_ACTOR, reason: str | None = None
+        self,
+        spec: PlanSpec,
+        *,
+        source: bytes | None = None,
+        actor: str = DEFAULT_ACTOR,
+        reason: str | None = None,
     ) -> Plan:
         """Create the plan and get it running.
 
@@ -423,23 +524,16 @@ class Operator:
     async def _watch(self, command: Command, accepted: Accepted, since: int) -> Watch:
         store = self.session.store
         plan = await store.get_plan(accepted.plan_id)
-        settled = plan is not None and plan.status in SETTLED_PLAN
-        task_ids = set(accepted.task_ids)
-        if command.target.kind is TargetKind.PLAN and isinstance(command, Resume) and not settled:
-            return Watch(accepted.plan_id, plan_done, since, whole_plan=True)
-        if isinstance(command, Pause | Cancel):
-            done = tasks_stopped(task_ids)
-        else:
-            executing = {
-                t.task_id
-                for t in await store.executing_tasks(accepted.plan_id)
-                if t.task_id in task_ids
-            }
-            done = tasks_started_and_settled(task_ids, executing)
-        whole = command.target.kind is TargetKind.PLAN and not (
-            isinstance(command, Resume) and settled
-        )
-        return Watch(accepted.plan_id, done, since, whole_plan=whole)
+        executing = {t.task_id for t in await store.executing_tasks(accepted.plan_id)}
+        return watch_for(command, accepted, since, plan, executing)
+
+    async def request(self, command: Command) -> Accepted:
+        """Perform ``command`` without following it (e.g. the pause of a first Ctrl-C).
+
+        Raises:
+            NotFoundError, OperationRefusedError: refused; nothing changed.
+        """
+        return await self.session.perform(command)
 
     async def follow(
         self,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -11,7 +12,15 @@ from typing import Annotated, Any, Literal
 from urllib.parse import unquote, unquote_plus
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
 from pydantic_core import PydanticCustomError
 from pydantic_settings import (
     BaseSettings,
@@ -263,6 +272,23 @@ class ServerSettings(_Section):
         return value
 
 
+class RemoteSettings(_Section):
+    """The server the command line talks to instead of its own store (``switchover serve``).
+
+    ``--server URL`` or ``SWITCHOVER_SERVER`` win over ``url``; ``SWITCHOVER_TOKEN`` over
+    ``token``. Without a token, the one ``serve`` created beside the store is used.
+    """
+
+    url: str | None = Field(None, pattern=r"^https?://[^\s]+$")
+    token: SecretStr | None = None
+
+    @field_validator("token")
+    @classmethod
+    def _usable_token(cls, value: SecretStr | None) -> SecretStr | None:
+        _check_secret(value, token=True)
+        return value
+
+
 DEFAULT_ALERT_EVENTS = ("TaskFailed", "TaskRollbackFailed", "PlanFailed", "PlanCompleted")
 """The event types alerted on when ``alerts.events`` is not set."""
 
@@ -327,8 +353,50 @@ class Settings(BaseSettings):
     nacos: NacosSettings = NacosSettings()
     discovery: DiscoverySettings = DiscoverySettings()
     engine: EngineSettings = EngineSettings()
-    server: ServerSettings = ServerSettings()
+    serve: ServerSettings = ServerSettings()
+    remote: RemoteSettings = RemoteSettings()
     alerts: AlertSettings = AlertSettings()
+
+    _source_file: Path | None = PrivateAttr(None)
+
+    def __eq__(self, other: object) -> bool:
+        # Settings are their values: where they were read from does not make them differ.
+        if not isinstance(other, Settings):
+            return NotImplemented
+        return self.model_dump() == other.model_dump()
+
+    __hash__ = None  # type: ignore[assignment]
+
+    @property
+    def source_file(self) -> Path | None:
+        """The settings file these settings were loaded from (absolute), if any."""
+        return self._source_file
+
+    def binding(self) -> dict[str, str]:
+        """What a plan's work is bound to: where it writes and whom it asks (no secrets).
+
+        The Redis URL without credentials, the key prefix, topic and claim prefix, and the
+        discovery sources. A plan records these when it is created; an engine or a command
+        whose own differ leaves the plan alone (see ``domain.records.binding_differences``).
+        """
+        fallback = self.discovery.fallback_instances
+        digest = hashlib.sha256(json.dumps(fallback, sort_keys=True).encode("utf-8")).hexdigest()[
+            :12
+        ]
+        instances = sum(len(found) for found in fallback.values())
+        nacos = self.nacos
+        return {
+            "redis.url": _public_url(self.redis.url.get_secret_value()),
+            "redis.key_prefix": self.redis.key_prefix,
+            "redis.topic": self.redis.topic,
+            "redis.lock_prefix": self.redis.lock_prefix,
+            "nacos": f"{nacos.server_addr} group {nacos.group}" if nacos.enabled else "off",
+            "discovery.fallback_instances": (
+                f"{len(fallback)} service(s), {instances} instance(s), #{digest}"
+                if fallback
+                else "none"
+            ),
+        }
 
     @field_validator("store")
     @classmethod
@@ -364,7 +432,8 @@ class Settings(BaseSettings):
         for secret in (
             self.asbc.token,
             self.nacos.password,
-            *(token.token for token in self.server.tokens),
+            *(token.token for token in self.serve.tokens),
+            self.remote.token,
             *self.alerts.webhooks,
         ):
             if secret is not None:
@@ -465,6 +534,15 @@ def _mask_url(url: str) -> str:
     return Scrubber(_url_secrets(url)).scrub(text)
 
 
+def _public_url(url: str) -> str:
+    """``url`` without its userinfo and password-like parameters (for records, not secrets)."""
+    text, _, host, query = _split_url(url)
+    kept = [pair for pair in re.split("[&;]", query[1:]) if pair] if query else []
+    kept = [pair for pair in kept if not _is_secret_param(pair.partition("=")[0])]
+    public = text + host + ("?" + "&".join(kept) if kept else "")
+    return Scrubber(_url_secrets(url)).scrub(public)
+
+
 def _mask_param(pair: str) -> str:
     key, eq, _ = pair.partition("=")
     return f"{key}={MASK}" if eq and _is_secret_param(key) else pair
@@ -508,12 +586,46 @@ def load_settings(config_file: Path | str | None = None, **overrides: Any) -> Se
         file_values = _read_settings_file(name)
     env_values = _environment_values()
     merged = _merge(_merge(file_values, env_values), overrides)
+    if name is not None and isinstance(file_values.get("store"), str | Path):
+        # A store named in a settings file is where that file says, wherever the command runs.
+        stored = Path(file_values["store"]).expanduser()
+        if not stored.is_absolute() and "store" not in env_values and "store" not in overrides:
+            merged["store"] = Path(name).absolute().parent / stored
     try:
         # Settings' own sources read the environment again, below these values: no change.
-        return Settings.model_validate(merged)
+        loaded = Settings.model_validate(merged)
     except ValidationError as exc:
         message = _describe(exc, name, file_values, env_values, overrides)
         raise SettingsError(Scrubber(_raw_secrets(merged)).scrub(message)) from None
+    if name is not None:
+        loaded._source_file = Path(name).absolute()
+    return loaded
+
+
+CONFIG_NAME = "switchover.yaml"
+"""The settings file looked for in the working directory and the user's config directory."""
+
+
+def locate_settings_file(explicit: Path | str | None = None) -> Path | None:
+    """The settings file a command uses: ``--config``, else ``SWITCHOVER_CONFIG``, else
+    ``./switchover.yaml``, else ``switchover.yaml`` in the user's config directory
+    (``platformdirs``; ``~/.config/switchover`` on Linux); None when there is none.
+
+    An explicit file or ``SWITCHOVER_CONFIG`` is returned whether or not it exists (loading
+    it then says what is wrong); the other two only when they exist.
+    """
+    if explicit is not None:
+        return Path(explicit)
+    from_env = os.environ.get(f"{ENV_PREFIX}CONFIG")
+    if from_env:
+        return Path(from_env)
+    here = Path(CONFIG_NAME)
+    if here.is_file():
+        return here
+    import platformdirs
+
+    user = platformdirs.user_config_path("switchover") / CONFIG_NAME
+    return user if user.is_file() else None
 
 
 def _read_settings_file(name: str) -> dict[str, Any]:

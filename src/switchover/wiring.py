@@ -59,6 +59,8 @@ class Runtime:
             self.builder,
             request_ttl=self.settings.engine.control_ttl,
             clock=self.clock,
+            binding=self.settings.binding(),
+            settings_file=str(source) if (source := self.settings.source_file) else None,
         )
 
 

@@ -120,7 +120,7 @@ async def over_uvicorn(api: Api) -> AsyncIterator[httpx.AsyncClient]:
 @pytest.fixture
 async def api(tmp_path: Path, redis_server: RedisServer, fleet: Fleet) -> AsyncIterator[Api]:
     values = settings_values(
-        tmp_path / "switchover.db", redis_server.url, fleet, server={"tokens": TOKENS}
+        tmp_path / "switchover.db", redis_server.url, fleet, serve={"tokens": TOKENS}
     )
     async with serving(Settings(**values)) as started:
         yield started
@@ -280,7 +280,7 @@ async def test_pause_and_resume_a_plan(
     tmp_path: Path, redis_server: RedisServer, fleet: Fleet
 ) -> None:
     values = settings_values(
-        tmp_path / "switchover.db", redis_server.url, fleet, server={"tokens": TOKENS}
+        tmp_path / "switchover.db", redis_server.url, fleet, serve={"tokens": TOKENS}
     )
     async with serving(Settings(**values)) as api:
         await fleet.set_faults(list(fleet.gateways), slow=0.2)  # slow, so there is time
@@ -402,7 +402,7 @@ async def test_readyz_reports_redis_down(
     tmp_path: Path, redis_server: RedisServer, fleet: Fleet
 ) -> None:
     values = settings_values(
-        tmp_path / "switchover.db", redis_server.url, fleet, server={"tokens": TOKENS}
+        tmp_path / "switchover.db", redis_server.url, fleet, serve={"tokens": TOKENS}
     )
     async with serving(Settings(**values)) as api:
         redis_server.stop()

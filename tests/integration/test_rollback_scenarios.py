@@ -68,7 +68,12 @@ async def roll_back(harness: Harness, tenant: str, version: int | None = None) -
     await harness.settle()
     events = await harness.events(plan_id)
     assert_gapless(events)
-    return [e for e in events if e.seq > since]
+    audit, *produced = [e for e in events if e.seq > since]
+    # First the audit record of the command, then what the rollback did.
+    assert audit.type.value == "OperationAccepted"
+    assert audit.data["operation"] == "rollback"
+    assert audit.task_id == accepted.task_ids[0]
+    return produced
 
 
 def assert_no_plan_events(events: list[Event]) -> None:

@@ -20,7 +20,14 @@ from switchover.domain.status import PlanStatus
 from switchover.fleet.fleet import Fleet
 from switchover.stores.sqlite import SqliteStore
 from tests.integration.conftest import WAIT, assert_gapless, eventually, plan_doc, tenant_doc
-from tests.integration.test_cli import Background, Cli, cli_for, store  # noqa: F401
+from tests.integration.test_cli import (  # noqa: F401
+    Background,
+    Cli,
+    Result,
+    _env,
+    cli_for,
+    store,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -208,3 +215,75 @@ async def test_kill_9_mid_plan_then_restart_completes_without_rerunning_a_commit
     assert_gapless(events)
     done = [(e.tenant_id, e.stage) for e in events if e.type.value == "StageCompleted"]
     assert len(done) == len(set(done)) == 6 * 3
+
+
+async def test_cli_commands_against_a_server_match_the_embedded_ones(
+    tmp_path: Path,
+    fleet: Fleet,
+    cli_for: Callable[..., Cli],  # noqa: F811
+) -> None:
+    """run, status, events, rollback and watch through --server: same output shape, exit
+    codes and refusals as on the store; the CLI finds the token file beside the store."""
+    cli = cli_for()
+    server = await cli.start("serve", "--listen", "127.0.0.1:0")
+    url = await started(server)
+    await fleet.set_faults(list(fleet.ob_instances), stale_tenants=["s001"])
+    plan_file = tmp_path / "plan.json"
+    plan_file.write_text(json.dumps(plan_doc("remote", tenants(3))))
+
+    ran = await cli("--server", url, "run", str(plan_file), "--reason", "CHG-9")
+    assert ran.code == 1, ran  # one tenant failed its health check: the plan FAILED
+    assert f"run by the server {url}" in ran.stdout
+    assert "plan remote FAILED" in ran.stdout
+    assert f"--server {url}" in ran.stdout  # hints repeat how to reach the server
+
+    status = await cli("--server", url, "--json", "status", "--tenant", "s001")
+    assert status.code == 0, status
+    task = json.loads(status.stdout)
+    assert task["status"] == "FAILED"
+    assert task["failure"]["error_type"] == "HEALTH_CHECK_FAILED"
+
+    refused = await cli("--server", url, "rollback", "--tenant", "s000")
+    assert refused.code == 4, refused
+    assert "COMPLETED" in refused.stderr
+    missing = await cli("--server", url, "rollback", "--tenant", "nobody")
+    assert missing.code == 3, missing
+
+    await fleet.set_faults(list(fleet.ob_instances), stale_tenants=[])
+    rolled = await cli("--server", url, "rollback", "--tenant", "s001", "--reason", "INC-3")
+    assert rolled.code == 0, rolled
+    assert "task remote/s001 is ROLLED_BACK" in rolled.stdout
+
+    events = await cli("--server", url, "--json", "events", "--plan", "remote")
+    assert events.code == 0, events
+    lines = events.json_lines()
+    assert [e["seq"] for e in lines] == list(range(1, len(lines) + 1))
+    audit = [e for e in lines if e["type"] == "OperationAccepted"]
+    assert audit[-1]["data"]["actor"] == "local"  # the generated token's name
+    assert audit[-1]["data"]["reason"] == "INC-3"
+
+    watched = await cli("--server", url, "watch", "remote")
+    assert watched.code == 1, watched  # the plan stays FAILED after a rollback
+    assert "plan remote FAILED" in watched.stdout
+
+    wrong = await cli_with_token(cli, url, "not-the-token-0123456789")
+    assert wrong.code == 2, wrong
+    assert "bearer token" in wrong.stderr
+    assert "not-the-token" not in wrong.stderr
+    server.send_signal(signal.SIGTERM)
+    assert (await server.finish()).code == 0
+
+
+async def cli_with_token(cli: Cli, url: str, token: str) -> Result:
+    """``status`` through the server with SWITCHOVER_TOKEN set."""
+    proc = await asyncio.create_subprocess_exec(
+        *cli._argv(("--server", url, "status")),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        cwd=cli.workdir,
+        env=_env() | {"SWITCHOVER_TOKEN": token},
+    )
+    async with asyncio.timeout(WAIT):
+        out, err = await proc.communicate()
+    assert proc.returncode is not None
+    return Result(proc.returncode, out.decode(), err.decode())

@@ -28,7 +28,7 @@ from switchover.domain.commands import Cancel, Command, Pause, Resume, Retry, Ro
 from switchover.domain.documents import MAX_PLAN_SIZE
 from switchover.domain.events import Event
 from switchover.domain.planfile import parse_plan_bytes
-from switchover.domain.records import Target
+from switchover.domain.records import PlanSpec, Target
 from switchover.domain.status import TaskStatus
 from switchover.errors import (
     ConflictError,
@@ -121,7 +121,7 @@ def _command(action: Action, target: Target, body: OperationBody, actor: str) ->
             return Rollback(**common, version=body.version, from_checkpoint=body.from_checkpoint)
 
 
-_bearer = HTTPBearer(auto_error=False, description="a token of server.tokens")
+_bearer = HTTPBearer(auto_error=False, description="a token of serve.tokens")
 
 
 def _caller(
@@ -242,8 +242,11 @@ def create_app(ctx: ApiContext) -> FastAPI:
         request: Request,
         who: Operating,
         reason: Annotated[str | None, Query(max_length=500)] = None,
+        max_concurrency: Annotated[int | None, Query(ge=1, le=1_000_000)] = None,
     ) -> dict[str, Any]:
-        """Submit a plan and start it. 422 lists every problem; 409 when the id exists."""
+        """Submit a plan and start it. 422 lists every problem; 409 when the id exists.
+
+        ``max_concurrency`` overrides the plan's."""
         body = bytearray()
         async for chunk in request.stream():
             body += chunk
@@ -252,6 +255,8 @@ def create_app(ctx: ApiContext) -> FastAPI:
         spec = parse_plan_bytes(
             bytes(body), default_max_concurrency=ctx.settings.engine.max_concurrency
         )
+        if max_concurrency is not None:
+            spec = PlanSpec(spec.plan_id, spec.version, max_concurrency, spec.tenants)
         plan = await ctx.operator.submit(spec, actor=who.name, reason=reason)
         return {"plan_id": plan.plan_id, "status": plan.status.value, "since": 0}
 
@@ -274,6 +279,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
             **codec.plan_to_dict(detail.plan),
             "counts": counts_json(detail.counts),
             "matching": detail.matching,
+            "last_seq": detail.last_seq,
             "offset": offset,
             "limit": limit,
             "tasks": [task_json(t) for t in detail.tasks],

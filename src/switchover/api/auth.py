@@ -1,6 +1,6 @@
 """Bearer tokens and roles: who calls the API, and whether they may do what they ask.
 
-Tokens come from ``server.tokens``; when none is configured, ``serve`` creates one operator
+Tokens come from ``serve.tokens``; when none is configured, ``serve`` creates one operator
 token and keeps it in a file only its owner can read (``token_file``), beside the store. Tokens
 are compared in constant time and never logged; what is recorded is the token's name.
 """
@@ -52,9 +52,9 @@ class TokenBook:
 
 
 def token_file(settings: Settings) -> Path:
-    """Where the generated operator token is kept: ``server.token_file``, or beside the store."""
-    if settings.server.token_file is not None:
-        return settings.server.token_file
+    """Where the generated operator token is kept: ``serve.token_file``, or beside the store."""
+    if settings.serve.token_file is not None:
+        return settings.serve.token_file
     store = settings.store
     return store.with_name(store.name + ".token")
 
@@ -89,7 +89,7 @@ def token_book(settings: Settings, generated: str | None) -> TokenBook:
     """The configured tokens, plus the generated one when there is one."""
     tokens = {
         token.token.get_secret_value(): Caller(token.name, Role[token.role.upper()])
-        for token in settings.server.tokens
+        for token in settings.serve.tokens
     }
     if generated is not None:
         tokens[generated] = Caller(GENERATED_NAME, Role.OPERATOR)

@@ -7,7 +7,8 @@ shares (settings, one-line errors, exit codes). The commands live in ``run_cmd``
 from __future__ import annotations
 
 import shlex
-from collections.abc import Coroutine
+from collections.abc import AsyncIterator, Coroutine
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
@@ -23,6 +24,7 @@ from switchover.errors import PlanValidationError, SettingsError, SwitchoverErro
 from switchover.secrets import Scrubber
 
 if TYPE_CHECKING:
+    from switchover.service import Operations, Views
     from switchover.settings import Settings
 
 app = typer.Typer(
@@ -52,6 +54,10 @@ TenantOption = Annotated[
     str | None, typer.Option("--tenant", help="A tenant id (its most recent task).")
 ]
 TaskOption = Annotated[str | None, typer.Option("--task", help="A task id (PLAN/TENANT).")]
+ReasonOption = Annotated[
+    str | None,
+    typer.Option("--reason", help="Why (recorded with who asked, e.g. a change ticket)."),
+]
 
 
 @dataclass
@@ -61,6 +67,7 @@ class Options:
     store: Path | None = None
     config: Path | None = None
     json: bool = False
+    server: str | None = None
     scrubber: Scrubber = field(default_factory=Scrubber.empty)
 
     @classmethod
@@ -77,8 +84,11 @@ class Options:
         return self.json
 
     def command_line(self, *words: str) -> str:
-        """A switchover command as the user can paste it, with this one's --store/--config."""
+        """A switchover command as the user can paste it, with this one's --store/--config
+        (and --server)."""
         parts = ["switchover"]
+        if self.server is not None:
+            parts += ["--server", self.server]
         if self.store is not None:
             parts += ["--store", str(self.store.absolute())]
         if self.config is not None:
@@ -112,12 +122,21 @@ def main(
         typer.Option("--config", help="Settings file (YAML); SWITCHOVER_* variables override it."),
     ] = None,
     json_output: JsonOption = False,
+    server: Annotated[
+        str | None,
+        typer.Option(
+            "--server",
+            help="Talk to a 'switchover serve' at this URL (or SWITCHOVER_SERVER; token from "
+            "SWITCHOVER_TOKEN, remote.token, or the token file beside the store).",
+            show_default=False,
+        ),
+    ] = None,
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Show version.")
     ] = False,
 ) -> None:
     """Switch tenants between deployment units, safely, and back."""
-    ctx.obj = Options(store=store, config=config, json=json_output)
+    ctx.obj = Options(store=store, config=config, json=json_output, server=server)
 
 
 def fail(opts: Options, code: Exit, message: str) -> NoReturn:
@@ -132,17 +151,87 @@ def fail(opts: Options, code: Exit, message: str) -> NoReturn:
 
 def settings(opts: Options) -> Settings:
     """The effective settings (``--store`` wins over the file and environment)."""
-    from switchover.settings import load_settings
+    from switchover.settings import load_settings, locate_settings_file
 
     overrides: dict[str, Any] = {}
     if opts.store is not None:
         overrides["store"] = opts.store
+    found = locate_settings_file(opts.config)
+    if found is not None and opts.config is None:
+        opts.config = found.absolute()  # hints name the file this command found
     try:
-        loaded = load_settings(opts.config, **overrides)
+        loaded = load_settings(found, **overrides)
     except SettingsError as exc:
         fail(opts, Exit.INVALID, str(exc))
     opts.scrubber = Scrubber(loaded.secret_values())
     return loaded
+
+
+def actor() -> str:
+    """Who the local command line acts for: ``user@host``."""
+    import getpass
+    import socket
+
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown"
+    return f"{user}@{socket.gethostname()}"
+
+
+def remote(opts: Options, conf: Settings) -> tuple[str, str | None] | None:
+    """The server to talk to (``--server``, ``SWITCHOVER_SERVER``, ``remote.url``) and its
+    token (``SWITCHOVER_TOKEN``, ``remote.token``, the token file beside the store); None:
+    work on the store directly."""
+    import os
+
+    url = opts.server or os.environ.get("SWITCHOVER_SERVER") or conf.remote.url
+    if not url:
+        return None
+    if opts.server is None:
+        opts.server = url
+    token = os.environ.get("SWITCHOVER_TOKEN") or (
+        conf.remote.token.get_secret_value() if conf.remote.token else None
+    )
+    if token is None:
+        from switchover.api.auth import read_token_file, token_file
+
+        token = read_token_file(token_file(conf))
+    if token:
+        opts.scrubber = Scrubber([*conf.secret_values(), token])
+    return url, token
+
+
+@asynccontextmanager
+async def views(opts: Options, conf: Settings) -> AsyncIterator[Views]:
+    """What the command reads: the server's views, or the store's."""
+    found = remote(opts, conf)
+    if found is not None:
+        from switchover.client import RemoteQueries, connect
+
+        async with connect(*found) as connection:
+            yield RemoteQueries(connection)
+        return
+    from switchover.service import queries
+
+    async with queries(conf) as q:
+        yield q
+
+
+@asynccontextmanager
+async def operations(opts: Options, conf: Settings) -> AsyncIterator[Operations]:
+    """Who performs the command: the server, or the live engine / this command's own."""
+    found = remote(opts, conf)
+    if found is not None:
+        from switchover.client import RemoteOperator, connect
+
+        async with connect(*found) as connection:
+            yield RemoteOperator(connection)
+        return
+    from switchover.service import operator
+
+    async with operator(conf) as op:
+        yield op
 
 
 def run_async(opts: Options, coro: Coroutine[Any, Any, _T]) -> _T:
@@ -163,13 +252,22 @@ def read_plan(opts: Options, path: Path, max_concurrency: int) -> PlanSpec:
     Raises:
         PlanValidationError: the file's content is invalid.
     """
+    return read_plan_file(opts, path, max_concurrency)[0]
+
+
+def read_plan_file(opts: Options, path: Path, max_concurrency: int) -> tuple[PlanSpec, bytes]:
+    """Read and validate a plan file; the plan and the file's content (what a server gets).
+
+    Raises:
+        PlanValidationError: the file's content is invalid.
+    """
     from switchover.domain.planfile import parse_plan_bytes
 
     try:
         data = path.read_bytes()
     except OSError as exc:
         fail(opts, Exit.INVALID, f"cannot read plan file {str(path)!r}: {exc.strerror or exc}")
-    return parse_plan_bytes(data, default_max_concurrency=max_concurrency)
+    return parse_plan_bytes(data, default_max_concurrency=max_concurrency), data
 
 
 def plan_problems(opts: Options, path: Path, exc: PlanValidationError) -> NoReturn:

@@ -36,6 +36,8 @@ _BY_ERROR = {
     ErrorType.TENANT_BUSY: Exit.REFUSED,
     ErrorType.CONFLICT: Exit.REFUSED,
     ErrorType.ROLLBACK_PRECONDITION_FAILED: Exit.REFUSED,
+    ErrorType.UNAUTHORIZED: Exit.INVALID,
+    ErrorType.FORBIDDEN: Exit.REFUSED,
 }
 
 

@@ -16,7 +16,7 @@ from switchover.domain.events import EventType
 from switchover.domain.status import EXECUTING_TASK_STATUSES, FINAL_TASK_STATUSES, TaskStatus
 
 if TYPE_CHECKING:
-    from switchover.service import Operator, Progress, Watch
+    from switchover.service import Operations, Progress, Watch
 
 _SETTLED_TASK = FINAL_TASK_STATUSES | {TaskStatus.FAILED, TaskStatus.ROLLBACK_FAILED}
 
@@ -63,7 +63,7 @@ def render(progress: Progress, title: str) -> RenderableType:
 
 
 async def show(
-    operator: Operator,
+    operator: Operations,
     watch: Watch,
     *,
     console: Console,

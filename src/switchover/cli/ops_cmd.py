@@ -11,13 +11,16 @@ from switchover.cli.app import (
     JsonOption,
     Options,
     PlanOption,
+    ReasonOption,
     TaskOption,
     TenantOption,
+    actor,
     app,
     config_app,
     err,
     fail,
     one_target,
+    operations,
     out,
     run_async,
     settings,
@@ -58,9 +61,8 @@ async def _operate_async(
     opts: Options, conf: Settings, command: Command, as_json: bool, wait: bool
 ) -> Exit:
     from switchover.cli.follow import show
-    from switchover.service import operator
 
-    async with operator(conf) as op:
+    async with operations(opts, conf) as op:
         accepted, watch = await op.perform(command, wait=wait)
         if as_json:
             print_json(
@@ -126,11 +128,12 @@ def _plan_or_task_command(kind: type[Pause | Resume | Cancel], summary: str) -> 
         plan: PlanOption = None,
         tenant: TenantOption = None,
         task: TaskOption = None,
+        reason: ReasonOption = None,
         wait: WaitOption = True,
         json_output: JsonOption = False,
     ) -> None:
         target = one_target(Options.of(ctx), plan, tenant, task, plans=True)
-        _operate(ctx, kind(target=target), json_output, wait)
+        _operate(ctx, kind(target=target, actor=actor(), reason=reason), json_output, wait)
 
     command.__doc__ = summary
     app.command(COMMAND_NAMES[kind])(command)
@@ -153,12 +156,14 @@ def retry(
     from_checkpoint: Annotated[
         bool, typer.Option("--from-checkpoint", help="Skip the stages that completed.")
     ] = False,
+    reason: ReasonOption = None,
     wait: WaitOption = True,
     json_output: JsonOption = False,
 ) -> None:
     """Run a FAILED task again (or re-run a failed rollback)."""
     target = one_target(Options.of(ctx), None, tenant, task, plans=False)
-    _operate(ctx, Retry(target=target, from_checkpoint=from_checkpoint), json_output, wait)
+    command = Retry(target=target, actor=actor(), reason=reason, from_checkpoint=from_checkpoint)
+    _operate(ctx, command, json_output, wait)
 
 
 @app.command()
@@ -174,12 +179,14 @@ def rollback(
             show_default=False,
         ),
     ] = None,
+    reason: ReasonOption = None,
     wait: WaitOption = True,
     json_output: JsonOption = False,
 ) -> None:
     """Put a tenant back: re-run its stages with its previous config."""
     target = one_target(Options.of(ctx), None, tenant, task, plans=False)
-    _operate(ctx, Rollback(target=target, version=version), json_output, wait)
+    command = Rollback(target=target, actor=actor(), reason=reason, version=version)
+    _operate(ctx, command, json_output, wait)
 
 
 @config_app.command("show")
@@ -243,7 +250,7 @@ def serve(
     ctx: typer.Context,
     listen: Annotated[
         str | None,
-        typer.Option(help="HOST:PORT to listen on (default: server.listen, 127.0.0.1:8080)."),
+        typer.Option(help="HOST:PORT to listen on (default: serve.listen, 127.0.0.1:8080)."),
     ] = None,
 ) -> None:
     """Run one long-lived engine on the store, with the HTTP API, until SIGTERM or Ctrl-C.

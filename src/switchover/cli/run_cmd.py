@@ -15,12 +15,16 @@ import typer
 from switchover.cli.app import (
     JsonOption,
     Options,
+    ReasonOption,
+    actor,
     app,
     err,
     fail,
+    operations,
     out,
     plan_problems,
     read_plan,
+    read_plan_file,
     run_async,
     settings,
 )
@@ -32,7 +36,7 @@ from switchover.domain.status import PlanStatus
 from switchover.errors import ConflictError, PlanValidationError, SwitchoverError
 
 if TYPE_CHECKING:
-    from switchover.service import Operator, Progress
+    from switchover.service import Operations, Progress
     from switchover.settings import Settings
 
 
@@ -87,6 +91,7 @@ def run(
         int | None,
         typer.Option(help="Override the plan's max concurrency.", min=1, show_default=False),
     ] = None,
+    reason: ReasonOption = None,
     json_output: JsonOption = False,
 ) -> None:
     """Submit a plan and follow it to the end with live progress.
@@ -98,21 +103,21 @@ def run(
     as_json = opts.with_json(json_output)
     conf = settings(opts)
     try:
-        spec = read_plan(opts, plan_file, conf.engine.max_concurrency)
+        spec, source = read_plan_file(opts, plan_file, conf.engine.max_concurrency)
     except PlanValidationError as exc:
         fail(opts, Exit.INVALID, str(exc))
     if max_concurrency is not None:
         spec = PlanSpec(spec.plan_id, spec.version, max_concurrency, spec.tenants)
-    code = run_async(opts, _run(opts, conf, spec, as_json))
+    code = run_async(opts, _run(opts, conf, spec, source, reason, as_json))
     raise typer.Exit(int(code))
 
 
-async def _run(opts: Options, conf: Settings, spec: PlanSpec, as_json: bool) -> Exit:
-    from switchover.service import operator
-
-    async with operator(conf) as op:
+async def _run(
+    opts: Options, conf: Settings, spec: PlanSpec, source: bytes, reason: str | None, as_json: bool
+) -> Exit:
+    async with operations(opts, conf) as op:
         try:
-            plan = await op.submit(spec)
+            plan = await op.submit(spec, source=source, actor=actor(), reason=reason)
         except ConflictError as exc:
             fail(
                 opts,
@@ -121,7 +126,9 @@ async def _run(opts: Options, conf: Settings, spec: PlanSpec, as_json: bool) -> 
                 f"'{opts.command_line('resume', '--plan', spec.plan_id)}'",
             )
         if not as_json:
-            where = "by the running engine" if op.remote else "here"
+            where = "here"
+            if op.remote:
+                where = f"by the server {opts.server}" if opts.server else "by the running engine"
             out.print(
                 f"plan [bold]{plan.plan_id}[/]: {plan.task_count} task(s), "
                 f"max concurrency {plan.max_concurrency}, run {where}"
@@ -131,18 +138,27 @@ async def _run(opts: Options, conf: Settings, spec: PlanSpec, as_json: bool) -> 
         return code
 
 
-async def follow_plan(opts: Options, op: Operator, plan_id: str, as_json: bool, since: int) -> Exit:
-    """Follow a whole plan (the first Ctrl-C pauses it) and report how it ended."""
+async def follow_plan(
+    opts: Options, op: Operations, plan_id: str, as_json: bool, since: int
+) -> Exit:
+    """Follow a whole plan and report how it ended.
+
+    The first Ctrl-C pauses the plan when this command's engine runs it; against a server it
+    detaches (the plan keeps running there) and says how to re-attach, pause or cancel.
+    """
     from switchover.cli.follow import show
     from switchover.service import Watch, plan_done
 
     async def pause() -> None:
         try:
-            await op.session.perform(Pause(target=Target.plan(plan_id)))
+            await op.request(Pause(target=Target.plan(plan_id), actor=actor()))
         except SwitchoverError as exc:
             err.print(f"[red]could not pause: {exc}[/]")
 
-    install_interrupt(pause)
+    if opts.server is not None:
+        install_detach(opts, plan_id)
+    else:
+        install_interrupt(pause)
     watch = Watch(plan_id, plan_done, since, whole_plan=True)
     progress = await show(op, watch, console=out, notes=err, json_lines=as_json, title="plan")
     return plan_outcome(opts, progress, as_json)
@@ -176,7 +192,7 @@ def plan_outcome(opts: Options, progress: Progress, as_json: bool) -> Exit:
     return code
 
 
-async def drain(op: Operator, as_json: bool) -> None:
+async def drain(op: Operations, as_json: bool) -> None:
     """Let this command's engine finish the other work it took on before the command exits."""
     if not op.has_other_work():
         return
@@ -186,6 +202,28 @@ async def drain(op: Operator, as_json: bool) -> None:
             "(other commands' plans, or work recovered from a stopped engine)…"
         )
     await op.drain()
+
+
+def install_detach(opts: Options, plan_id: str) -> None:
+    """Ctrl-C while following a plan on a server: stop following; the plan runs on."""
+    import asyncio
+
+    loop = asyncio.get_running_loop()
+
+    def handler() -> None:
+        err.print(
+            f"\n[yellow]detached: plan {plan_id} keeps running on {opts.server}.[/]\n"
+            f"  re-attach: {opts.command_line('watch', plan_id)}\n"
+            f"  pause:     {opts.command_line('pause', '--plan', plan_id)}\n"
+            f"  cancel:    {opts.command_line('cancel', '--plan', plan_id)}",
+            highlight=False,
+        )
+        sys.stderr.flush()
+        sys.stdout.flush()
+        os._exit(int(Exit.INTERRUPTED))
+
+    with contextlib.suppress(NotImplementedError, RuntimeError):
+        loop.add_signal_handler(signal.SIGINT, handler)
 
 
 def install_interrupt(first: Callable[[], Coroutine[Any, Any, None]]) -> None:

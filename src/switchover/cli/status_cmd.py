@@ -18,6 +18,7 @@ from switchover.cli.app import (
     out,
     run_async,
     settings,
+    views,
 )
 from switchover.cli.exits import Exit
 from switchover.cli.render import (
@@ -56,15 +57,13 @@ def status(
         target = Target.tenant(tenant) if tenant is not None else Target.task(task or "")
         run_async(opts, _task_status(opts, conf, target, as_json))
     elif plan_id is None:
-        run_async(opts, _plans(conf, as_json))
+        run_async(opts, _plans(opts, conf, as_json))
     else:
         run_async(opts, _plan_status(opts, conf, plan_id, show_all, as_json))
 
 
 async def _task_status(opts: Options, conf: Settings, target: Target, as_json: bool) -> None:
-    from switchover.service import queries
-
-    async with queries(conf) as q:
+    async with views(opts, conf) as q:
         detail = await q.task(target)
     if as_json:
         from switchover.views import task_json
@@ -75,10 +74,8 @@ async def _task_status(opts: Options, conf: Settings, target: Target, as_json: b
     stranded_note(opts, detail.stranded)
 
 
-async def _plans(conf: Settings, as_json: bool) -> None:
-    from switchover.service import queries
-
-    async with queries(conf) as q:
+async def _plans(opts: Options, conf: Settings, as_json: bool) -> None:
+    async with views(opts, conf) as q:
         summaries = await q.plans()
     if as_json:
         from switchover.views import plan_json
@@ -91,7 +88,8 @@ async def _plans(conf: Settings, as_json: bool) -> None:
             ],
         )
     elif not summaries:
-        out.print("no plans yet; submit one with 'switchover run PLAN_FILE'")
+        where = opts.server or str(conf.store.absolute())
+        out.print(f"no plans yet in {where}; submit one with 'switchover run PLAN_FILE'")
     else:
         out.print(plan_list(summaries))
 
@@ -99,9 +97,7 @@ async def _plans(conf: Settings, as_json: bool) -> None:
 async def _plan_status(
     opts: Options, conf: Settings, plan_id: str, show_all: bool, as_json: bool
 ) -> None:
-    from switchover.service import queries
-
-    async with queries(conf) as q:
+    async with views(opts, conf) as q:
         detail = await q.plan(plan_id, limit=None if (show_all or as_json) else 50)
     if as_json:
         from switchover.views import plan_json
@@ -147,9 +143,7 @@ def events(
 async def _events(
     opts: Options, conf: Settings, plan_id: str | None, since: int, follow_: bool, as_json: bool
 ) -> None:
-    from switchover.service import queries
-
-    async with queries(conf) as q:
+    async with views(opts, conf) as q:
         if plan_id is None:
             summaries = await q.plans()
             if not summaries:
@@ -160,3 +154,83 @@ async def _events(
                 print_json(out, event.to_dict())
             else:
                 out.print(event_line(event), highlight=False)
+
+
+@app.command()
+def watch(
+    ctx: typer.Context,
+    plan_id: Annotated[str, typer.Argument(help="The plan to watch.")],
+    json_output: JsonOption = False,
+) -> None:
+    """Attach the live display to a plan, from any terminal; Ctrl-C detaches (the plan runs on).
+
+    Example: switchover --server http://127.0.0.1:8080 watch plan-2026-12-01
+
+    Exit codes as for 'run' once the plan settles or pauses: 0 completed, 1 failed or
+    cancelled, 5 paused.
+    """
+    opts = Options.of(ctx)
+    as_json = opts.with_json(json_output)
+    code = run_async(opts, _watch(opts, settings(opts), plan_id, as_json))
+    raise typer.Exit(int(code))
+
+
+async def _watch(opts: Options, conf: Settings, plan_id: str, as_json: bool) -> Exit:
+    import asyncio
+    import contextlib
+    import signal
+
+    from rich.live import Live
+
+    from switchover.cli.follow import render
+    from switchover.cli.run_cmd import plan_outcome
+    from switchover.service import Progress, TaskProgress, plan_done
+
+    loop = asyncio.get_running_loop()
+    current = asyncio.current_task()
+    detached = False
+
+    def detach() -> None:
+        nonlocal detached
+        detached = True
+        if current is not None:
+            current.cancel()
+
+    with contextlib.suppress(NotImplementedError, RuntimeError):
+        loop.add_signal_handler(signal.SIGINT, detach)
+    async with views(opts, conf) as q:
+        detail = await q.plan(plan_id, limit=None)
+        progress = Progress(plan_id, status=detail.plan.status, last_seq=detail.last_seq)
+        for task in detail.tasks:
+            progress.tasks[task.task_id] = TaskProgress(
+                task.tenant_id, task.status, task.current_stage
+            )
+        live = out.is_terminal and not as_json
+        display = Live(render(progress, "watch"), console=out, refresh_per_second=4)
+        if live:
+            display.start()
+        try:
+            if not plan_done(progress):
+                async for event in q.events(plan_id, progress.last_seq, follow=True):
+                    progress.apply(event)
+                    if as_json:
+                        print_json(out, event.to_dict())
+                    elif live:
+                        display.update(render(progress, "watch"))
+                    if plan_done(progress):
+                        break
+        except asyncio.CancelledError:
+            if not detached:
+                raise
+        finally:
+            if live:
+                display.update(render(progress, "watch"))
+                display.stop()
+    if detached:
+        err.print(
+            f"detached from plan {plan_id}; it keeps running. Re-attach with "
+            f"'{opts.command_line('watch', plan_id)}'",
+            highlight=False,
+        )
+        return Exit.INTERRUPTED
+    return plan_outcome(opts, progress, as_json)

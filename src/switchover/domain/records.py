@@ -42,6 +42,22 @@ class Plan:
     created_at: float
     updated_at: float
     operator_paused: bool = False
+    binding: Mapping[str, str] = field(default_factory=dict)
+    """The target settings the plan runs with (``Settings.binding``); empty: not recorded."""
+    settings_file: str | None = None
+    """The settings file the plan was created with, if any."""
+
+
+def binding_differences(plan: Mapping[str, str], here: Mapping[str, str]) -> list[str]:
+    """Where ``here`` (an engine's or a command's settings) differs from a plan's binding,
+    one ``name: plan 'A', here 'B'`` per setting; none when either side recorded none."""
+    if not plan or not here:
+        return []
+    return [
+        f"{name}: plan {plan.get(name)!r}, here {here.get(name)!r}"
+        for name in sorted(set(plan) | set(here))
+        if plan.get(name) != here.get(name)
+    ]
 
 
 @dataclass(frozen=True, slots=True)

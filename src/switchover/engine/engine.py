@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import replace
 from types import TracebackType
 from typing import assert_never
@@ -36,7 +36,9 @@ from switchover.domain.records import (
     Plan,
     PlanSpec,
     Target,
+    TargetKind,
     Task,
+    binding_differences,
 )
 from switchover.domain.status import (
     ACTIVE_TASK_STATUSES,
@@ -111,6 +113,11 @@ class Engine:
         self._settings = settings
         self.owner = owner or new_owner_id()
         self.metrics: Counter[str] = Counter()
+        self._binding = settings.binding()
+        source = settings.source_file
+        self._settings_file = str(source) if source is not None else None
+        self.foreign: dict[str, list[str]] = {}
+        """Plans left alone because they run with other settings: how those differ."""
         self._state = EngineState(
             store, clock or SystemClock(), on_change=self._on_change, on_fatal=self._on_fatal
         )
@@ -153,7 +160,12 @@ class Engine:
         Raises:
             EngineBusyError: another live engine owns the store.
         """
-        self._lease = await acquire_lease(self._store, self.owner, self._settings.engine.lease_ttl)
+        self._lease = await acquire_lease(
+            self._store,
+            self.owner,
+            self._settings.engine.lease_ttl,
+            {"binding": self._binding, "settings_file": self._settings_file},
+        )
         self._state.fence = self._lease.epoch
         try:
             self._store_id = await self._store.identity()
@@ -289,9 +301,25 @@ class Engine:
         for plan_id in reversed(plan_ids):
             await self._load_plan(plan_id)
 
+    def _bound_elsewhere(self, plan: Plan) -> Refused | None:
+        """Why this engine must leave ``plan`` alone (it runs with other settings), or None."""
+        differences = binding_differences(plan.binding, self._binding)
+        if not differences:
+            return None
+        self.foreign[plan.plan_id] = differences
+        where = f" (--config {plan.settings_file})" if plan.settings_file else ""
+        return Refused(
+            ErrorType.INVALID_STATE,
+            f"plan {plan.plan_id} runs with other settings than this engine's: "
+            f"{'; '.join(differences)}. Use the settings it was created with{where}",
+        )
+
     async def _load_plan(self, plan_id: str) -> None:
         if plan_id in self._state.plans:
             return
+        stored = await self._store.get_plan(plan_id)
+        if stored is not None and self._bound_elsewhere(stored) is not None:
+            return  # another setup's work: it stays as it is for an engine with its settings
         loading = self._loading.get(plan_id)
         if loading is not None:
             await asyncio.shield(loading)
@@ -579,6 +607,9 @@ class Engine:
         Raises:
             SwitchoverError: the engine itself failed (e.g. its store), not the command.
         """
+        refused = await self._refuse_foreign(command)
+        if refused is not None:
+            return refused
         try:
             match command:
                 case SubmitPlan():
@@ -606,6 +637,21 @@ class Engine:
         )
         return accepted
 
+    async def _refuse_foreign(self, command: Command) -> Refused | None:
+        """A refusal when the command's plan runs with other settings than this engine's."""
+        target = command.target
+        if target.kind is TargetKind.PLAN:
+            plan_id: str | None = target.key
+        elif target.kind is TargetKind.TASK:
+            plan_id = target.key.partition("/")[0]
+        else:
+            found = await self._store.find_task(target.key)
+            plan_id = found.plan_id if found is not None else None
+        if plan_id is None or plan_id in self._state.plans:
+            return None
+        plan = await self._store.get_plan(plan_id)
+        return self._bound_elsewhere(plan) if plan is not None else None
+
     async def _adopt_plan(self, plan_id: str) -> None:
         await self._load_plan(plan_id)
         self._schedule_admit()
@@ -621,7 +667,15 @@ class Engine:
             ConflictError: a plan with this id exists.
         """
         now = self._state.clock.now()
-        plan, tasks, events = self.build_plan(spec, self._builder, now, actor=actor, reason=reason)
+        plan, tasks, events = self.build_plan(
+            spec,
+            self._builder,
+            now,
+            actor=actor,
+            reason=reason,
+            binding=self._binding,
+            settings_file=self._settings_file,
+        )
         await self._store.create_plan(plan, tasks, events)
         self._install(plan, tasks)
         return plan
@@ -634,6 +688,8 @@ class Engine:
         *,
         actor: str = DEFAULT_ACTOR,
         reason: str | None = None,
+        binding: Mapping[str, str] | None = None,
+        settings_file: str | None = None,
     ) -> tuple[Plan, list[Task], list[Event]]:
         """The records and first events of a new plan (also used by a CLI handing a plan over)."""
         plan = Plan(
@@ -644,6 +700,8 @@ class Engine:
             task_count=len(spec.tenants),
             created_at=now,
             updated_at=now,
+            binding=dict(binding or {}),
+            settings_file=settings_file,
         )
         tasks: list[Task] = []
         events = [

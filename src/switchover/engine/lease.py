@@ -6,6 +6,8 @@ import os
 import socket
 import time
 import uuid
+from collections.abc import Mapping
+from typing import Any
 
 from switchover.domain.records import Lease
 from switchover.errors import EngineBusyError
@@ -41,15 +43,25 @@ def lease_is_live(lease: Lease, now: float | None = None) -> bool:
     return lease.host != HOST or pid_alive(lease.pid)
 
 
-async def acquire_lease(store: Store, owner: str, ttl: float) -> Lease:
+async def acquire_lease(
+    store: Store, owner: str, ttl: float, extra: Mapping[str, Any] | None = None
+) -> Lease:
     """Take the store's lease for ``owner``; the returned lease carries the store's new epoch.
+
+    ``extra`` is what others should know of the engine (e.g. the settings it works with).
 
     Raises:
         EngineBusyError: a live engine holds it.
     """
     for _ in range(5):
         current = await store.get_lease()
-        mine = Lease(owner=owner, host=HOST, pid=os.getpid(), expires_at=time.time() + ttl)
+        mine = Lease(
+            owner=owner,
+            host=HOST,
+            pid=os.getpid(),
+            expires_at=time.time() + ttl,
+            extra=dict(extra or {}),
+        )
         if current is not None and current.owner != owner and lease_is_live(current):
             raise EngineBusyError(current.owner, current.host, current.pid)
         taken = await store.swap_lease(current.owner if current else None, mine)
@@ -63,7 +75,9 @@ async def acquire_lease(store: Store, owner: str, ttl: float) -> Lease:
 
 async def renew_lease(store: Store, lease: Lease, ttl: float) -> Lease | None:
     """Extend ``lease`` (same epoch); None when it was lost to another engine."""
-    renewed = Lease(lease.owner, lease.host, lease.pid, time.time() + ttl, epoch=lease.epoch)
+    renewed = Lease(
+        lease.owner, lease.host, lease.pid, time.time() + ttl, lease.extra, epoch=lease.epoch
+    )
     written = await store.swap_lease(lease.owner, renewed)
     if written is None or written.epoch != lease.epoch:
         return None

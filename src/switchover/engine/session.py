@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from switchover.clock import Clock, SystemClock
 from switchover.domain.commands import (
@@ -16,13 +16,15 @@ from switchover.domain.commands import (
     accepted_or_raise,
     command_name,
 )
-from switchover.domain.records import Plan, PlanSpec, Target
+from switchover.domain.records import Plan, PlanSpec, Target, binding_differences
 from switchover.engine.engine import Engine, EngineStoppedError
 from switchover.engine.lease import lease_is_live
 from switchover.errors import (
     EngineBusyError,
     EngineUnavailableError,
+    ErrorType,
     LeaseLostError,
+    OperationRefusedError,
 )
 from switchover.stages.base import StageBuilder
 from switchover.stores.protocol import Store
@@ -49,12 +51,16 @@ class Session:
         *,
         request_ttl: float = 30.0,
         clock: Clock | None = None,
+        binding: Mapping[str, str] | None = None,
+        settings_file: str | None = None,
     ) -> None:
         self.store = store
         self._clock: Clock = clock or SystemClock()
         self._make_engine = make_engine
         self._builder = builder
         self._request_ttl = request_ttl
+        self._binding = dict(binding or {})
+        self._settings_file = settings_file
         self.engine: Engine | None = None
         self.lasting = False
         """Whether this session's engine outlives the requests it serves (``serve``)."""
@@ -168,9 +174,28 @@ class Session:
             plan = await self.engine.submit_plan(spec, actor=actor, reason=reason)
             self.engine.proceed()
             return plan
+        lease = await self.store.get_lease()
+        if lease is not None and lease_is_live(lease):
+            theirs = lease.extra.get("binding")
+            differences = binding_differences(theirs, self._binding) if theirs else []
+            if differences:
+                where = lease.extra.get("settings_file")
+                hint = f" (--config {where})" if where else ""
+                raise OperationRefusedError(
+                    ErrorType.INVALID_STATE,
+                    f"the engine running on this store (pid {lease.pid} on {lease.host}) works "
+                    f"with other settings than this command: {'; '.join(differences)}. Submit "
+                    f"with its settings{hint}, or use another store",
+                )
         now = self._clock.now()
         plan, tasks, events = Engine.build_plan(
-            spec, self._builder, now, actor=actor, reason=reason
+            spec,
+            self._builder,
+            now,
+            actor=actor,
+            reason=reason,
+            binding=self._binding,
+            settings_file=self._settings_file,
         )
         await self.store.create_plan(plan, tasks, events)
         await self.perform(SubmitPlan(target=Target.plan(plan.plan_id), actor=actor))

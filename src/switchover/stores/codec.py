@@ -131,6 +131,8 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
         "created_at": plan.created_at,
         "updated_at": plan.updated_at,
         "operator_paused": plan.operator_paused,
+        "binding": dict(plan.binding),
+        "settings_file": plan.settings_file,
     }
 
 
@@ -144,6 +146,8 @@ def _build_plan(data: Mapping[str, Any]) -> Plan:
         created_at=float(data["created_at"]),
         updated_at=float(data["updated_at"]),
         operator_paused=bool(data.get("operator_paused", False)),
+        binding={str(k): str(v) for k, v in (data.get("binding") or {}).items()},
+        settings_file=str(file) if (file := data.get("settings_file")) is not None else None,
     )
 
 

@@ -19,7 +19,14 @@ import pytest
 from switchover.domain.status import PlanStatus
 from switchover.fleet.fleet import Fleet
 from switchover.stores.sqlite import SqliteStore
-from tests.integration.conftest import WAIT, assert_gapless, eventually, plan_doc, tenant_doc
+from tests.integration.conftest import (
+    ASBC_TOKEN,
+    WAIT,
+    assert_gapless,
+    eventually,
+    plan_doc,
+    tenant_doc,
+)
 from tests.integration.test_cli import (  # noqa: F401
     Background,
     Cli,
@@ -271,7 +278,23 @@ async def test_cli_commands_against_a_server_match_the_embedded_ones(
     assert "bearer token" in wrong.stderr
     assert "not-the-token" not in wrong.stderr
     server.send_signal(signal.SIGTERM)
-    assert (await server.finish()).code == 0
+    result = await server.finish()
+    assert result.code == 0
+
+    # Structured logs: JSON lines (not a terminal) with the work's ids; no secret anywhere.
+    records = [json.loads(line) for line in result.stderr.splitlines() if line.startswith("{")]
+    failed = [r for r in records if r["event"] == "TaskFailed"]
+    assert failed
+    assert failed[0]["level"] == "warning"
+    assert failed[0]["plan_id"] == "remote"
+    assert failed[0]["task_id"] == "remote/s001"
+    assert failed[0]["tenant_id"] == "s001"
+    assert failed[0]["error_type"] == "HEALTH_CHECK_FAILED"
+    operations = [r for r in records if r["event"] == "OperationAccepted"]
+    assert operations[-1]["actor"] == "local"
+    assert operations[-1]["reason"] == "INC-3"
+    assert ASBC_TOKEN not in result.stderr
+    assert token_of(tmp_path) not in result.stderr
 
 
 async def cli_with_token(cli: Cli, url: str, token: str) -> Result:

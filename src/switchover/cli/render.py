@@ -12,7 +12,7 @@ from rich.console import Console, Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from switchover.domain.events import Event
+from switchover.domain.events import Event, EventType
 from switchover.domain.failure import FailureInfo
 from switchover.domain.records import Task
 from switchover.domain.status import TaskStatus
@@ -188,7 +188,13 @@ def event_line(event: Event) -> Text:
         text.append(f" {event.stage}")
     if event.failure:
         text.append(f"  {failure_line(event.failure)}", style="red")
+    if event.type is EventType.OPERATION_ACCEPTED:
+        text.append(f" {event.data.get('operation')} {event.data.get('target')}")
     message = event.data.get("message")
     if message:
         text.append(f"  {message}", style="yellow")
+    actor = event.data.get("actor")
+    if actor:
+        reason = event.data.get("reason")
+        text.append(f"  by {actor}" + (f" ({reason})" if reason else ""), style="dim")
     return text

@@ -138,6 +138,8 @@ async def test_submit_run_and_read_a_plan(api: Api) -> None:
 
     plan = await api.plan("p1")
     assert plan["status"] == "COMPLETED"
+    assert plan["created_by"] == "alice"
+    assert plan["reason"] == "CHG-1 move to green"
     assert plan["counts"]["COMPLETED"] == 6
     assert plan["counts"]["FAILED"] == 0
     assert plan["matching"] == 6

@@ -244,6 +244,10 @@ async def test_cli_commands_against_a_server_match_the_embedded_ones(
     assert "plan remote FAILED" in ran.stdout
     assert f"--server {url}" in ran.stdout  # hints repeat how to reach the server
 
+    shown = await cli("--server", url, "status", "remote")
+    assert shown.code == 0, shown
+    assert "by local: CHG-9" in shown.stdout  # who submitted it, and why
+
     status = await cli("--server", url, "--json", "status", "--tenant", "s001")
     assert status.code == 0, status
     task = json.loads(status.stdout)

@@ -72,7 +72,7 @@ def failure_line(failure: FailureInfo) -> str:
 def plan_list(summaries: Sequence[PlanSummary]) -> Table:
     """Every plan, most recent first, with its tasks by status."""
     table = Table(title="plans", title_justify="left", expand=False)
-    for column in ("plan", "status", "version", "tasks", "created"):
+    for column in ("plan", "status", "version", "tasks", "created", "by"):
         table.add_column(column)
     for summary in summaries:
         plan = summary.plan
@@ -82,6 +82,7 @@ def plan_list(summaries: Sequence[PlanSummary]) -> Table:
             str(plan.version),
             counts_line(Counter(summary.counts)),
             when(plan.created_at),
+            plan.created_by or "",
         )
     return table
 
@@ -109,6 +110,11 @@ def plan_detail(detail: PlanDetail) -> Group:
         f"  version {plan.version}  max concurrency {plan.max_concurrency}",
         "  (operator paused)" if plan.operator_paused else "",
     )
+    submitted = Text(f"submitted {when(plan.created_at)}", style="dim")
+    if plan.created_by:
+        submitted.append(f" by {plan.created_by}")
+    if plan.reason:
+        submitted.append(f": {plan.reason}")
     table = Table(expand=False)
     for column in ("task", "status", "stages", "retries", "failure"):
         table.add_column(column, overflow="fold")
@@ -120,7 +126,7 @@ def plan_detail(detail: PlanDetail) -> Group:
             str(task.retry_count),
             failure_line(task.failure) if task.failure else "",
         )
-    parts: list[RenderableType] = [header, counts_line(counts), table]
+    parts: list[RenderableType] = [header, submitted, counts_line(counts), table]
     if detail.matching > len(shown):
         parts.append(Text(f"… {detail.matching - len(shown)} more (use --all)", style="dim"))
     return Group(*parts)

@@ -46,6 +46,10 @@ class Plan:
     """The target settings the plan runs with (``Settings.binding``); empty: not recorded."""
     settings_file: str | None = None
     """The settings file the plan was created with, if any."""
+    created_by: str | None = None
+    """Who submitted the plan (a token's name, or ``user@host``)."""
+    reason: str | None = None
+    """Why, as the submitter said."""
 
 
 def binding_differences(plan: Mapping[str, str], here: Mapping[str, str]) -> list[str]:

@@ -702,6 +702,8 @@ class Engine:
             updated_at=now,
             binding=dict(binding or {}),
             settings_file=settings_file,
+            created_by=actor,
+            reason=reason,
         )
         tasks: list[Task] = []
         events = [

@@ -133,6 +133,8 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
         "operator_paused": plan.operator_paused,
         "binding": dict(plan.binding),
         "settings_file": plan.settings_file,
+        "created_by": plan.created_by,
+        "reason": plan.reason,
     }
 
 
@@ -148,6 +150,8 @@ def _build_plan(data: Mapping[str, Any]) -> Plan:
         operator_paused=bool(data.get("operator_paused", False)),
         binding={str(k): str(v) for k, v in (data.get("binding") or {}).items()},
         settings_file=str(file) if (file := data.get("settings_file")) is not None else None,
+        created_by=str(by) if (by := data.get("created_by")) is not None else None,
+        reason=str(why) if (why := data.get("reason")) is not None else None,
     )
 
 

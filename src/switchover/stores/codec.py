@@ -290,11 +290,13 @@ def command_to_dict(command: Command) -> dict[str, Any]:
         "reason": command.reason,
     }
     match command:
-        case Retry(from_checkpoint=from_checkpoint):
+        case Retry(from_checkpoint=from_checkpoint, force=force):
             data["from_checkpoint"] = from_checkpoint
-        case Rollback(version=version, from_checkpoint=from_checkpoint):
+            data["force"] = force
+        case Rollback(version=version, from_checkpoint=from_checkpoint, force=force):
             data["version"] = version
             data["from_checkpoint"] = from_checkpoint
+            data["force"] = force
         case SubmitPlan() | Pause() | Resume() | Cancel():
             pass
     return data
@@ -312,13 +314,18 @@ def _build_command(data: Mapping[str, Any]) -> Command:
         "reason": str(data["reason"]) if data.get("reason") is not None else None,
     }
     if kind is Retry:
-        return Retry(**common, from_checkpoint=bool(data.get("from_checkpoint")))
+        return Retry(
+            **common,
+            from_checkpoint=bool(data.get("from_checkpoint")),
+            force=bool(data.get("force")),
+        )
     if kind is Rollback:
         version = data.get("version")
         return Rollback(
             **common,
             version=int(version) if version is not None else None,
             from_checkpoint=bool(data.get("from_checkpoint")),
+            force=bool(data.get("force")),
         )
     return kind(**common)
 

@@ -6,15 +6,15 @@ import asyncio
 import itertools
 import uuid
 from collections import Counter
-from collections.abc import Iterator, Sequence
-from dataclasses import replace
+from collections.abc import Collection, Iterator, Sequence
+from dataclasses import dataclass, replace
 
 from switchover.domain.commands import ControlRequest
 from switchover.domain.events import Event
 from switchover.domain.records import Lease, Plan, Task
 from switchover.domain.status import EXECUTING_TASK_STATUSES, TaskStatus
 from switchover.errors import ConflictError, LeaseLostError, StoreError, SwitchoverError
-from switchover.stores.protocol import Change, PlanSummary
+from switchover.stores.protocol import Alert, AlertsQueued, AlertState, Change, PlanSummary
 
 
 def _check_page(offset: int, limit: int | None) -> None:
@@ -22,6 +22,22 @@ def _check_page(offset: int, limit: int | None) -> None:
         raise ValueError(f"offset must not be negative, got {offset}")
     if limit is not None and limit < 0:
         raise ValueError(f"limit must not be negative, got {limit}")
+
+
+def _check_limits(**limits: int) -> None:
+    for name, value in limits.items():
+        if value < 1:
+            raise ValueError(f"{name} must be at least 1, got {value}")
+
+
+@dataclass(slots=True)
+class _AlertRow:
+    """One alert's delivery state; the event is the plan's stored one."""
+
+    state: AlertState = AlertState.PENDING
+    attempts: int = 0
+    next_at: float = 0.0
+    error: str | None = None
 
 
 class MemoryStore:
@@ -39,6 +55,9 @@ class MemoryStore:
         self._lease: Lease | None = None
         self._epochs_issued = 0
         self._id = uuid.uuid4().hex
+        self._alert_cursors: dict[str, int] = {}
+        # (webhook, plan id, seq), in the order written: each queue's alerts in seq order.
+        self._alerts: dict[tuple[str, str, int], _AlertRow] = {}
         self.commits = 0
 
     async def open(self) -> None:
@@ -258,3 +277,73 @@ class MemoryStore:
     async def identity(self) -> str:
         """A random id made when the store was."""
         return self._id
+
+    async def enqueue_alerts(
+        self, types: Collection[str], webhooks: Sequence[str], *, at: float, limit: int = 1000
+    ) -> AlertsQueued:
+        """Alerts for the events past each plan's cursor; cursors moved (one atomic step)."""
+        _check_limits(limit=limit)
+        wanted, keys = frozenset(types), tuple(dict.fromkeys(webhooks))
+        written = passed = 0
+        for plan_id in self._plan_order:
+            cursor, last = self._alert_cursors.get(plan_id, 0), self._last_seq[plan_id]
+            if last <= cursor:
+                continue
+            if passed == limit:
+                return AlertsQueued(written, passed, more=True)
+            upto = min(last, cursor + limit - passed)
+            for event in self._events[plan_id][cursor:upto]:
+                if event.type in wanted:
+                    for key in keys:
+                        self._alerts.setdefault((key, plan_id, event.seq), _AlertRow(next_at=at))
+                        written += 1
+            passed += upto - cursor
+            self._alert_cursors[plan_id] = upto
+            if upto < last:
+                return AlertsQueued(written, passed, more=True)
+        return AlertsQueued(written, passed)
+
+    async def due_alerts(
+        self, webhook: str, *, now: float, limit: int = 100, per_plan: int = 10
+    ) -> list[Alert]:
+        """The first pending alerts of each plan whose oldest is due, oldest-due plan first."""
+        _check_limits(limit=limit, per_plan=per_plan)
+        queues: dict[str, list[tuple[int, _AlertRow]]] = {}
+        for (key, plan_id, seq), row in self._alerts.items():
+            if key == webhook and row.state is AlertState.PENDING:
+                queues.setdefault(plan_id, []).append((seq, row))
+        heads = sorted(
+            (min(queue, key=lambda item: item[0])[1].next_at, plan_id)
+            for plan_id, queue in queues.items()
+        )
+        found: list[Alert] = []
+        for head_at, plan_id in heads:
+            if head_at > now:
+                break
+            for seq, row in sorted(queues[plan_id], key=lambda item: item[0])[:per_plan]:
+                event = self._events[plan_id][seq - 1]
+                found.append(Alert(event, webhook, row.attempts, row.next_at))
+        return found[:limit]
+
+    async def alert_delivered(self, alert: Alert, *, at: float) -> None:
+        """Mark the alert delivered, unless it already is."""
+        row = self._alerts.get((alert.webhook, alert.event.plan_id, alert.event.seq))
+        if row is not None and row.state is not AlertState.DELIVERED:
+            row.state, row.attempts, row.error = AlertState.DELIVERED, row.attempts + 1, None
+
+    async def alert_failed(
+        self, alert: Alert, *, at: float, error: str, next_at: float | None
+    ) -> None:
+        """Count a failed attempt of a pending alert: due again at ``next_at``, or given up."""
+        row = self._alerts.get((alert.webhook, alert.event.plan_id, alert.event.seq))
+        if row is None or row.state is not AlertState.PENDING:
+            return
+        row.attempts, row.error = row.attempts + 1, error
+        if next_at is None:
+            row.state = AlertState.GIVEN_UP
+        else:
+            row.next_at = next_at
+
+    async def alert_counts(self) -> dict[AlertState, int]:
+        """Every alert held, counted by state."""
+        return dict(Counter(row.state for row in self._alerts.values()))

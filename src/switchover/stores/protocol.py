@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Protocol
 
 from switchover.domain.commands import ControlRequest
@@ -239,8 +240,121 @@ class LeaseStore(Protocol):
         ...
 
 
-class Store(StateStore, Mailbox, LeaseStore, Protocol):
-    """Everything an engine needs of its store; one backend may serve all three roles.
+class AlertState(StrEnum):
+    """Where an alert stands; values are persisted and never renamed."""
+
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    GIVEN_UP = "given_up"
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    """One event owed to one webhook, as the outbox holds it.
+
+    ``webhook`` is the webhook's key, a digest of its URL: never the URL, which is a secret.
+    ``attempts`` counts the deliveries tried so far; ``next_at`` is when the next one is due
+    (wall-clock seconds).
+    """
+
+    event: Event
+    webhook: str
+    attempts: int = 0
+    next_at: float = 0.0
+
+    @property
+    def alert_id(self) -> str:
+        """``"{plan_id}:{seq}"``: the same for every webhook, so a receiver can deduplicate."""
+        return f"{self.event.plan_id}:{self.event.seq}"
+
+
+@dataclass(frozen=True, slots=True)
+class AlertsQueued:
+    """What one ``enqueue_alerts`` did: alerts written, events passed, whether more wait."""
+
+    alerts: int = 0
+    events: int = 0
+    more: bool = False
+
+
+class AlertOutbox(Protocol):
+    """A durable outbox of webhook alerts, filled from the event log.
+
+    Each plan has a cursor, the last of its events considered for alerts (none yet: 0).
+    ``enqueue_alerts`` moves the cursors over the events past them and writes one pending alert
+    per matching event and webhook in the same transaction, so an event is enqueued exactly
+    once, whatever crashes. An alert stays pending until it is delivered or given up.
+
+    The alerts of one plan to one webhook form a queue, due when its oldest pending alert is
+    and tried from that one on, so a receiver gets a plan's alerts in order; alerts of other
+    plans, or to other webhooks, never wait for it.
+    """
+
+    async def enqueue_alerts(
+        self, types: Collection[str], webhooks: Sequence[str], *, at: float, limit: int = 1000
+    ) -> AlertsQueued:
+        """Turn the events past each plan's cursor into alerts, in one transaction.
+
+        Args:
+            types: the event types alerted on (``EventType`` values); other events only move
+                the cursors.
+            webhooks: the keys of the webhooks each alert is owed to (none: the cursors move,
+                nothing is written).
+            at: now; each new alert is due from then.
+            limit: the most events passed in this call, which bounds the transaction.
+
+        Returns:
+            How many alerts were written and events passed, and whether events remain.
+
+        Raises:
+            ValueError: ``limit`` is below 1.
+            StoreError: the write failed (nothing is written).
+        """
+        ...
+
+    async def due_alerts(
+        self, webhook: str, *, now: float, limit: int = 100, per_plan: int = 10
+    ) -> list[Alert]:
+        """The alerts to ``webhook`` that may be tried at ``now``, in the order to try them.
+
+        For each plan whose oldest pending alert to ``webhook`` is due, its oldest pending
+        alerts in sequence order (at most ``per_plan``); plans in the order their oldest alert
+        became due; at most ``limit`` alerts in all.
+
+        Raises:
+            ValueError: ``limit`` or ``per_plan`` is below 1.
+        """
+        ...
+
+    async def alert_delivered(self, alert: Alert, *, at: float) -> None:
+        """Record that ``alert`` was delivered at ``at``, unless it already was.
+
+        An alert the outbox does not hold is ignored.
+        """
+        ...
+
+    async def alert_failed(
+        self, alert: Alert, *, at: float, error: str, next_at: float | None
+    ) -> None:
+        """Record a failed attempt to deliver a pending ``alert``.
+
+        Args:
+            alert: the alert, as ``due_alerts`` returned it.
+            at: when the attempt failed.
+            error: why, for the record (it must hold no secret).
+            next_at: when to try again; None: give the alert up.
+
+        An alert that is not pending, or that the outbox does not hold, is ignored.
+        """
+        ...
+
+    async def alert_counts(self) -> dict[AlertState, int]:
+        """Every alert held, counted by state (states no alert has are left out)."""
+        ...
+
+
+class Store(StateStore, Mailbox, LeaseStore, AlertOutbox, Protocol):
+    """Everything an engine and its alert dispatcher need of a store; one backend serves all.
 
     Implementations: ``SqliteStore`` (embedded, default) and ``MemoryStore`` (tests,
     embedding); a shared backend for several engines can come later behind the same roles.

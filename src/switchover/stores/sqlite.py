@@ -7,7 +7,7 @@ import contextlib
 import queue
 import sqlite3
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -17,6 +17,7 @@ from switchover.domain.events import Event
 from switchover.domain.records import Lease, Plan, Task
 from switchover.domain.status import TaskStatus
 from switchover.errors import ConflictError, StoreError, SwitchoverError
+from switchover.stores import sqlite_alerts as alerts
 from switchover.stores import sqlite_queries as queries
 from switchover.stores.codec import (
     decode_control,
@@ -25,7 +26,7 @@ from switchover.stores.codec import (
     decode_plan,
     decode_task,
 )
-from switchover.stores.protocol import Change, PlanSummary
+from switchover.stores.protocol import Alert, AlertsQueued, AlertState, Change, PlanSummary
 from switchover.stores.sqlite_txn import (
     MIGRATIONS,
     SCHEMA_VERSION,
@@ -559,3 +560,40 @@ class SqliteStore:
         if found is None:
             raise StoreError(f"{self.path} has no store id")
         return found
+
+    # -- the AlertOutbox protocol (see it for the arguments) -----------------------------------
+
+    async def enqueue_alerts(
+        self, types: Collection[str], webhooks: Sequence[str], *, at: float, limit: int = 1000
+    ) -> AlertsQueued:
+        """Turn the events past each plan's cursor into alerts, in one write transaction.
+
+        Raises:
+            ValueError: ``limit`` is below 1.
+            StoreError: the write failed (nothing is written).
+        """
+        arg = alerts.enqueue_arg(types, webhooks, at, limit)
+        if not await self._read(alerts.has_new_events):  # idle: take no write lock at all
+            return AlertsQueued()
+        return await self._write(alerts.apply_enqueue_alerts, arg)
+
+    async def due_alerts(
+        self, webhook: str, *, now: float, limit: int = 100, per_plan: int = 10
+    ) -> list[Alert]:
+        """The alerts to ``webhook`` that may be tried at ``now``, read in the reader thread."""
+        alerts.check_limits(limit=limit, per_plan=per_plan)
+        return await self._read(lambda r: alerts.due_alerts(r, webhook, now, limit, per_plan))
+
+    async def alert_delivered(self, alert: Alert, *, at: float) -> None:
+        """Record that ``alert`` was delivered, unless it already was; durable on return."""
+        await self._write(alerts.apply_alert_delivered, (alert, at))
+
+    async def alert_failed(
+        self, alert: Alert, *, at: float, error: str, next_at: float | None
+    ) -> None:
+        """Record a failed attempt of a pending ``alert`` (next_at None: give it up)."""
+        await self._write(alerts.apply_alert_failed, (alert, at, error, next_at))
+
+    async def alert_counts(self) -> dict[AlertState, int]:
+        """Every alert held, counted by state."""
+        return await self._read(alerts.alert_counts)

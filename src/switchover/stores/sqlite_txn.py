@@ -27,7 +27,7 @@ from switchover.stores.protocol import Change
 T = TypeVar("T")
 A = TypeVar("A")
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 """The schema this code reads and writes, kept in ``PRAGMA user_version``."""
 
 # MIGRATIONS[v] takes a file from schema version v to v + 1 (statements split on ";").
@@ -73,6 +73,22 @@ MIGRATIONS: tuple[str, ...] = (
     DROP INDEX tasks_by_status;
     CREATE INDEX tasks_by_plan_status ON tasks (plan_id, status, position);
     CREATE INDEX tasks_by_plan_tenant ON tasks (plan_id, tenant_id)
+    """,
+    # 3: webhook alerts from a durable outbox. `alert_cursors` holds each plan's last event
+    # considered for alerts; plans that exist already start at their last event, so an upgrade
+    # does not alert on history. `alerts` has one row per (webhook, event) owed, the webhook
+    # named by a digest of its URL (URLs are secrets); the event itself is read from `events`.
+    # The dispatcher reads only the pending rows' index, which delivered rows leave at once
+    # (it holds `state` too, constant as it is: SQLite reads a row to test a column it lacks).
+    """
+    CREATE TABLE alert_cursors (plan_id TEXT PRIMARY KEY, seq INTEGER NOT NULL) WITHOUT ROWID;
+    INSERT INTO alert_cursors (plan_id, seq) SELECT plan_id, last_seq FROM plans;
+    CREATE TABLE alerts (webhook TEXT NOT NULL, plan_id TEXT NOT NULL, seq INTEGER NOT NULL,
+        state TEXT NOT NULL, attempts INTEGER NOT NULL, created_at REAL NOT NULL,
+        next_at REAL NOT NULL, done_at REAL, last_error TEXT,
+        PRIMARY KEY (webhook, plan_id, seq)) WITHOUT ROWID;
+    CREATE INDEX alerts_pending ON alerts (webhook, plan_id, seq, next_at, attempts, state)
+        WHERE state = 'pending'
     """,
 )
 

@@ -324,6 +324,7 @@ class RemoteOperator:
         body: dict[str, Any] = {"reason": command.reason}
         if isinstance(command, Retry | Rollback):
             body["from_checkpoint"] = command.from_checkpoint
+            body["force"] = command.force
         if isinstance(command, Rollback) and command.version is not None:
             body["version"] = command.version
         data = await self._c.call("POST", _operation_path(command), json_body=body)

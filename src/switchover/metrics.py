@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
+from typing import Protocol
 
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -32,12 +33,21 @@ _STAGE_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
 _COMMIT_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1)
 
 
+class AlertCounts(Protocol):
+    """What the alert dispatcher counts."""
+
+    delivered: int
+    failed_attempts: int
+    given_up: int
+
+
 class _Snapshot(Collector):
     """Collects, at each scrape, the values the server hands it just before."""
 
-    def __init__(self) -> None:
+    def __init__(self, alerts: AlertCounts | None) -> None:
         self.counters: Mapping[str, int] = {}
         self.summaries: Iterable[PlanSummary] = ()
+        self._alerts = alerts
 
     def collect(self) -> Iterator[Metric]:
         tasks = GaugeMetricFamily(
@@ -56,14 +66,22 @@ class _Snapshot(Collector):
         for name, help_text in _ENGINE_COUNTERS.items():
             family = name if name.startswith("rollback_") else f"switchover_{name}"
             yield CounterMetricFamily(family, help_text, value=self.counters.get(name, 0))
+        if self._alerts is not None:
+            alerts = CounterMetricFamily(
+                "switchover_alerts", "Webhook alerts by outcome.", labels=["outcome"]
+            )
+            alerts.add_metric(["delivered"], self._alerts.delivered)
+            alerts.add_metric(["failed_attempt"], self._alerts.failed_attempts)
+            alerts.add_metric(["given_up"], self._alerts.given_up)
+            yield alerts
 
 
 class Metrics:
     """The metrics of one server: feed it committed events and commit latencies; render."""
 
-    def __init__(self) -> None:
+    def __init__(self, alerts: AlertCounts | None = None) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
-        self._snapshot = _Snapshot()
+        self._snapshot = _Snapshot(alerts)
         self.registry.register(self._snapshot)
         self._stage_seconds = Histogram(
             "switchover_stage_duration_seconds",

@@ -23,6 +23,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from switchover import logs
+from switchover.alerts import AlertDispatcher
 from switchover.api.app import ApiContext, create_app
 from switchover.api.auth import ensure_token_file, token_book, token_file
 from switchover.engine.engine import Engine
@@ -131,6 +132,7 @@ class Served:
     engine: Engine
     session: Session
     metrics: Metrics
+    alerts: AlertDispatcher
     detach: Callable[[], None]
 
 
@@ -143,7 +145,8 @@ def build(
 ) -> Served:
     """The API and the metrics over ``engine`` (already serving through ``session``)."""
     settings = rt.settings
-    metrics = Metrics()
+    alerts = AlertDispatcher(rt.store, settings, rt.clock)
+    metrics = Metrics(alerts)
     engine.observe_commits(metrics.observe_commit)
     listening = [engine.subscribe_all(metrics.observe)]
     if log is not None:
@@ -181,7 +184,7 @@ def build(
         for stop in listening:
             stop()
 
-    return Served(app, engine, session, metrics, detach)
+    return Served(app, engine, session, metrics, alerts, detach)
 
 
 async def _serve(
@@ -212,9 +215,14 @@ async def _serve(
     recovered = len(engine.executing_task_ids())
     log.info("serving", url=url, store=str(settings.store), recovered=recovered)
     on_started(Started(url, path, created, recovered))
+    # Alerts only read the store: a slow or failing webhook never delays a task.
+    delivering = asyncio.create_task(served.alerts.run(), name="switchover-alerts")
     try:
         await server.serve(sockets=[sock])
     finally:
+        delivering.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await delivering
         grace = settings.serve.shutdown_grace
         log.info("stopping", grace=grace)
         clean = await engine.quiesce(grace)

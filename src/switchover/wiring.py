@@ -19,6 +19,7 @@ from switchover.stages.catalogue import CatalogueStageBuilder
 from switchover.steps.http_client import HttpClient
 from switchover.steps.redis_client import RedisClient
 from switchover.steps.redis_locks import RedisTenantLocks
+from switchover.steps.redis_targets import RedisTargetState
 from switchover.stores.protocol import Store
 from switchover.stores.sqlite import SqliteStore
 
@@ -90,6 +91,7 @@ async def runtime(settings: Settings, *, clock: Clock | None = None) -> AsyncIte
             discovery = checked
         builder = CatalogueStageBuilder(http, redis, settings)
         locks = RedisTenantLocks(redis, settings)
+        targets = RedisTargetState(redis, settings)
 
         def make_engine() -> Engine:
             return Engine(
@@ -99,6 +101,7 @@ async def runtime(settings: Settings, *, clock: Clock | None = None) -> AsyncIte
                 discovery=discovery,
                 clock=the_clock,
                 locks=locks,
+                targets=targets,
             )
 
         yield Runtime(settings, store, builder, discovery, make_engine, the_clock, redis)

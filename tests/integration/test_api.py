@@ -5,6 +5,7 @@ auth on every route, audit and metrics."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -17,10 +18,11 @@ import httpx
 import pytest
 import uvicorn
 import yaml
+from aiohttp import web
 
 from switchover.domain.status import TaskStatus
 from switchover.fleet.fleet import Fleet
-from switchover.fleet.redis_server import RedisServer
+from switchover.fleet.redis_server import RedisServer, free_port
 from switchover.server import Served, build
 from switchover.settings import Settings
 from switchover.stores.protocol import Store
@@ -80,11 +82,15 @@ async def serving(settings: Settings) -> AsyncIterator[Api]:
         session = rt.session()
         engine = await session.serve()
         served = build(rt, session, engine, None)
+        alerts = asyncio.create_task(served.alerts.run())
         transport = httpx.ASGITransport(app=served.app)
         try:
             async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
                 yield Api(client, served, rt.store)
         finally:
+            alerts.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await alerts
             served.detach()
             await session.close()
 
@@ -437,3 +443,74 @@ async def test_openapi_and_docs_are_served(api: Api) -> None:
     docs = await api.client.get("/docs")
     assert docs.status_code == 200
     assert "swagger" in docs.text.lower()
+
+
+class Receiver:
+    """A webhook receiver on a fixed loopback port, started late: down for the first attempts."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.received: list[dict[str, Any]] = []
+        self.keys: list[str] = []
+        self._runner: web.AppRunner | None = None
+
+    async def start(self) -> None:
+        async def hook(request: web.Request) -> web.Response:
+            self.received.append(await request.json())
+            self.keys.append(request.headers.get("Idempotency-Key", ""))
+            return web.Response(status=204)
+
+        app = web.Application()
+        app.router.add_post("/hook", hook)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.2)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+
+async def test_a_webhook_down_at_first_gets_every_alert_once_it_is_up(
+    tmp_path: Path, redis_server: RedisServer, fleet: Fleet
+) -> None:
+    receiver = Receiver()
+    values = settings_values(
+        tmp_path / "switchover.db",
+        redis_server.url,
+        fleet,
+        serve={"tokens": TOKENS},
+        alerts={
+            "webhooks": [f"http://127.0.0.1:{receiver.port}/hook"],
+            "base_delay": 0.05,
+            "max_delay": 0.2,
+        },
+    )
+    try:
+        async with serving(Settings(**values)) as api:
+            await run_with_one_failure(api, fleet, "alerted", "t002")
+            assert receiver.received == []  # down so far: nothing delivered, nothing lost
+
+            async def attempted() -> bool:
+                return api.served.alerts.failed_attempts >= 2
+
+            await eventually(attempted, within=WAIT)  # refused while the receiver is down
+            assert receiver.received == []
+            await receiver.start()
+
+            async def all_in() -> bool:
+                types = {a["type"] for a in receiver.received}
+                return {"TaskFailed", "PlanFailed"} <= types
+
+            await eventually(all_in, within=WAIT)
+            await asyncio.sleep(0.3)  # nothing else is on its way
+            metrics = (await api.client.get("/metrics", headers=api.viewer)).text
+    finally:
+        await receiver.stop()
+    ids = [a["alert_id"] for a in receiver.received]
+    assert len(ids) == len(set(ids)) == 2  # exactly once each
+    assert receiver.keys == ids
+    failed = next(a for a in receiver.received if a["type"] == "TaskFailed")
+    assert failed["tenant_id"] == "t002"
+    assert failed["failure"]["error_type"] == "HEALTH_CHECK_FAILED"
+    assert 'switchover_alerts_total{outcome="delivered"} 2.0' in metrics

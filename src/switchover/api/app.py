@@ -89,6 +89,9 @@ class OperationBody(BaseModel):
     version: int | None = Field(
         None, ge=0, le=2**63 - 1, description="rollback: write this version instead"
     )
+    force: bool = Field(
+        False, description="retry/rollback: even when superseded by a newer task, or drifted"
+    )
 
 
 _STATUS_FOR: dict[ErrorType, int] = {
@@ -116,9 +119,14 @@ def _command(action: Action, target: Target, body: OperationBody, actor: str) ->
         case Action.CANCEL:
             return Cancel(**common)
         case Action.RETRY:
-            return Retry(**common, from_checkpoint=body.from_checkpoint)
+            return Retry(**common, from_checkpoint=body.from_checkpoint, force=body.force)
         case Action.ROLLBACK:
-            return Rollback(**common, version=body.version, from_checkpoint=body.from_checkpoint)
+            return Rollback(
+                **common,
+                version=body.version,
+                from_checkpoint=body.from_checkpoint,
+                force=body.force,
+            )
 
 
 _bearer = HTTPBearer(auto_error=False, description="a token of serve.tokens")

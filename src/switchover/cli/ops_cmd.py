@@ -45,6 +45,10 @@ if TYPE_CHECKING:
     from switchover.service import Result
     from switchover.settings import Settings
 
+ForceOption = Annotated[
+    bool,
+    typer.Option("--force", help="Even when a newer task switched the tenant, or it drifted."),
+]
 WaitOption = Annotated[
     bool, typer.Option("--wait/--no-wait", help="Follow the resulting work to its end.")
 ]
@@ -157,12 +161,25 @@ def retry(
         bool, typer.Option("--from-checkpoint", help="Skip the stages that completed.")
     ] = False,
     reason: ReasonOption = None,
+    force: ForceOption = False,
     wait: WaitOption = True,
     json_output: JsonOption = False,
 ) -> None:
-    """Run a FAILED task again (or re-run a failed rollback)."""
+    """Run a FAILED task again (or re-run a failed rollback).
+
+    Refused when a newer task has switched the tenant since (its configs would undo the newer
+    one's), unless --force.
+
+    Example: switchover retry --tenant tenant-c --from-checkpoint --reason "INC-7"
+    """
     target = one_target(Options.of(ctx), None, tenant, task, plans=False)
-    command = Retry(target=target, actor=actor(), reason=reason, from_checkpoint=from_checkpoint)
+    command = Retry(
+        target=target,
+        actor=actor(),
+        reason=reason,
+        from_checkpoint=from_checkpoint,
+        force=force,
+    )
     _operate(ctx, command, json_output, wait)
 
 
@@ -180,12 +197,19 @@ def rollback(
         ),
     ] = None,
     reason: ReasonOption = None,
+    force: ForceOption = False,
     wait: WaitOption = True,
     json_output: JsonOption = False,
 ) -> None:
-    """Put a tenant back: re-run its stages with its previous config."""
+    """Put a tenant back: re-run its stages with its previous config.
+
+    Refused when a newer task has switched the tenant since, or when its Redis record holds a
+    version that is neither this task's nor its previous config's (drift), unless --force.
+
+    Example: switchover rollback --tenant tenant-c --reason "INC-7 bad routes"
+    """
     target = one_target(Options.of(ctx), None, tenant, task, plans=False)
-    command = Rollback(target=target, actor=actor(), reason=reason, version=version)
+    command = Rollback(target=target, actor=actor(), reason=reason, version=version, force=force)
     _operate(ctx, command, json_output, wait)
 
 

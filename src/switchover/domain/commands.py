@@ -52,17 +52,24 @@ class Cancel(_Command):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Retry(_Command):
-    """Run a FAILED task again, from its checkpoint or from the first stage."""
+    """Run a FAILED task again, from its checkpoint or from the first stage.
+
+    ``force``: even when a newer task has switched the tenant since."""
 
     from_checkpoint: bool = False
+    force: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Rollback(_Command):
-    """Re-run a task's stages with its previous config (``version``: write this one instead)."""
+    """Re-run a task's stages with its previous config (``version``: write this one instead).
+
+    ``force``: even when a newer task has switched the tenant since, or the tenant's record
+    holds a version that is neither this task's nor its previous config's (drift)."""
 
     version: int | None = None
     from_checkpoint: bool = False
+    force: bool = False
 
 
 Command = SubmitPlan | Pause | Resume | Cancel | Retry | Rollback

@@ -68,6 +68,7 @@ from switchover.settings import Settings
 from switchover.stages.base import StageBuilder, StageRequest
 from switchover.steps.locks import Busy, Fence, LocalTenantLocks, TenantLocks
 from switchover.steps.retry import retry_transient
+from switchover.steps.targets import TargetState
 from switchover.stores.protocol import Store
 
 __all__ = ["Engine", "EngineStoppedError"]
@@ -103,6 +104,7 @@ class Engine:
         clock: Clock | None = None,
         owner: str | None = None,
         locks: TenantLocks | None = None,
+        targets: TargetState | None = None,
     ) -> None:
         self._store = store
         self._locks: TenantLocks = locks or LocalTenantLocks()
@@ -133,7 +135,7 @@ class Engine:
             fence=self._fence,
             scrubber=Scrubber(settings.secret_values()),
         )
-        self._ops = Operations(self._state, settings, self._load_plan)
+        self._ops = Operations(self._state, settings, self._load_plan, targets)
         self._runners: set[str] = set()
         self._changed = asyncio.Event()
         self._loading: dict[str, asyncio.Future[None]] = {}
@@ -769,10 +771,15 @@ class Engine:
         return accepted_or_raise(await self.perform(Cancel(target=target, actor=actor)))
 
     async def retry(
-        self, target: Target, *, from_checkpoint: bool = False, actor: str = DEFAULT_ACTOR
+        self,
+        target: Target,
+        *,
+        from_checkpoint: bool = False,
+        actor: str = DEFAULT_ACTOR,
+        force: bool = False,
     ) -> Accepted:
         """Run a FAILED task again (fresh, or from its checkpoint); re-run a failed rollback."""
-        command = Retry(target=target, actor=actor, from_checkpoint=from_checkpoint)
+        command = Retry(target=target, actor=actor, from_checkpoint=from_checkpoint, force=force)
         return accepted_or_raise(await self.perform(command))
 
     async def rollback(
@@ -782,10 +789,15 @@ class Engine:
         version: int | None = None,
         from_checkpoint: bool = False,
         actor: str = DEFAULT_ACTOR,
+        force: bool = False,
     ) -> Accepted:
         """Re-run the task's stages with its previous config (SPEC §7)."""
         command = Rollback(
-            target=target, actor=actor, version=version, from_checkpoint=from_checkpoint
+            target=target,
+            actor=actor,
+            version=version,
+            from_checkpoint=from_checkpoint,
+            force=force,
         )
         return accepted_or_raise(await self.perform(command))
 

@@ -32,10 +32,13 @@ from switchover.domain.status import (
     plan_transition,
 )
 from switchover.engine.state import EngineState
-from switchover.errors import ErrorType, NotFoundError, OperationRefusedError
+from switchover.errors import ErrorType, NotFoundError, OperationRefusedError, StepFailedError
 from switchover.settings import Settings
+from switchover.steps.targets import TargetState, UnknownTargetState
 
 ROLLBACK_FROM = frozenset({TaskStatus.FAILED, TaskStatus.PAUSED, TaskStatus.ROLLBACK_FAILED})
+_NEVER_STARTED = frozenset({TaskStatus.PENDING, TaskStatus.CANCELLED})
+"""Statuses of a task that may never have touched its tenant (when it has no checkpoint)."""
 """Statuses a rollback may start from (SPEC §7)."""
 
 
@@ -43,11 +46,16 @@ class Operations:
     """The operations of the engine facade, over its state."""
 
     def __init__(
-        self, state: EngineState, settings: Settings, load: Callable[[str], Awaitable[None]]
+        self,
+        state: EngineState,
+        settings: Settings,
+        load: Callable[[str], Awaitable[None]],
+        targets: TargetState | None = None,
     ) -> None:
         self._state = state
         self._settings = settings
         self._load = load
+        self._targets: TargetState = targets or UnknownTargetState()
 
     async def pause(self, command: Pause) -> Accepted:
         """Pause a task at its next stage boundary, or a whole plan.
@@ -243,6 +251,8 @@ class Operations:
             )
         if task.status is not TaskStatus.FAILED:
             raise _refuse_state(task, "retry", "FAILED or ROLLBACK_FAILED")
+        if not command.force:
+            await self._refuse_superseded(task, "retry", ErrorType.CONFLICT)
         limit = self._settings.engine.max_retries
         if task.retry_count >= limit:
             raise _refused(
@@ -281,10 +291,53 @@ class Operations:
                 f"task {task.task_id} has no previous config "
                 "(sourceTenantDeployConfig); it cannot be rolled back",
             )
+        if not command.force:
+            await self._refuse_superseded(task, "rollback", ErrorType.ROLLBACK_PRECONDITION_FAILED)
+            await self._refuse_drift(task)
         self._claim(task)
         self._queue(task, command)
         to = version if version is not None else task.previous.plan_version
         return Accepted(task.plan_id, (task.task_id,), f"rollback accepted (to version {to})")
+
+    async def _refuse_superseded(self, task: Task, action: str, error_type: ErrorType) -> None:
+        """Refuse when a newer task has switched the tenant since ``task`` ran: writing this
+        task's configs back would undo the newer one's work."""
+        for other in await self._state.store.tenant_history(task.tenant_id, limit=20):
+            if other.task_id == task.task_id or other.created_at <= task.created_at:
+                continue
+            if other.checkpoint is not None or other.status not in _NEVER_STARTED:
+                raise _refused(
+                    error_type,
+                    task,
+                    f"tenant {task.tenant_id} has since been switched by task {other.task_id} "
+                    f"({other.status.value}, version {other.run_version}); a {action} of "
+                    f"{task.task_id} would undo it. Act on {other.task_id} instead, or pass "
+                    "--force",
+                )
+
+    async def _refuse_drift(self, task: Task) -> None:
+        """Refuse a rollback onto a tenant whose record holds a version that is neither the
+        task's nor its previous config's: something else moved it."""
+        assert task.previous is not None
+        try:
+            current = await self._targets.current_version(task.tenant_id)
+        except StepFailedError as exc:
+            raise _refused(
+                ErrorType.ROLLBACK_PRECONDITION_FAILED,
+                task,
+                f"cannot read tenant {task.tenant_id}'s current version to check for drift "
+                f"({exc}); try again, or pass --force",
+            ) from exc
+        known = {task.config.plan_version, task.previous.plan_version, task.run_version}
+        if current is not None and current not in known:
+            raise _refused(
+                ErrorType.ROLLBACK_PRECONDITION_FAILED,
+                task,
+                f"tenant {task.tenant_id}'s record holds version {current}, which is neither "
+                f"task {task.task_id}'s ({task.config.plan_version}) nor its previous config's "
+                f"({task.previous.plan_version}): something else changed it (drift). Check "
+                "the tenant, or pass --force",
+            )
 
     def _ask(self, task: Task, request: BoundaryRequest | None) -> Task:
         """``task`` asked to pause or cancel at its next boundary (None: the ask withdrawn)."""

@@ -148,6 +148,15 @@ class RedisClient:
         raw = await self._call("HGETALL", lambda: self._client.hgetall(key))
         return {str(k): str(v) for k, v in raw.items()}
 
+    async def hget(self, key: str, field: str) -> str | None:
+        """One field of a hash (None when the hash or the field is missing).
+
+        Raises:
+            TransientError, StepFailedError: as ``hgetall``.
+        """
+        raw = await self._call("HGET", lambda: self._client.hget(key, field))
+        return raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
+
     async def get(self, key: str) -> str | None:
         """The string value of ``key``, or None when it does not exist.
 

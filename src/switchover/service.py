@@ -26,10 +26,19 @@ from switchover.domain.commands import (
     Command,
     Pause,
     Resume,
+    Retry,
+    Rollback,
 )
 from switchover.domain.events import Event, EventType
 from switchover.domain.failure import FailureInfo
-from switchover.domain.records import Plan, PlanSpec, Target, TargetKind, Task
+from switchover.domain.records import (
+    Plan,
+    PlanSpec,
+    Target,
+    TargetKind,
+    Task,
+    binding_differences,
+)
 from switchover.domain.status import EXECUTING_TASK_STATUSES, PlanStatus, TaskStatus
 from switchover.engine.lease import lease_is_live
 from switchover.engine.session import Session
@@ -510,6 +519,8 @@ class Operator:
             )
             scope = found.plan_id if found is not None else None
         since = await store.last_seq(scope) if scope else 0
+        if scope is not None and isinstance(command, Resume | Retry | Rollback):
+            await self._refuse_other_settings(scope)
         if not wait and self.session.engine is not None and not self.session.lasting:
             raise OperationRefusedError(
                 ErrorType.INVALID_STATE,
@@ -520,6 +531,21 @@ class Operator:
             )
         accepted = await self.session.perform(command)
         return accepted, await self._watch(command, accepted, since)
+
+    async def _refuse_other_settings(self, plan_id: str) -> None:
+        """Refuse to set a plan's work going with settings other than the ones it runs with
+        (whichever engine would do it): the command was given the wrong settings."""
+        plan = await self.session.store.get_plan(plan_id)
+        if plan is None:
+            return
+        differences = binding_differences(plan.binding, self._settings.binding())
+        if differences:
+            where = f" (--config {plan.settings_file})" if plan.settings_file else ""
+            raise OperationRefusedError(
+                ErrorType.INVALID_STATE,
+                f"plan {plan_id} runs with other settings than this command's: "
+                f"{'; '.join(differences)}. Use the settings it was created with{where}",
+            )
 
     async def _watch(self, command: Command, accepted: Accepted, since: int) -> Watch:
         store = self.session.store

@@ -223,6 +223,11 @@ async def test_a_run_with_other_settings_than_the_live_engine_is_refused(
         assert "works with other settings than this command" in refused.stderr
         assert "redis.key_prefix" in refused.stderr
         assert await reader.get_plan("bound-4") is None  # nothing was created
+        # The live engine would do a resume right, but the command was given other settings.
+        resumed = await switchover(tmp_path, "--config", str(other), "resume", "--plan", "bound-3")
+        assert resumed.code == 4, resumed
+        assert "runs with other settings than this command's" in resumed.stderr
+        assert str(config) in resumed.stderr
         await reader.close()
     finally:
         await fleet.set_faults(fleet.gateways, slow=0.0)

@@ -272,6 +272,8 @@ class Progress:
     warnings: deque[str] = field(default_factory=lambda: deque(maxlen=3))
     last_seq: int = 0
     started_at: float = field(default_factory=time.monotonic)
+    note: str | None = None
+    """What the plan waits for (a bake, an approval) or why it halted, from its events."""
 
     def apply(self, event: Event) -> None:
         """Update the view with one event."""
@@ -279,6 +281,7 @@ class Progress:
         if event.task_id is None:
             if event.status:
                 self.status = PlanStatus(event.status)
+            self.note = _plan_note(event, self.note)
             return
         view = self.tasks.get(event.task_id)
         if view is None:
@@ -308,6 +311,25 @@ class Progress:
     def executing(self) -> bool:
         """Whether any task is executing."""
         return any(v.status in EXECUTING_TASK_STATUSES for v in self.tasks.values())
+
+
+def _plan_note(event: Event, note: str | None) -> str | None:
+    data = event.data
+    match event.type:
+        case EventType.PLAN_WAVE_BAKING:
+            return f"wave {int(data['wave']) - 1} settled; baking {data['bake']:g}s"
+        case EventType.PLAN_AWAITING_APPROVAL:
+            return (
+                f"waiting for approval of wave {data['wave']} of {data['of']}: "
+                f"switchover promote --plan {event.plan_id}"
+            )
+        case EventType.PLAN_HALTED:
+            return f"halted: {data['reason']}"
+        case EventType.PLAN_WAVE_STARTED:
+            return f"wave {data['wave']} of {data['of']}"
+        case EventType.PLAN_RESUMED:
+            return None
+    return note
 
 
 Done = Callable[[Progress], bool]

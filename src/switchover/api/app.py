@@ -24,7 +24,7 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from switchover.api.auth import Caller, Role, TokenBook
-from switchover.domain.commands import Cancel, Command, Pause, Resume, Retry, Rollback
+from switchover.domain.commands import Cancel, Command, Pause, Promote, Resume, Retry, Rollback
 from switchover.domain.documents import MAX_PLAN_SIZE
 from switchover.domain.events import Event
 from switchover.domain.planfile import parse_plan_bytes
@@ -79,6 +79,7 @@ class Action(StrEnum):
     CANCEL = "cancel"
     RETRY = "retry"
     ROLLBACK = "rollback"
+    PROMOTE = "promote"
 
 
 class OperationBody(BaseModel):
@@ -120,6 +121,8 @@ def _command(action: Action, target: Target, body: OperationBody, actor: str) ->
             return Cancel(**common)
         case Action.RETRY:
             return Retry(**common, from_checkpoint=body.from_checkpoint, force=body.force)
+        case Action.PROMOTE:
+            return Promote(**common)
         case Action.ROLLBACK:
             return Rollback(
                 **common,

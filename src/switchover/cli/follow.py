@@ -39,6 +39,8 @@ def render(progress: Progress, title: str) -> RenderableType:
         ProgressBar(total=max(total, 1), completed=settled, width=60),
         counts_line(counts),
     ]
+    if progress.note:
+        parts.append(Text(progress.note, style="yellow"))
     running = [v for v in progress.tasks.values() if v.status in EXECUTING_TASK_STATUSES]
     if running:
         table = Table(show_header=True, box=None, pad_edge=False)

@@ -33,6 +33,7 @@ from switchover.domain.commands import (
     Cancel,
     Command,
     Pause,
+    Promote,
     Resume,
     Retry,
     Rollback,
@@ -211,6 +212,21 @@ def rollback(
     target = one_target(Options.of(ctx), None, tenant, task, plans=False)
     command = Rollback(target=target, actor=actor(), reason=reason, version=version, force=force)
     _operate(ctx, command, json_output, wait)
+
+
+@app.command()
+def promote(
+    ctx: typer.Context,
+    plan: Annotated[str, typer.Option("--plan", help="The plan waiting between two waves.")],
+    reason: ReasonOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Let a plan waiting between waves go on: approve its next wave (or end its bake early).
+
+    Example: switchover promote --plan big-move --reason "canary looks good"
+    """
+    target = one_target(Options.of(ctx), plan, None, None, plans=True)
+    _operate(ctx, Promote(target=target, actor=actor(), reason=reason), json_output, False)
 
 
 @config_app.command("show")

@@ -15,6 +15,7 @@ from rich.text import Text
 from switchover.domain.events import Event, EventType
 from switchover.domain.failure import FailureInfo
 from switchover.domain.records import Task
+from switchover.domain.rollout import describe
 from switchover.domain.status import TaskStatus
 
 if TYPE_CHECKING:
@@ -126,7 +127,13 @@ def plan_detail(detail: PlanDetail) -> Group:
             str(task.retry_count),
             failure_line(task.failure) if task.failure else "",
         )
-    parts: list[RenderableType] = [header, submitted, counts_line(counts), table]
+    parts: list[RenderableType] = [header, submitted]
+    waiting = describe(plan.policy, plan.rollout)
+    if waiting:
+        parts.append(
+            Text(waiting, style="yellow" if plan.rollout.gate or plan.rollout.halted else "")
+        )
+    parts += [counts_line(counts), table]
     if detail.matching > len(shown):
         parts.append(Text(f"… {detail.matching - len(shown)} more (use --all)", style="dim"))
     return Group(*parts)

@@ -51,6 +51,11 @@ class Cancel(_Command):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Promote(_Command):
+    """Let a plan waiting between waves go on: approve the next wave (and skip a bake)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Retry(_Command):
     """Run a FAILED task again, from its checkpoint or from the first stage.
 
@@ -72,7 +77,7 @@ class Rollback(_Command):
     force: bool = False
 
 
-Command = SubmitPlan | Pause | Resume | Cancel | Retry | Rollback
+Command = SubmitPlan | Pause | Resume | Cancel | Retry | Rollback | Promote
 """Every command the engine performs."""
 
 QueuedCommand = Resume | Retry | Rollback
@@ -85,6 +90,7 @@ COMMAND_NAMES: dict[type[Command], str] = {
     Cancel: "cancel",
     Retry: "retry",
     Rollback: "rollback",
+    Promote: "promote",
 }
 """The verb of each command, as front ends and the codec spell it."""
 

@@ -37,6 +37,10 @@ class EventType(StrEnum):
     TASK_PROGRESS = "TaskProgress"
     STEP_WARNING = "StepWarning"
     OPERATION_ACCEPTED = "OperationAccepted"
+    PLAN_WAVE_STARTED = "PlanWaveStarted"
+    PLAN_WAVE_BAKING = "PlanWaveBaking"
+    PLAN_AWAITING_APPROVAL = "PlanAwaitingApproval"
+    PLAN_HALTED = "PlanHalted"
 
 
 class Trigger(StrEnum):

@@ -44,6 +44,7 @@ from switchover.domain.documents import (
     too_large as _too_large,
 )
 from switchover.domain.records import PlanSpec, TenantSpec
+from switchover.domain.rollout import Budget, Policy, Wave, resolve_waves
 from switchover.errors import PlanValidationError, ValidationIssue
 
 # Integers that every store and wire format holds (a signed 64-bit integer, a Java long).
@@ -301,6 +302,27 @@ class TenantDeployConfigInput(_DeployConfigFields):
     source_tenant_deploy_config: SourceTenantDeployConfigInput | None = None
 
 
+class WaveInput(BaseModel):
+    """A wave written as an object: its size (a count or a cumulative percentage) and
+    whether it waits for an operator's ``promote``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    size: StrictInt | StrictStr
+    approval: StrictBool = False
+
+
+class BudgetInput(BaseModel):
+    """``failure_budget``: how many failed tasks halt the plan."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True
+    )
+
+    max_failed: Annotated[StrictInt, Field(ge=0, le=_INT_MAX)] | None = None
+    max_failed_ratio: Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)] | None = None
+
+
 class PlanSectionInput(BaseModel):
     """The ``plan:`` section of the document shape; unknown keys are mistakes here."""
 
@@ -313,6 +335,10 @@ class PlanSectionInput(BaseModel):
     max_concurrency: Annotated[StrictInt, Field(ge=1, le=_INT_MAX)] | None = None
     name: Annotated[StrictStr | None, AfterValidator(_text_or_none)] = None
     description: Annotated[StrictStr | None, AfterValidator(_multiline_text_or_none)] = None
+    waves: Annotated[list[StrictInt | StrictStr | WaveInput], Field(min_length=1)] | None = None
+    bake: Annotated[float, Field(ge=0, le=30 * 86400, allow_inf_nan=False)] | None = None
+    failure_budget: BudgetInput | None = None
+    auto_rollback: StrictBool | None = None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -558,6 +584,7 @@ def parse_plan_data(data: object, *, default_max_concurrency: int = 10) -> PlanS
                 key = _spelled(entry.raw, "tenant_id") if isinstance(entry.raw, Mapping) else ""
                 entry.issues.append((key, f"duplicates the tenantId of entry #{first}"))
 
+    policy = _policy(section, raw_section, len(entries), plan_issues)
     issues = plan_issues + [
         ValidationIssue(entry.label, field_path, message)
         for entry in entries
@@ -576,6 +603,42 @@ def parse_plan_data(data: object, *, default_max_concurrency: int = 10) -> PlanS
         version=version,
         max_concurrency=max_concurrency,
         tenants=tuple(_tenant_spec(entry, plan_id, version) for entry in entries),
+        policy=policy,
+    )
+
+
+def _policy(
+    section: PlanSectionInput | None,
+    raw_section: Mapping[Any, Any] | None,
+    total: int,
+    issues: list[ValidationIssue],
+) -> Policy | None:
+    """The plan's rollout policy (waves, bake, budget, auto rollback), if it states one."""
+    if section is None:
+        return None
+    waves: tuple[Wave, ...] = ()
+    if section.waves is not None:
+        sizes = [w.model_dump() if isinstance(w, WaveInput) else w for w in section.waves]
+        try:
+            waves = resolve_waves(sizes, total)
+        except ValueError as exc:
+            issues.append(ValidationIssue(None, "plan.waves", str(exc)))
+    budget = None
+    if section.failure_budget is not None:
+        given = section.failure_budget
+        budget = Budget(given.max_failed, given.max_failed_ratio)
+    if not waves and budget is None and not section.auto_rollback and not section.bake:
+        return None
+    if section.bake and section.waves is None:
+        key = _spelled(raw_section, "bake") if raw_section is not None else "bake"
+        issues.append(
+            ValidationIssue(None, f"plan.{key}", "needs waves (it is the wait between two)")
+        )
+    return Policy(
+        waves=waves,
+        bake=section.bake or 0.0,
+        budget=budget,
+        auto_rollback=bool(section.auto_rollback),
     )
 
 

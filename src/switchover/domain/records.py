@@ -9,6 +9,7 @@ from typing import Any
 
 from switchover.domain.config import TenantConfig
 from switchover.domain.failure import FailureInfo
+from switchover.domain.rollout import Policy, Rollout
 from switchover.domain.status import ExecutionMode, PlanStatus, TaskStatus
 
 
@@ -28,6 +29,8 @@ class PlanSpec:
     version: int
     max_concurrency: int
     tenants: tuple[TenantSpec, ...]
+    policy: Policy | None = None
+    """Waves, bake, failure budget, auto rollback (None: admit as capacity allows)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +53,10 @@ class Plan:
     """Who submitted the plan (a token's name, or ``user@host``)."""
     reason: str | None = None
     """Why, as the submitter said."""
+    policy: Policy | None = None
+    """How it rolls out (waves, bake, budget); None: as capacity allows."""
+    rollout: Rollout = field(default_factory=Rollout)
+    """Where its rollout stands: current wave, what it waits for, failures, halt."""
 
 
 def binding_differences(plan: Mapping[str, str], here: Mapping[str, str]) -> list[str]:

@@ -6,10 +6,10 @@ import asyncio
 import contextlib
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Mapping
 from dataclasses import replace
 from types import TracebackType
-from typing import assert_never
+from typing import Any, assert_never
 
 from switchover.clock import Clock, SystemClock
 from switchover.discovery.protocol import Discovery
@@ -22,6 +22,7 @@ from switchover.domain.commands import (
     ControlRequest,
     Outcome,
     Pause,
+    Promote,
     Refused,
     Resume,
     Retry,
@@ -123,6 +124,9 @@ class Engine:
         self._state = EngineState(
             store, clock or SystemClock(), on_change=self._on_change, on_fatal=self._on_fatal
         )
+        self._state.on_wake = self._wake_at
+        self._state.all_listeners.add(self._after_commit)
+        self._wakes: dict[str, float] = {}
         self._runner = TaskRunner(
             self._state,
             stages,
@@ -262,6 +266,8 @@ class Engine:
                 tg.create_task(self._control_loop(), name="switchover-control")
                 tg.create_task(self._claims_loop(), name="switchover-claims")
                 tg.create_task(self._runner.heartbeat(), name="switchover-heartbeat")
+                for plan_id, at in list(self._wakes.items()):
+                    tg.create_task(self._sleep_then_drive(plan_id, at), name=f"wake:{plan_id}")
                 for task in list(self._state.tasks.values()):
                     if task.status in EXECUTING_TASK_STATUSES and task.task_id not in self._runners:
                         self._spawn(task.task_id, None)
@@ -627,6 +633,8 @@ class Engine:
                     accepted = await self._ops.retry(command)
                 case Rollback():
                     accepted = await self._ops.rollback(command)
+                case Promote():
+                    accepted = await self._ops.promote(command)
                 case _:
                     assert_never(command)
         except (NotFoundError, OperationRefusedError, InvalidTransitionError) as exc:
@@ -706,6 +714,7 @@ class Engine:
             settings_file=settings_file,
             created_by=actor,
             reason=reason,
+            policy=spec.policy,
         )
         tasks: list[Task] = []
         events = [
@@ -866,6 +875,56 @@ class Engine:
             listeners.discard(listener)
 
         return unsubscribe
+
+    # ----------------------------------------------------------------- rollout timers
+
+    def _wake_at(self, plan_id: str, at: float) -> None:
+        """Look at the plan's rollout again at ``at`` (a bake ends then)."""
+        if self._wakes.get(plan_id) == at:
+            return
+        self._wakes[plan_id] = at
+        if self._tg is not None:  # else: started with the engine (see ``_serve``)
+            self._background(self._sleep_then_drive(plan_id, at), f"wake:{plan_id}")
+
+    async def _sleep_then_drive(self, plan_id: str, at: float) -> None:
+        await self._go.wait()
+        clock = self._state.clock
+        await clock.sleep(max(0.0, at - clock.now()))
+        if self._wakes.get(plan_id) == at:
+            del self._wakes[plan_id]
+        committed = self._state.drive(plan_id)
+        if committed is not None:
+            await committed
+
+    def _after_commit(self, events: list[Event]) -> None:
+        """Committed events the engine itself acts on: a failed task of a plan whose policy
+        rolls failures back automatically is rolled back, as an operator's rollback would."""
+        for event in events:
+            if event.type is not EventType.TASK_FAILED or event.task_id is None:
+                continue
+            plan = self._state.plans.get(event.plan_id)
+            if plan is None or plan.policy is None or not plan.policy.auto_rollback:
+                continue
+            task = self._state.tasks.get(event.task_id)
+            if task is None or task.previous is None:
+                continue
+            command = Rollback(
+                target=Target.task(event.task_id),
+                actor="engine",
+                reason="auto_rollback: the plan rolls failed tasks back",
+            )
+            self._background(self.perform(command), f"auto-rollback:{event.task_id}")
+
+    def _background(self, work: Coroutine[Any, Any, Any], name: str) -> None:
+        """Run ``work`` in the engine's task group; dropped when the engine is stopping."""
+        tg = self._tg
+        if tg is None or self._fatal is not None:
+            work.close()
+            return
+        try:
+            tg.create_task(work, name=name)
+        except RuntimeError:
+            work.close()
 
     def executing_task_ids(self) -> list[str]:
         """The tasks this engine is running now (forward or rollback)."""

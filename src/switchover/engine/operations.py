@@ -16,6 +16,7 @@ from switchover.domain.commands import (
     Accepted,
     Cancel,
     Pause,
+    Promote,
     QueuedCommand,
     Resume,
     Retry,
@@ -24,6 +25,7 @@ from switchover.domain.commands import (
 )
 from switchover.domain.events import Event
 from switchover.domain.records import BoundaryRequest, Plan, Target, TargetKind, Task
+from switchover.domain.rollout import describe
 from switchover.domain.status import (
     EXECUTING_TASK_STATUSES,
     TASK_TRANSITIONS,
@@ -167,9 +169,46 @@ class Operations:
         for task in resumed:
             self._queue(task, replace(command, target=Target.task(task.task_id)))
         unpaused = replace(plan, operator_paused=False, updated_at=self._state.clock.now())
+        note = ""
+        if plan.rollout.halted is not None:
+            # The operator overrides the budget: admission goes on, and the budget no longer
+            # halts this plan.
+            unpaused = replace(
+                unpaused, rollout=replace(plan.rollout, halted=None, overridden=True)
+            )
+            note = f"; the halt ({plan.rollout.halted}) is overridden"
         await self._state.write(plan_id, withdrawn, plan=unpaused)
+        driven = self._state.drive(plan_id)  # a settled wave may go on now
+        if driven is not None:
+            await driven
         ids = tuple(t.task_id for t in (*withdrawn, *resumed))
-        return Accepted(plan_id, ids, f"plan resumed: {len(resumed)} paused task(s) queued")
+        return Accepted(plan_id, ids, f"plan resumed: {len(resumed)} paused task(s) queued{note}")
+
+    async def promote(self, command: Promote) -> Accepted:
+        """Let a plan waiting between waves go on: approve the next wave, or end its bake.
+
+        Raises:
+            NotFoundError, OperationRefusedError: nothing changed (nothing waits).
+        """
+        target = command.target
+        if target.kind is not TargetKind.PLAN:
+            raise OperationRefusedError(
+                ErrorType.VALIDATION_ERROR, "promote takes a plan (--plan P)"
+            )
+        plan = await self._plan_for_op(target.key)
+        gate = plan.rollout.gate
+        if gate is None:
+            where = describe(plan.policy, plan.rollout) or "it has no waves"
+            raise _plan_refused(plan, f"plan {plan.plan_id} waits for nothing to promote ({where})")
+        committed = self._state.drive(plan.plan_id, promoted=True)
+        if committed is not None:
+            await committed
+        after = self._state.plans[plan.plan_id].rollout
+        waves = len(plan.policy.waves) if plan.policy is not None else 1
+        message = f"promoted: wave {after.wave + 1} of {waves} admitted"
+        if after.gate is not None:  # e.g. a bake ended early into a wait for approval
+            message = f"promoted: {describe(plan.policy, after)}"
+        return Accepted(plan.plan_id, (), message)
 
     async def cancel(self, command: Cancel) -> Accepted:
         """Cancel a task (at its next stage boundary when running, at once otherwise) or a plan.

@@ -16,6 +16,7 @@ class Admission:
     plan_id: str
     task_id: str
     op: QueuedCommand | None = None
+    position: int = 0
 
     @property
     def queued_op(self) -> bool:
@@ -27,10 +28,12 @@ class Admission:
 class _PlanQueue:
     max_concurrency: int
     accepting: bool = True
+    limit: int | None = None
+    """PENDING tasks at this position or later wait (their wave is not admitted yet)."""
     in_slots: set[str] = field(default_factory=set)
     ops: deque[str] = field(default_factory=deque)
-    pending: deque[tuple[str, str]] = field(default_factory=deque)
-    blocked: list[tuple[str, str]] = field(default_factory=list)
+    pending: deque[tuple[str, str, int]] = field(default_factory=deque)
+    blocked: list[tuple[str, str, int]] = field(default_factory=list)
 
 
 class Scheduler:
@@ -50,12 +53,19 @@ class Scheduler:
         self._tenants: dict[str, str] = {}
         self._ops: dict[str, QueuedCommand] = {}
 
-    def add_plan(self, plan_id: str, max_concurrency: int, *, accepting: bool) -> None:
-        """Start tracking a plan (idempotent)."""
+    def add_plan(
+        self, plan_id: str, max_concurrency: int, *, accepting: bool, limit: int | None = None
+    ) -> None:
+        """Start tracking a plan (idempotent); ``limit``: see ``set_limit``."""
         if plan_id not in self._plans:
-            self._plans[plan_id] = _PlanQueue(max_concurrency, accepting)
+            self._plans[plan_id] = _PlanQueue(max_concurrency, accepting, limit)
         else:
             self._plans[plan_id].accepting = accepting
+            self._plans[plan_id].limit = limit
+
+    def set_limit(self, plan_id: str, limit: int | None) -> None:
+        """Admit PENDING tasks only before position ``limit`` (a wave's end; None: all)."""
+        self._plans[plan_id].limit = limit
 
     def has_plan(self, plan_id: str) -> bool:
         """Whether the plan is tracked."""
@@ -65,9 +75,9 @@ class Scheduler:
         """Allow or stop the admission of the plan's PENDING tasks (plan pause/resume/cancel)."""
         self._plans[plan_id].accepting = accepting
 
-    def add_pending(self, plan_id: str, task_id: str, tenant_id: str) -> None:
-        """Queue a PENDING task; call in submission order."""
-        self._plans[plan_id].pending.append((task_id, tenant_id))
+    def add_pending(self, plan_id: str, task_id: str, tenant_id: str, position: int = 0) -> None:
+        """Queue a PENDING task; call in submission order (``position`` ascending)."""
+        self._plans[plan_id].pending.append((task_id, tenant_id, position))
 
     def drop_pending(self, plan_id: str) -> None:
         """Forget every queued PENDING task of the plan (plan cancel)."""
@@ -131,7 +141,7 @@ class Scheduler:
             return
         self.release_tenant(tenant_id, admission.task_id)
         if requeue:
-            queue.blocked.insert(0, (admission.task_id, tenant_id))
+            queue.blocked.insert(0, (admission.task_id, tenant_id, admission.position))
 
     def hold_slot(self, plan_id: str, task_id: str) -> None:
         """Count ``task_id`` in the plan's slots (recovery of a task found executing)."""
@@ -164,30 +174,37 @@ class Scheduler:
                     continue
                 if not queue.accepting:
                     break
-                next_id = self._next_pending(queue, is_pending)
-                if next_id is None:
+                found = self._next_pending(queue, is_pending)
+                if found is None:
                     break
+                next_id, position = found
                 queue.in_slots.add(next_id)
-                admitted.append(Admission(plan_id, next_id))
+                admitted.append(Admission(plan_id, next_id, position=position))
         return admitted
 
-    def _next_pending(self, queue: _PlanQueue, is_pending: Callable[[str], bool]) -> str | None:
+    def _next_pending(
+        self, queue: _PlanQueue, is_pending: Callable[[str], bool]
+    ) -> tuple[str, int] | None:
+        limit = queue.limit
         # Blocked tasks come before everything still in ``pending``: FIFO is kept.
-        for index, (task_id, tenant_id) in enumerate(queue.blocked):
-            if not is_pending(task_id):
+        for index, (task_id, tenant_id, position) in enumerate(queue.blocked):
+            if not is_pending(task_id) or (limit is not None and position >= limit):
                 continue
             if tenant_id not in self._tenants:
                 del queue.blocked[index]
                 self._tenants[tenant_id] = task_id
-                return task_id
+                return task_id, position
         queue.blocked = [entry for entry in queue.blocked if is_pending(entry[0])]
         while queue.pending:
-            task_id, tenant_id = queue.pending.popleft()
+            task_id, tenant_id, position = queue.pending[0]
+            if limit is not None and position >= limit:
+                return None  # the rest belong to waves not admitted yet
+            queue.pending.popleft()
             if not is_pending(task_id):
                 continue
             if tenant_id in self._tenants:
-                queue.blocked.append((task_id, tenant_id))
+                queue.blocked.append((task_id, tenant_id, position))
                 continue
             self._tenants[tenant_id] = task_id
-            return task_id
+            return task_id, position
         return None

@@ -11,7 +11,7 @@ from dataclasses import replace
 from typing import Any
 
 from switchover.clock import Clock
-from switchover.domain import lifecycle
+from switchover.domain import lifecycle, rollout
 from switchover.domain.events import Event, EventType
 from switchover.domain.failure import FailureInfo
 from switchover.domain.records import Plan, Task
@@ -30,8 +30,17 @@ from switchover.stores.protocol import Change, Store
 
 
 def accepting(plan: Plan) -> bool:
-    """Whether the plan's PENDING tasks may be admitted."""
-    return plan.status is PlanStatus.RUNNING and not plan.operator_paused
+    """Whether the plan's PENDING tasks may be admitted (not paused, not halted)."""
+    return (
+        plan.status is PlanStatus.RUNNING
+        and not plan.operator_paused
+        and plan.rollout.halted is None
+    )
+
+
+def held(plan: Plan) -> bool:
+    """Whether the plan is held from admitting: paused by an operator or halted by its budget."""
+    return plan.operator_paused or plan.rollout.halted is not None
 
 
 class EngineState:
@@ -63,6 +72,10 @@ class EngineState:
         """Who is told each plan's events as they commit (see ``Engine.subscribe``)."""
         self.all_listeners: set[Callable[[list[Event]], None]] = set()
         """Who is told every plan's events as they commit."""
+        self.open_in_wave: dict[str, Counter[int]] = {}
+        """Per plan, per wave: tasks not settled yet (PENDING, RUNNING, PAUSED)."""
+        self.on_wake: Callable[[str, float], None] = lambda plan_id, at: None
+        """Called with a plan and a time at which its rollout must be looked at (a bake)."""
         self.commit_observer: Callable[[float], None] | None = None
         """Told the seconds each commit took, from queueing to durable (for metrics)."""
         self.fence: int | None = None
@@ -96,12 +109,25 @@ class EngineState:
                 rollbacks never move a plan).
         """
         status_changed = False
+        failed: list[Task] = []
         for task in tasks:
+            before = self.tasks.get(task.task_id)
             status_changed |= self._put_task(task)
+            if (
+                before is not None
+                and before.status is TaskStatus.RUNNING
+                and task.status is TaskStatus.FAILED
+            ):
+                failed.append(task)
         if plan is not None:
             self.plans[plan_id] = plan
             self.sched.set_accepting(plan_id, accepting(plan))
         all_events = list(events)
+        if status_changed:
+            rolled = self._roll(plan_id, failed)
+            if rolled is not None:
+                plan, rollout_events = rolled
+                all_events.extend(rollout_events)
         if drive_plan and (status_changed or plan is not None):
             derived = self._derive_plan(plan_id)
             if derived is not None:
@@ -121,6 +147,63 @@ class EngineState:
         observer = self.commit_observer
         if observer is not None and not future.cancelled() and future.exception() is None:
             observer(time.perf_counter() - queued)
+
+    # ----------------------------------------------------------------- rollout
+
+    def _roll(
+        self, plan_id: str, failed: Sequence[Task], *, promoted: bool = False
+    ) -> tuple[Plan, list[Event]] | None:
+        """Apply the plan's rollout policy after a change: count failures against the budget,
+        open or pass a gate, admit the next wave. The changed plan and its events, or None."""
+        base = self.plans[plan_id]
+        policy = base.policy
+        if policy is None:
+            return None
+        now = self.clock.now()
+        state = base.rollout
+        found: list[tuple[str, dict[str, Any]]] = []
+        for task in failed:
+            if task.mode is ExecutionMode.NORMAL and task.failure is not None:
+                failure = task.failure
+                step = rollout.after_failure(
+                    policy, state, base.task_count, failure.error_type.value, failure.stage
+                )
+                state = step.rollout
+                found.extend(step.events)
+        opened = self.open_in_wave.get(plan_id, Counter())[state.wave]
+        step = rollout.advance(policy, state, opened, now, promoted=promoted)
+        state = step.rollout
+        found.extend(step.events)
+        if state == base.rollout:
+            return None
+        changed = replace(base, rollout=state, updated_at=now)
+        self.plans[plan_id] = changed
+        self.sched.set_limit(plan_id, policy.limit(state.wave))
+        self.sched.set_accepting(plan_id, accepting(changed))
+        if step.wake_at is not None:
+            self.on_wake(plan_id, step.wake_at)
+        events = [
+            Event(
+                plan_id=plan_id,
+                type=EventType(kind),
+                at=now,
+                status=changed.status.value,
+                data=data,
+            )
+            for kind, data in found
+        ]
+        return changed, events
+
+    def drive(self, plan_id: str, *, promoted: bool = False) -> asyncio.Future[list[Event]] | None:
+        """Look at the plan's rollout now (a bake ended, or an operator promoted); the commit
+        of what changed, or None when nothing did."""
+        if plan_id not in self.plans:
+            return None
+        rolled = self._roll(plan_id, (), promoted=promoted)
+        if rolled is None:
+            return None
+        plan, events = rolled
+        return self.write(plan_id, (), events, plan=plan)
 
     def _committed(self, future: asyncio.Future[list[Event]]) -> None:
         if future.cancelled():
@@ -146,6 +229,11 @@ class EngineState:
         counts = self.counts[task.plan_id]
         counts[old.status] -= 1
         counts[task.status] += 1
+        was_open, is_open = old.status in rollout.UNSETTLED, task.status in rollout.UNSETTLED
+        if was_open != is_open:
+            policy = self.plans[task.plan_id].policy
+            wave = policy.wave_of(task.position) if policy is not None else 0
+            self.open_in_wave[task.plan_id][wave] += 1 if is_open else -1
         if old.status in SLOT_TASK_STATUSES and task.status not in SLOT_TASK_STATUSES:
             self.sched.release_slot(task.plan_id, task.task_id)
         if task.status not in ACTIVE_TASK_STATUSES and self.sched.queued_op(task.task_id) is None:
@@ -156,9 +244,7 @@ class EngineState:
 
     def _derive_plan(self, plan_id: str) -> Plan | None:
         plan = self.plans[plan_id]
-        status = derive_plan_status(
-            plan.status, self.counts[plan_id], operator_paused=plan.operator_paused
-        )
+        status = derive_plan_status(plan.status, self.counts[plan_id], operator_paused=held(plan))
         if status is plan.status:
             return None
         plan_transition(plan_id, plan.status, status)
@@ -174,18 +260,29 @@ class EngineState:
         self.plans[plan.plan_id] = plan
         counts: Counter[TaskStatus] = Counter()
         self.counts[plan.plan_id] = counts
-        self.sched.add_plan(plan.plan_id, plan.max_concurrency, accepting=accepting(plan))
+        policy = plan.policy
+        limit = policy.limit(plan.rollout.wave) if policy is not None else None
+        self.sched.add_plan(
+            plan.plan_id, plan.max_concurrency, accepting=accepting(plan), limit=limit
+        )
+        opened: Counter[int] = Counter()
+        self.open_in_wave[plan.plan_id] = opened
         executing = []
         for task in tasks:
             self.tasks[task.task_id] = task
             counts[task.status] += 1
+            if task.status in rollout.UNSETTLED:
+                opened[policy.wave_of(task.position) if policy is not None else 0] += 1
             if task.status is TaskStatus.PENDING:
-                self.sched.add_pending(plan.plan_id, task.task_id, task.tenant_id)
+                self.sched.add_pending(plan.plan_id, task.task_id, task.tenant_id, task.position)
             elif task.status in ACTIVE_TASK_STATUSES:
                 self.sched.hold_tenant(task.tenant_id, task.task_id)
                 if task.status in SLOT_TASK_STATUSES:
                     self.sched.hold_slot(plan.plan_id, task.task_id)
                     executing.append(task.task_id)
+        gate = plan.rollout.gate
+        if gate is not None and gate.until is not None:
+            self.on_wake(plan.plan_id, gate.until)  # a bake cut off by a restart goes on
         return executing
 
     def plan_tasks(self, plan_id: str) -> list[Task]:

@@ -16,6 +16,7 @@ from switchover.domain.commands import (
     ControlRequest,
     Outcome,
     Pause,
+    Promote,
     Refused,
     Resume,
     Retry,
@@ -35,6 +36,7 @@ from switchover.domain.records import (
     TargetKind,
     Task,
 )
+from switchover.domain.rollout import Budget, Gate, GateKind, Policy, Rollout, Wave
 from switchover.domain.status import ExecutionMode, PlanStatus, TaskStatus
 from switchover.errors import ErrorType, StoreError
 
@@ -135,6 +137,8 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
         "settings_file": plan.settings_file,
         "created_by": plan.created_by,
         "reason": plan.reason,
+        "policy": policy_to_dict(plan.policy) if plan.policy is not None else None,
+        "rollout": rollout_to_dict(plan.rollout),
     }
 
 
@@ -152,6 +156,87 @@ def _build_plan(data: Mapping[str, Any]) -> Plan:
         settings_file=str(file) if (file := data.get("settings_file")) is not None else None,
         created_by=str(by) if (by := data.get("created_by")) is not None else None,
         reason=str(why) if (why := data.get("reason")) is not None else None,
+        policy=_build_policy(policy) if (policy := data.get("policy")) else None,
+        rollout=_build_rollout(data.get("rollout") or {}),
+    )
+
+
+def policy_to_dict(policy: Policy) -> dict[str, Any]:
+    """JSON-safe form of a rollout policy (waves as cumulative ends)."""
+    budget = policy.budget
+    return {
+        "waves": [{"end": w.end, "approval": w.approval} for w in policy.waves],
+        "bake": policy.bake,
+        "budget": (
+            {"max_failed": budget.max_failed, "max_failed_ratio": budget.max_failed_ratio}
+            if budget is not None
+            else None
+        ),
+        "auto_rollback": policy.auto_rollback,
+    }
+
+
+def _build_policy(data: Mapping[str, Any]) -> Policy:
+    budget = data.get("budget")
+    return Policy(
+        waves=tuple(
+            Wave(int(w["end"]), bool(w.get("approval", False))) for w in data.get("waves") or ()
+        ),
+        bake=float(data.get("bake") or 0.0),
+        budget=(
+            Budget(
+                int(m) if (m := budget.get("max_failed")) is not None else None,
+                float(r) if (r := budget.get("max_failed_ratio")) is not None else None,
+            )
+            if budget
+            else None
+        ),
+        auto_rollback=bool(data.get("auto_rollback", False)),
+    )
+
+
+def rollout_to_dict(rollout: Rollout) -> dict[str, Any]:
+    """JSON-safe form of where a plan's rollout stands."""
+    gate = rollout.gate
+    return {
+        "wave": rollout.wave,
+        "gate": (
+            {
+                "kind": gate.kind.value,
+                "wave": gate.wave,
+                "since": gate.since,
+                "until": gate.until,
+                "failures_at": gate.failures_at,
+            }
+            if gate is not None
+            else None
+        ),
+        "failures": rollout.failures,
+        "halted": rollout.halted,
+        "overridden": rollout.overridden,
+        "failed_by": dict(rollout.failed_by),
+    }
+
+
+def _build_rollout(data: Mapping[str, Any]) -> Rollout:
+    gate = data.get("gate")
+    return Rollout(
+        wave=int(data.get("wave", 0)),
+        gate=(
+            Gate(
+                GateKind(gate["kind"]),
+                int(gate["wave"]),
+                float(gate["since"]),
+                float(until) if (until := gate.get("until")) is not None else None,
+                int(gate.get("failures_at", 0)),
+            )
+            if gate
+            else None
+        ),
+        failures=int(data.get("failures", 0)),
+        halted=str(halted) if (halted := data.get("halted")) is not None else None,
+        overridden=bool(data.get("overridden", False)),
+        failed_by={str(k): int(v) for k, v in (data.get("failed_by") or {}).items()},
     )
 
 
@@ -297,7 +382,7 @@ def command_to_dict(command: Command) -> dict[str, Any]:
             data["version"] = version
             data["from_checkpoint"] = from_checkpoint
             data["force"] = force
-        case SubmitPlan() | Pause() | Resume() | Cancel():
+        case SubmitPlan() | Pause() | Resume() | Cancel() | Promote():
             pass
     return data
 

@@ -18,6 +18,7 @@ from typing import Any
 
 import httpx
 
+from switchover.bulk import BulkOutcome, Refusal, Selection
 from switchover.domain.commands import (
     Accepted,
     Command,
@@ -321,15 +322,37 @@ class RemoteOperator:
         return (await self._request(command))[0]
 
     async def _request(self, command: Command) -> tuple[Accepted, int]:
+        data = await self._c.call("POST", _operation_path(command), json_body=self._body(command))
+        accepted = Accepted(str(data["plan_id"]), tuple(data["task_ids"]), str(data["message"]))
+        return accepted, int(data["since"])
+
+    async def bulk(
+        self, command: Command, selection: Selection, *, wait: bool = True
+    ) -> BulkOutcome:
+        """``command`` for each selected task, on the server (one request)."""
+        body = self._body(command)
+        body["statuses"] = [s.value for s in selection.statuses]
+        body["tenants"] = list(selection.tenants)
+        path = f"/plans/{selection.plan_id}/selection/{command_name(command)}"
+        data = await self._c.call("POST", path, json_body=body)
+        accepted = tuple(
+            Accepted(str(data["plan_id"]), tuple(a["task_ids"]), str(a["message"]))
+            for a in data["accepted"]
+        )
+        refused = tuple(
+            Refusal(str(r["task_id"]), str(r["error_type"]), str(r["message"]))
+            for r in data["refused"]
+        )
+        return BulkOutcome(str(data["plan_id"]), accepted, refused, int(data["since"]))
+
+    def _body(self, command: Command) -> dict[str, Any]:
         body: dict[str, Any] = {"reason": command.reason}
         if isinstance(command, Retry | Rollback):
             body["from_checkpoint"] = command.from_checkpoint
             body["force"] = command.force
         if isinstance(command, Rollback) and command.version is not None:
             body["version"] = command.version
-        data = await self._c.call("POST", _operation_path(command), json_body=body)
-        accepted = Accepted(str(data["plan_id"]), tuple(data["task_ids"]), str(data["message"]))
-        return accepted, int(data["since"])
+        return body
 
     async def perform(self, command: Command, *, wait: bool = True) -> tuple[Accepted, Watch]:
         """Perform ``command``; what it was accepted as and how to follow it (the server's

@@ -19,6 +19,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from switchover.bulk import MAX_SELECTED, BulkOutcome, Selection, perform_each
 from switchover.domain.commands import (
     DEFAULT_ACTOR,
     Accepted,
@@ -484,6 +485,10 @@ class Operations(Protocol):
 
     async def result(self, command: Command, accepted: Accepted, watch: Watch) -> Result: ...
 
+    async def bulk(
+        self, command: Command, selection: Selection, *, wait: bool = True
+    ) -> BulkOutcome: ...
+
     def has_other_work(self) -> bool: ...
 
     async def drain(self) -> None: ...
@@ -553,6 +558,42 @@ class Operator:
             )
         accepted = await self.session.perform(command)
         return accepted, await self._watch(command, accepted, since)
+
+    async def bulk(
+        self, command: Command, selection: Selection, *, wait: bool = True
+    ) -> BulkOutcome:
+        """``command`` for each task of ``selection``, each on its own (see ``bulk``).
+
+        Raises:
+            NotFoundError: no such plan.
+            OperationRefusedError: the selection is too large, names no task, or (as for
+                ``perform``) the plan runs with other settings, or ``wait=False`` has no
+                engine to outlive this request.
+        """
+        store = self.session.store
+        plan = await store.get_plan(selection.plan_id)
+        if plan is None:
+            raise NotFoundError("plan", selection.plan_id)
+        if isinstance(command, Resume | Retry | Rollback):
+            await self._refuse_other_settings(plan.plan_id)
+        if not wait and self.session.engine is not None and not self.session.lasting:
+            raise OperationRefusedError(
+                ErrorType.INVALID_STATE,
+                "--no-wait needs an engine that outlives this command; run it without --no-wait",
+            )
+        since = await store.last_seq(plan.plan_id)
+        if selection.tenants:
+            task_ids = [f"{plan.plan_id}/{tenant}" for tenant in selection.tenants]
+        else:
+            found = await store.list_tasks(plan.plan_id, statuses=selection.statuses or None)
+            task_ids = [t.task_id for t in found]
+        if len(task_ids) > MAX_SELECTED:
+            raise OperationRefusedError(
+                ErrorType.VALIDATION_ERROR,
+                f"{selection} selects {len(task_ids)} tasks; at most {MAX_SELECTED} at once",
+            )
+        accepted, refused = await perform_each(command, task_ids, self.session.perform)
+        return BulkOutcome(plan.plan_id, tuple(accepted), tuple(refused), since)
 
     async def _refuse_other_settings(self, plan_id: str) -> None:
         """Refuse to set a plan's work going with settings other than the ones it runs with

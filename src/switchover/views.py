@@ -10,6 +10,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from switchover.bulk import BulkOutcome
 from switchover.domain.commands import Accepted
 from switchover.domain.events import Event
 from switchover.domain.records import Plan, Task
@@ -60,4 +61,19 @@ def accepted_json(accepted: Accepted, since: int) -> dict[str, Any]:
         "task_ids": list(accepted.task_ids),
         "message": accepted.message,
         "since": since,
+    }
+
+
+def bulk_json(outcome: BulkOutcome) -> dict[str, Any]:
+    """What a bulk operation did, task by task."""
+    return {
+        "plan_id": outcome.plan_id,
+        "accepted": [
+            {"task_ids": list(a.task_ids), "message": a.message} for a in outcome.accepted
+        ],
+        "refused": [
+            {"task_id": r.task_id, "error_type": r.error_type, "message": r.message}
+            for r in outcome.refused
+        ],
+        "since": outcome.since,
     }

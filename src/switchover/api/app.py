@@ -24,6 +24,7 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from switchover.api.auth import Caller, Role, TokenBook
+from switchover.bulk import MAX_SELECTED, Selection
 from switchover.domain.commands import Cancel, Command, Pause, Promote, Resume, Retry, Rollback
 from switchover.domain.documents import MAX_PLAN_SIZE
 from switchover.domain.events import Event
@@ -35,6 +36,7 @@ from switchover.errors import (
     EngineUnavailableError,
     ErrorType,
     NotFoundError,
+    OperationRefusedError,
     PlanValidationError,
     SwitchoverError,
 )
@@ -43,6 +45,7 @@ from switchover.service import Operator, Queries
 from switchover.settings import Settings
 from switchover.views import (
     accepted_json,
+    bulk_json,
     counts_json,
     event_json,
     summary_json,
@@ -92,6 +95,15 @@ class OperationBody(BaseModel):
     )
     force: bool = Field(
         False, description="retry/rollback: even when superseded by a newer task, or drifted"
+    )
+
+
+class BulkBody(OperationBody):
+    """A bulk operation: the selected tasks (by status, or by tenant) and the options."""
+
+    statuses: list[TaskStatus] = Field(default_factory=list, max_length=len(TaskStatus))
+    tenants: list[Annotated[str, Field(pattern=TENANT_ID)]] = Field(
+        default_factory=list, max_length=MAX_SELECTED
     )
 
 
@@ -372,6 +384,30 @@ def create_app(ctx: ApiContext) -> FastAPI:
     ) -> dict[str, Any]:
         """Pause, resume or cancel a plan (retry and rollback take a tenant or task)."""
         return await perform(Target.plan(plan_id), action, body, who)
+
+    @app.post(
+        "/plans/{plan_id}/selection/{action}",
+        tags=["operations"],
+        status_code=202,
+        responses=responses,
+    )
+    async def operate_selection(
+        plan_id: PlanId, action: Action, who: Operating, body: BulkBody
+    ) -> dict[str, Any]:
+        """An operation on each selected task of the plan, on its own: the tasks with one of
+        ``statuses``, or those of ``tenants``. Each outcome is listed (accepted or refused)."""
+        if bool(body.statuses) == bool(body.tenants):
+            raise OperationRefusedError(
+                ErrorType.VALIDATION_ERROR, "select by statuses or by tenants (one of them)"
+            )
+        if action is Action.PROMOTE:
+            raise OperationRefusedError(
+                ErrorType.VALIDATION_ERROR, "promote takes the plan, not a selection"
+            )
+        template = _command(action, Target.plan(plan_id), body, who.name)
+        selection = Selection(plan_id, tuple(body.statuses), tuple(body.tenants))
+        outcome = await ctx.operator.bulk(template, selection, wait=False)
+        return bulk_json(outcome)
 
     @app.post(
         "/tenants/{tenant_id}/{action}", tags=["operations"], status_code=202, responses=responses

@@ -25,6 +25,7 @@ from switchover.cli.app import (
     run_async,
     settings,
 )
+from switchover.cli.bulk_cmd import StatusOption, TenantsFileOption, operate_bulk, selection_of
 from switchover.cli.exits import Exit, exit_for_error, exit_for_plan, exit_for_task
 from switchover.cli.render import print_json
 from switchover.cli.run_cmd import drain, follow_plan
@@ -39,6 +40,7 @@ from switchover.domain.commands import (
     Rollback,
     command_name,
 )
+from switchover.domain.records import Target
 from switchover.domain.status import PlanStatus
 from switchover.errors import SwitchoverError
 
@@ -133,11 +135,18 @@ def _plan_or_task_command(kind: type[Pause | Resume | Cancel], summary: str) -> 
         plan: PlanOption = None,
         tenant: TenantOption = None,
         task: TaskOption = None,
+        status: StatusOption = None,
+        tenants_file: TenantsFileOption = None,
         reason: ReasonOption = None,
         wait: WaitOption = True,
         json_output: JsonOption = False,
     ) -> None:
-        target = one_target(Options.of(ctx), plan, tenant, task, plans=True)
+        opts = Options.of(ctx)
+        selection = selection_of(opts, plan, status, tenants_file)
+        if selection is not None:
+            template = kind(target=Target.plan(selection.plan_id), actor=actor(), reason=reason)
+            operate_bulk(ctx, template, selection, json_output, wait)
+        target = one_target(opts, plan, tenant, task, plans=True)
         _operate(ctx, kind(target=target, actor=actor(), reason=reason), json_output, wait)
 
     command.__doc__ = summary
@@ -158,6 +167,9 @@ def retry(
     ctx: typer.Context,
     tenant: TenantOption = None,
     task: TaskOption = None,
+    plan: PlanOption = None,
+    status: StatusOption = None,
+    tenants_file: TenantsFileOption = None,
     from_checkpoint: Annotated[
         bool, typer.Option("--from-checkpoint", help="Skip the stages that completed.")
     ] = False,
@@ -171,9 +183,16 @@ def retry(
     Refused when a newer task has switched the tenant since (its configs would undo the newer
     one's), unless --force.
 
-    Example: switchover retry --tenant tenant-c --from-checkpoint --reason "INC-7"
+    Examples: switchover retry --tenant tenant-c --from-checkpoint --reason "INC-7";
+    switchover retry --plan big-move --status FAILED (each FAILED task of the plan)
     """
-    target = one_target(Options.of(ctx), None, tenant, task, plans=False)
+    opts = Options.of(ctx)
+    selection = selection_of(opts, plan, status, tenants_file)
+    target = (
+        Target.plan(selection.plan_id)
+        if selection is not None
+        else one_target(opts, None, tenant, task, plans=False)
+    )
     command = Retry(
         target=target,
         actor=actor(),
@@ -181,6 +200,8 @@ def retry(
         from_checkpoint=from_checkpoint,
         force=force,
     )
+    if selection is not None:
+        operate_bulk(ctx, command, selection, json_output, wait)
     _operate(ctx, command, json_output, wait)
 
 
@@ -189,6 +210,9 @@ def rollback(
     ctx: typer.Context,
     tenant: TenantOption = None,
     task: TaskOption = None,
+    plan: PlanOption = None,
+    status: StatusOption = None,
+    tenants_file: TenantsFileOption = None,
     version: Annotated[
         int | None,
         typer.Option(
@@ -207,10 +231,20 @@ def rollback(
     Refused when a newer task has switched the tenant since, or when its Redis record holds a
     version that is neither this task's nor its previous config's (drift), unless --force.
 
-    Example: switchover rollback --tenant tenant-c --reason "INC-7 bad routes"
+    Examples: switchover rollback --tenant tenant-c --reason "INC-7 bad routes";
+    switchover rollback --plan big-move --status FAILED (each FAILED task, task by task; the
+    plan's status is not changed by rollbacks)
     """
-    target = one_target(Options.of(ctx), None, tenant, task, plans=False)
+    opts = Options.of(ctx)
+    selection = selection_of(opts, plan, status, tenants_file)
+    target = (
+        Target.plan(selection.plan_id)
+        if selection is not None
+        else one_target(opts, None, tenant, task, plans=False)
+    )
     command = Rollback(target=target, actor=actor(), reason=reason, version=version, force=force)
+    if selection is not None:
+        operate_bulk(ctx, command, selection, json_output, wait)
     _operate(ctx, command, json_output, wait)
 
 

@@ -28,6 +28,7 @@ from switchover.domain.commands import (
 )
 from switchover.domain.events import Event
 from switchover.domain.records import Plan, PlanSpec, Target, TargetKind, Task
+from switchover.domain.revert import Skipped
 from switchover.domain.status import EXECUTING_TASK_STATUSES, TaskStatus
 from switchover.errors import (
     ConflictError,
@@ -344,6 +345,27 @@ class RemoteOperator:
             for r in data["refused"]
         )
         return BulkOutcome(str(data["plan_id"]), accepted, refused, int(data["since"]))
+
+    async def revert(
+        self,
+        selection: Selection,
+        *,
+        new_id: str | None = None,
+        actor: str = "cli",
+        reason: str | None = None,
+        force: bool = False,
+    ) -> tuple[Plan, list[Skipped]]:
+        """Put the selected tasks back with a new plan, on the server."""
+        body: dict[str, Any] = {
+            "statuses": [s.value for s in selection.statuses],
+            "tenants": list(selection.tenants),
+            "plan_id": new_id,
+            "reason": reason,
+            "force": force,
+        }
+        data = await self._c.call("POST", f"/plans/{selection.plan_id}/revert", json_body=body)
+        skipped = [Skipped(str(s["task_id"]), str(s["reason"])) for s in data["skipped"]]
+        return await self._queries.require_plan(str(data["plan_id"])), skipped
 
     def _body(self, command: Command) -> dict[str, Any]:
         body: dict[str, Any] = {"reason": command.reason}

@@ -40,6 +40,7 @@ from switchover.domain.records import (
     Task,
     binding_differences,
 )
+from switchover.domain.revert import Skipped, revert_id, revert_spec
 from switchover.domain.status import EXECUTING_TASK_STATUSES, PlanStatus, TaskStatus
 from switchover.engine.lease import lease_is_live
 from switchover.engine.session import Session
@@ -489,6 +490,16 @@ class Operations(Protocol):
         self, command: Command, selection: Selection, *, wait: bool = True
     ) -> BulkOutcome: ...
 
+    async def revert(
+        self,
+        selection: Selection,
+        *,
+        new_id: str | None = None,
+        actor: str = DEFAULT_ACTOR,
+        reason: str | None = None,
+        force: bool = False,
+    ) -> tuple[Plan, list[Skipped]]: ...
+
     def has_other_work(self) -> bool: ...
 
     async def drain(self) -> None: ...
@@ -594,6 +605,50 @@ class Operator:
             )
         accepted, refused = await perform_each(command, task_ids, self.session.perform)
         return BulkOutcome(plan.plan_id, tuple(accepted), tuple(refused), since)
+
+    async def revert(
+        self,
+        selection: Selection,
+        *,
+        new_id: str | None = None,
+        actor: str = DEFAULT_ACTOR,
+        reason: str | None = None,
+        force: bool = False,
+    ) -> tuple[Plan, list[Skipped]]:
+        """Put the selected COMPLETED / CANCELLED tasks back: a new plan, run forward, whose
+        configs are their previous ones (see ``domain.revert``); and the tasks left out.
+
+        Raises:
+            NotFoundError: no such plan.
+            OperationRefusedError: no selected task can be reverted (each one's reason is in
+                the message), or the plan runs with other settings.
+            ConflictError: ``new_id`` is taken.
+        """
+        store = self.session.store
+        plan = await store.get_plan(selection.plan_id)
+        if plan is None:
+            raise NotFoundError("plan", selection.plan_id)
+        await self._refuse_other_settings(plan.plan_id)
+        if selection.tenants:
+            found = [await store.get_task(f"{plan.plan_id}/{t}") for t in selection.tenants]
+            tasks = [t for t in found if t is not None]
+        else:
+            tasks = await store.list_tasks(plan.plan_id, statuses=selection.statuses or None)
+        newer: dict[str, str] = {}
+        if not force:
+            for task in tasks:
+                latest = await store.find_task(task.tenant_id)
+                if latest is not None and latest.task_id != task.task_id:
+                    newer[task.tenant_id] = latest.task_id
+        taken = [summary.plan.plan_id for summary in await store.plan_summaries()]
+        spec, skipped = revert_spec(plan, tasks, new_id or revert_id(plan.plan_id, taken), newer)
+        if spec is None:
+            reasons = "; ".join(f"{s.task_id}: {s.reason}" for s in skipped[:5]) or "none"
+            raise OperationRefusedError(
+                ErrorType.INVALID_STATE, f"nothing to revert in {selection} ({reasons})"
+            )
+        why = reason or f"revert of plan {plan.plan_id}"
+        return await self.submit(spec, actor=actor, reason=why), skipped
 
     async def _refuse_other_settings(self, plan_id: str) -> None:
         """Refuse to set a plan's work going with settings other than the ones it runs with

@@ -107,6 +107,18 @@ class BulkBody(OperationBody):
     )
 
 
+class RevertBody(BaseModel):
+    """Which tasks to put back (by status, or by tenant), and the new plan's id."""
+
+    statuses: list[TaskStatus] = Field(default_factory=list, max_length=len(TaskStatus))
+    tenants: list[Annotated[str, Field(pattern=TENANT_ID)]] = Field(
+        default_factory=list, max_length=MAX_SELECTED
+    )
+    plan_id: Annotated[str, Field(pattern=PLAN_ID)] | None = None
+    reason: str | None = Field(None, max_length=500)
+    force: bool = False
+
+
 _STATUS_FOR: dict[ErrorType, int] = {
     ErrorType.NOT_FOUND: 404,
     ErrorType.CONFLICT: 409,
@@ -375,6 +387,26 @@ def create_app(ctx: ApiContext) -> FastAPI:
         404: {"description": "no such plan, tenant or task"},
         409: {"description": "refused in the current state; nothing changed"},
     }
+
+    @app.post("/plans/{plan_id}/revert", tags=["operations"], status_code=201, responses=responses)
+    async def revert_plan(plan_id: PlanId, who: Operating, body: RevertBody) -> dict[str, Any]:
+        """Put COMPLETED / CANCELLED tasks back: a new plan whose configs are their previous
+        ones, run forward through the same stages (the original plan is left as it is)."""
+        if bool(body.statuses) == bool(body.tenants):
+            raise OperationRefusedError(
+                ErrorType.VALIDATION_ERROR, "select by statuses or by tenants (one of them)"
+            )
+        selection = Selection(plan_id, tuple(body.statuses), tuple(body.tenants))
+        plan, skipped = await ctx.operator.revert(
+            selection, new_id=body.plan_id, actor=who.name, reason=body.reason, force=body.force
+        )
+        return {
+            "plan_id": plan.plan_id,
+            "status": plan.status.value,
+            "task_count": plan.task_count,
+            "skipped": [{"task_id": s.task_id, "reason": s.reason} for s in skipped],
+            "since": 0,
+        }
 
     @app.post(
         "/plans/{plan_id}/{action}", tags=["operations"], status_code=202, responses=responses

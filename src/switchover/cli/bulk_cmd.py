@@ -10,7 +10,19 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.text import Text
 
-from switchover.cli.app import Options, err, fail, operations, out, run_async, settings
+from switchover.cli.app import (
+    JsonOption,
+    Options,
+    ReasonOption,
+    actor,
+    app,
+    err,
+    fail,
+    operations,
+    out,
+    run_async,
+    settings,
+)
 from switchover.cli.exits import Exit, exit_for_task
 from switchover.cli.render import counts_line, print_json
 from switchover.domain.commands import Cancel, Command, Pause, command_name
@@ -147,3 +159,92 @@ async def _follow(
 
 def _final_code(command: Command, status: TaskStatus) -> Exit:
     return Exit.OK if isinstance(command, Pause | Cancel) else exit_for_task(status)
+
+
+@app.command()
+def revert(
+    ctx: typer.Context,
+    plan: Annotated[str, typer.Option("--plan", help="The plan whose tasks to put back.")],
+    tenant: Annotated[
+        list[str] | None,
+        typer.Option("--tenant", help="A tenant of the plan (repeat for several)."),
+    ] = None,
+    status: StatusOption = None,
+    tenants_file: TenantsFileOption = None,
+    new_id: Annotated[
+        str | None,
+        typer.Option(
+            "--id", help="The new plan's id (default: PLAN-revert-N).", show_default=False
+        ),
+    ] = None,
+    reason: ReasonOption = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Even tenants a newer task has switched since.")
+    ] = False,
+    wait: Annotated[bool, typer.Option("--wait/--no-wait", help="Follow the new plan.")] = True,
+    json_output: JsonOption = False,
+) -> None:
+    """Put COMPLETED or CANCELLED (half-switched) tenants back: a new plan whose configs are
+    their previous ones, run forward through the same stages, verify included. The original
+    plan is left as it is.
+
+    Examples: switchover revert --plan big-move --tenant t-0042;
+    switchover revert --plan big-move --status COMPLETED,CANCELLED --reason "INC-12"
+    """
+    from switchover.bulk import Selection
+
+    opts = Options.of(ctx)
+    as_json = opts.with_json(json_output)
+    if tenant and (status or tenants_file):
+        fail(opts, Exit.INVALID, "select by --tenant, --status or --tenants-file (one of them)")
+    selection = (
+        Selection(plan, tenants=tuple(dict.fromkeys(tenant)))
+        if tenant
+        else selection_of(opts, plan, status, tenants_file)
+    )
+    if selection is None:
+        fail(opts, Exit.INVALID, "name the tasks: --tenant T, --status S or --tenants-file F")
+    conf = settings(opts)
+    code = run_async(opts, _revert(opts, conf, selection, new_id, reason, force, wait, as_json))
+    raise typer.Exit(int(code))
+
+
+async def _revert(
+    opts: Options,
+    conf: Settings,
+    selection: Selection,
+    new_id: str | None,
+    reason: str | None,
+    force: bool,
+    wait: bool,
+    as_json: bool,
+) -> Exit:
+    from switchover.cli.run_cmd import drain, follow_plan
+
+    async with operations(opts, conf) as op:
+        plan, skipped = await op.revert(
+            selection, new_id=new_id, actor=actor(), reason=reason, force=force
+        )
+        code = Exit.REFUSED if skipped else Exit.OK
+        if as_json:
+            print_json(
+                out,
+                {
+                    "plan_id": plan.plan_id,
+                    "reverts": selection.plan_id,
+                    "task_count": plan.task_count,
+                    "skipped": [{"task_id": s.task_id, "reason": s.reason} for s in skipped],
+                },
+            )
+        else:
+            out.print(
+                f"revert of plan {selection.plan_id}: plan [bold]{plan.plan_id}[/] puts "
+                f"{plan.task_count} tenant(s) back to their previous config"
+            )
+            for item in skipped[:SHOWN_REFUSALS]:
+                err.print(f"  left out {item.task_id}: {item.reason}", highlight=False)
+        if not wait:
+            return code
+        outcome = await follow_plan(opts, op, plan.plan_id, as_json, since=0)
+        await drain(op, as_json)
+        return max(code, outcome)

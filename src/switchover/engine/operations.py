@@ -29,6 +29,7 @@ from switchover.domain.rollout import describe
 from switchover.domain.status import (
     EXECUTING_TASK_STATUSES,
     TASK_TRANSITIONS,
+    ExecutionMode,
     PlanStatus,
     TaskStatus,
     plan_transition,
@@ -226,12 +227,12 @@ class Operations:
             return Accepted(
                 task.plan_id,
                 (task.task_id,),
-                "cancel requested: applies at the next stage boundary",
+                "cancel requested: applies at the next stage boundary" + _partly(task),
             )
         if TaskStatus.CANCELLED not in TASK_TRANSITIONS[task.status]:
             raise _refuse_state(task, "cancel", "PENDING, RUNNING, PAUSED or FAILED")
         await self._state.apply(self._cancelled(task))
-        return Accepted(task.plan_id, (task.task_id,), "cancelled")
+        return Accepted(task.plan_id, (task.task_id,), "cancelled" + _partly(task))
 
     def _cancelled(self, task: Task) -> lifecycle.Step:
         self._state.sched.withdraw_op(task.plan_id, task.task_id)
@@ -421,6 +422,17 @@ class Operations:
     async def _plan_for_op(self, plan_id: str) -> Plan:
         await self._load(plan_id)
         return self._state.plans[plan_id]
+
+
+def _partly(task: Task) -> str:
+    """A warning for a task cancelled after some stage completed: its tenant is half-switched."""
+    checkpoint = task.checkpoint
+    if checkpoint is None or not checkpoint.completed or task.mode is not ExecutionMode.NORMAL:
+        return ""
+    return (
+        f"; tenant {task.tenant_id} is partly switched (done: {', '.join(checkpoint.completed)})"
+        f": put it back with 'switchover revert --plan {task.plan_id} --tenant {task.tenant_id}'"
+    )
 
 
 def _refuse_state(

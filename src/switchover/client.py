@@ -228,9 +228,12 @@ class RemoteQueries:
             if done or len(tasks) + offset >= int(data["matching"]):
                 break
         counts = _counts(data["counts"])
-        return PlanDetail(
-            _plan(data), counts, tasks, data["matching"], None, int(data.get("last_seq", 0))
-        )
+        failures = [
+            (str(f["error_type"]), f.get("stage"), int(f["count"]))
+            for f in data.get("failures") or ()
+        ]
+        last = int(data.get("last_seq", 0))
+        return PlanDetail(_plan(data), counts, tasks, data["matching"], None, last, failures)
 
     async def task(self, target: Target) -> TaskDetail:
         """One task, by task id or by tenant (its most recent task)."""

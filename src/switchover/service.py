@@ -89,6 +89,8 @@ class PlanDetail:
     stranded: Stranded | None
     last_seq: int = 0
     """The plan's last event when the page was read (read before the tasks)."""
+    failures: list[tuple[str, str | None, int]] = field(default_factory=list)
+    """Failed tasks by error type and stage, most first."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,7 +148,9 @@ class Queries:
             matching = sum(counts.values())
         executing = counts.get(TaskStatus.RUNNING, 0) + counts.get(TaskStatus.ROLLING_BACK, 0)
         stranded = await self._stranded(executing, plan_id)
-        return PlanDetail(plan, counts, tasks, matching, stranded, last_seq)
+        failed = counts.get(TaskStatus.FAILED, 0) + counts.get(TaskStatus.ROLLBACK_FAILED, 0)
+        failures = await store.failure_counts(plan_id) if failed else []
+        return PlanDetail(plan, counts, tasks, matching, stranded, last_seq, failures)
 
     async def _attention_page(
         self, plan_id: str, counts: Mapping[TaskStatus, int], offset: int, limit: int | None

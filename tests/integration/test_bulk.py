@@ -31,13 +31,22 @@ async def test_rollback_of_every_failed_task_of_a_plan_from_the_cli(
     cli_for: Callable[..., Cli],  # noqa: F811
     store: SqliteStore,  # noqa: F811
 ) -> None:
-    cli = cli_for()
+    cli = cli_for(agent={"check": None})  # every tenant warns that no agent check is set
     await fleet.set_faults(list(fleet.ob_instances), stale_tenants=FAILING)
     plan_file = tmp_path / "plan.json"
     plan_file.write_text(json.dumps(plan_doc("bulk", tenants(6), max_concurrency=2)))
     ran = await cli("run", str(plan_file))
     assert ran.code == 1, ran
+    # Not a terminal: the same warning is printed once, then counted.
+    assert ran.stdout.count("agent readiness check not configured") == 2, ran.stdout
+    assert "! 6 tasks warned:" in ran.stdout
     await fleet.set_faults(list(fleet.ob_instances), stale_tenants=[])
+
+    shown = await cli("status", "bulk")
+    assert "failures: 3 HEALTH_CHECK_FAILED at ob-service" in shown.stdout, shown
+    failed = await cli("--json", "status", "bulk", "--status", "FAILED")
+    assert failed.code == 0, failed
+    assert sorted(t["tenant_id"] for t in json.loads(failed.stdout)["tasks"]) == FAILING
 
     rolled = await cli("rollback", "--plan", "bulk", "--status", "FAILED", "--reason", "INC-9")
     assert rolled.code == 0, rolled
@@ -68,6 +77,11 @@ async def test_rollback_of_every_failed_task_of_a_plan_from_the_cli(
         "bulk/b000": "INVALID_STATE",
         "bulk/nobody": "NOT_FOUND",
     }
+
+    history = await cli("status", "--tenant", "b001", "--history")
+    assert history.code == 0, history
+    assert "bulk/b001" in history.stdout
+    assert "ROLLED_BACK" in history.stdout
 
     bad = await cli("pause", "--status", "RUNNING")
     assert bad.code == 2

@@ -315,6 +315,10 @@ def create_app(ctx: ApiContext) -> FastAPI:
             "counts": counts_json(detail.counts),
             "matching": detail.matching,
             "last_seq": detail.last_seq,
+            "failures": [
+                {"error_type": kind, "stage": stage, "count": count}
+                for kind, stage, count in detail.failures
+            ],
             "offset": offset,
             "limit": limit,
             "tasks": [task_json(t) for t in detail.tasks],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections import Counter
 from typing import TYPE_CHECKING
 
 from rich.console import Console, Group, RenderableType
@@ -83,6 +84,7 @@ async def show(
 
     live = console.is_terminal and not json_lines
     last_summary = time.monotonic()
+    warned: Counter[str] = Counter()
     progress = Progress(watch.plan_id)
     display = Live(render(progress, title), console=console, refresh_per_second=4) if live else None
     if display is not None:
@@ -95,9 +97,13 @@ async def show(
             for event in update.events:
                 if json_lines:
                     console.print_json(data=event.to_dict(), indent=None, highlight=False)
-                elif not live and (
-                    event.failure is not None or event.type is EventType.STEP_WARNING
-                ):
+                elif not live and event.type is EventType.STEP_WARNING:
+                    # The same warning for 10,000 tenants is one line, and a count at the end.
+                    message = str(event.data.get("message", ""))
+                    warned[message] += 1
+                    if warned[message] == 1:
+                        console.print(event_line(event))
+                elif not live and event.failure is not None:
                     console.print(event_line(event))
             for note in update.notes:
                 notes.print(f"[yellow]note: {note}[/]", highlight=False)
@@ -110,4 +116,9 @@ async def show(
         if display is not None:
             display.update(render(progress, title))
             display.stop()
+        for message, count in warned.items():
+            if count > 1:
+                console.print(
+                    Text(f"! {count} tasks warned: {message}", style="yellow"), highlight=False
+                )
     return progress

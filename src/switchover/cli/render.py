@@ -133,7 +133,14 @@ def plan_detail(detail: PlanDetail) -> Group:
         parts.append(
             Text(waiting, style="yellow" if plan.rollout.gate or plan.rollout.halted else "")
         )
-    parts += [counts_line(counts), table]
+    parts.append(counts_line(counts))
+    if detail.failures:
+        causes = "; ".join(
+            f"{count} {kind}" + (f" at {stage}" if stage else "")
+            for kind, stage, count in detail.failures[:6]
+        )
+        parts.append(Text(f"failures: {causes}", style="red"))
+    parts.append(table)
     if detail.matching > len(shown):
         parts.append(Text(f"… {detail.matching - len(shown)} more (use --all)", style="dim"))
     return Group(*parts)
@@ -211,3 +218,20 @@ def event_line(event: Event) -> Text:
         reason = event.data.get("reason")
         text.append(f"  by {actor}" + (f" ({reason})" if reason else ""), style="dim")
     return text
+
+
+def tenant_history(tenant_id: str, tasks: Sequence[Task]) -> Table:
+    """A tenant's tasks across plans, most recent first."""
+    table = Table(title=f"tenant {tenant_id}", title_justify="left", expand=False)
+    for column in ("task", "status", "version", "created", "stages", "failure"):
+        table.add_column(column, overflow="fold")
+    for task in tasks:
+        table.add_row(
+            task.task_id,
+            styled(task.status.value),
+            str(task.run_version),
+            when(task.created_at),
+            progress(task),
+            failure_line(task.failure) if task.failure else "",
+        )
+    return table

@@ -27,8 +27,10 @@ from switchover.cli.render import (
     plan_list,
     print_json,
     task_detail,
+    tenant_history,
 )
 from switchover.domain.records import Target
+from switchover.domain.status import TaskStatus
 
 if TYPE_CHECKING:
     from switchover.service import Stranded
@@ -42,9 +44,22 @@ def status(
     tenant: TenantOption = None,
     task: TaskOption = None,
     show_all: Annotated[bool, typer.Option("--all", help="Show every task.")] = False,
+    status_filter: Annotated[
+        str | None,
+        typer.Option(
+            "--status", help="With a plan: only tasks with these statuses, e.g. FAILED,PAUSED."
+        ),
+    ] = None,
+    history: Annotated[
+        bool, typer.Option("--history", help="With --tenant: its tasks across every plan.")
+    ] = False,
     json_output: JsonOption = False,
 ) -> None:
-    """Show plans, one plan with its tasks, or one task with its stages and failure."""
+    """Show plans, one plan with its tasks, or one task with its stages and failure.
+
+    Examples: switchover status big-move --status FAILED;
+    switchover status --tenant t-0042 --history
+    """
     opts = Options.of(ctx)
     as_json = opts.with_json(json_output)
     for option, value in (("--tenant", tenant), ("--task", task)):
@@ -52,14 +67,42 @@ def status(
             fail(opts, Exit.INVALID, f"{option} needs an id, not an empty string")
     if tenant is not None and task is not None:
         fail(opts, Exit.INVALID, "name at most one of --tenant or --task")
+    if history and tenant is None:
+        fail(opts, Exit.INVALID, "--history lists a tenant's tasks: add --tenant T")
+    statuses = _statuses(opts, status_filter)
+    if statuses and plan_id is None:
+        fail(opts, Exit.INVALID, "--status filters the tasks of a plan: name the plan")
     conf = settings(opts)
-    if tenant is not None or task is not None:
+    if history and tenant is not None:
+        run_async(opts, _history(opts, conf, tenant, as_json))
+    elif tenant is not None or task is not None:
         target = Target.tenant(tenant) if tenant is not None else Target.task(task or "")
         run_async(opts, _task_status(opts, conf, target, as_json))
     elif plan_id is None:
         run_async(opts, _plans(opts, conf, as_json))
     else:
-        run_async(opts, _plan_status(opts, conf, plan_id, show_all, as_json))
+        run_async(opts, _plan_status(opts, conf, plan_id, show_all, statuses, as_json))
+
+
+def _statuses(opts: Options, text: str | None) -> tuple[TaskStatus, ...]:
+    if text is None:
+        return ()
+    names = [name.strip().upper() for name in text.split(",") if name.strip()]
+    known = {s.value for s in TaskStatus}
+    if not names or any(name not in known for name in names):
+        fail(opts, Exit.INVALID, f"--status {text!r}: expected among {', '.join(sorted(known))}")
+    return tuple(TaskStatus(name) for name in names)
+
+
+async def _history(opts: Options, conf: Settings, tenant: str, as_json: bool) -> None:
+    async with views(opts, conf) as q:
+        tasks = await q.tenant_history(tenant)
+    if as_json:
+        from switchover.views import task_json
+
+        print_json(out, {"tenant_id": tenant, "tasks": [task_json(t) for t in tasks]})
+        return
+    out.print(tenant_history(tenant, tasks))
 
 
 async def _task_status(opts: Options, conf: Settings, target: Target, as_json: bool) -> None:
@@ -95,10 +138,19 @@ async def _plans(opts: Options, conf: Settings, as_json: bool) -> None:
 
 
 async def _plan_status(
-    opts: Options, conf: Settings, plan_id: str, show_all: bool, as_json: bool
+    opts: Options,
+    conf: Settings,
+    plan_id: str,
+    show_all: bool,
+    statuses: tuple[TaskStatus, ...],
+    as_json: bool,
 ) -> None:
     async with views(opts, conf) as q:
-        detail = await q.plan(plan_id, limit=None if (show_all or as_json) else 50)
+        detail = await q.plan(
+            plan_id,
+            statuses=statuses or None,
+            limit=None if (show_all or as_json) else 50,
+        )
     if as_json:
         from switchover.views import plan_json
 

@@ -163,6 +163,15 @@ class MemoryStore:
         """The plan's tasks counted by status (statuses no task has are left out)."""
         return dict(Counter(task.status for task in self._matching(plan_id, None, None)))
 
+    async def failure_counts(self, plan_id: str) -> list[tuple[str, str | None, int]]:
+        """The plan's FAILED / ROLLBACK_FAILED tasks by error type and stage, most first."""
+        found: Counter[tuple[str, str | None]] = Counter()
+        for task in self._matching(plan_id, (TaskStatus.FAILED, TaskStatus.ROLLBACK_FAILED), None):
+            failure = task.failure
+            kind = failure.error_type.value if failure is not None else "UNKNOWN"
+            found[(kind, failure.stage if failure is not None else None)] += 1
+        return [(kind, stage, count) for (kind, stage), count in found.most_common()]
+
     def _matching(
         self, plan_id: str, statuses: Sequence[TaskStatus] | None, tenant_prefix: str | None
     ) -> Iterator[Task]:

@@ -120,6 +120,11 @@ class StateStore(Protocol):
         """The plan's tasks counted by status (statuses no task has are left out)."""
         ...
 
+    async def failure_counts(self, plan_id: str) -> list[tuple[str, str | None, int]]:
+        """The plan's FAILED / ROLLBACK_FAILED tasks by error type and stage, most first:
+        ``(error_type, stage, count)``."""
+        ...
+
     async def list_tasks(
         self,
         plan_id: str,

@@ -427,6 +427,11 @@ class SqliteStore:
 
         return await self._read(query)
 
+    async def failure_counts(self, plan_id: str) -> list[tuple[str, str | None, int]]:
+        """The plan's FAILED / ROLLBACK_FAILED tasks by error type and stage, most first."""
+        rows = await self._read(lambda r: r.execute(queries.FAILURE_COUNTS, (plan_id,)).fetchall())
+        return [(str(kind or "UNKNOWN"), stage, int(count)) for kind, stage, count in rows]
+
     async def get_task(self, task_id: str) -> Task | None:
         """One task, or None."""
         sql = f"SELECT {queries.TASK_ROW} FROM {queries.TASKS} WHERE t.task_id = ?"

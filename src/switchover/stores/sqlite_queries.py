@@ -13,6 +13,7 @@ from switchover.stores.protocol import PlanSummary
 
 __all__ = [
     "EXECUTING",
+    "FAILURE_COUNTS",
     "PLAN_SUMMARIES",
     "TASKS",
     "TASK_COUNTS",
@@ -57,6 +58,12 @@ PLAN_SUMMARIES = (
     " ORDER BY p.created_at DESC, p.rowid DESC, t.status"
 )
 TASK_COUNTS = "SELECT status, count(*) FROM tasks WHERE plan_id = ? GROUP BY status"
+FAILURE_COUNTS = (
+    "SELECT json_extract(doc, '$.failure.error_type'), json_extract(doc, '$.failure.stage'), "
+    "count(*) FROM tasks WHERE plan_id = ? AND status IN ('FAILED', 'ROLLBACK_FAILED') "
+    "GROUP BY 1, 2 ORDER BY 3 DESC"
+)
+"""The plan's failed tasks counted by the error type and stage of their failure."""
 TASK_HISTORY = (
     f"SELECT {TASK_ROW} FROM {TASKS} WHERE t.tenant_id = ?"
     " ORDER BY t.created_at DESC, t.rowid DESC LIMIT ?"

@@ -228,6 +228,8 @@ class EngineSettings(_Section):
     control_ttl: Seconds = 30.0
     lease_ttl: Seconds = 5.0
     stage_deadline: Seconds = 300.0
+    task_deadline: Seconds = 3600.0
+    """How long one run of a task (all its stages) may take before it fails TIMEOUT_ERROR."""
     """Seconds one stage may run (all its steps and their retries) before it fails."""
 
 

@@ -6,10 +6,12 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import replace
 
 import pytest
 
 from switchover.domain.records import Lease, Target, Task
+from switchover.domain.rollout import Policy
 from switchover.domain.status import ExecutionMode, PlanStatus, TaskStatus
 from switchover.engine.engine import Engine
 from switchover.errors import ErrorType, LeaseLostError, OperationRefusedError
@@ -17,7 +19,7 @@ from switchover.steps.locks import LocalTenantLocks
 from switchover.stores.memory import MemoryStore
 from tests.engine.conftest import Harness, NoDiscovery, engine_settings
 from tests.support.clock import FakeClock
-from tests.support.stages import Fail, Gate, Script, ScriptedBuilder, make_spec
+from tests.support.stages import Fail, Gate, Real, Script, ScriptedBuilder, make_spec
 
 
 def _engine(
@@ -305,6 +307,36 @@ async def test_a_stage_past_its_deadline_fails_with_timeout() -> None:
     assert task.failure.error_type is ErrorType.TIMEOUT_ERROR
     assert (task.failure.stage, task.failure.step) == ("beta", "scripted")
     assert "engine.stage_deadline" in task.failure.message
+
+
+async def test_a_task_past_its_deadline_fails_with_timeout_naming_stage_and_deadline() -> None:
+    """Stages that each finish in time still cannot make a run outlast the task deadline."""
+    store, script, clock = MemoryStore(), Script(), FakeClock()
+    for stage in ("alpha", "beta", "gamma"):
+        script.set("t1", stage, Real(0.15))
+    async with _running(store, script, clock, task_deadline=0.25) as engine:
+        await engine.submit_plan(make_spec(["t1"]))
+        await _settled(engine)
+    task = await _stored(store)
+    assert task.status is TaskStatus.FAILED
+    assert task.failure is not None
+    assert task.failure.error_type is ErrorType.TIMEOUT_ERROR
+    assert task.failure.stage == "beta"
+    assert "did not finish within 0.25s (task deadline), at stage beta" in task.failure.message
+    assert task.failure.details["task_deadline"] == 0.25
+
+
+async def test_a_plan_overrides_the_stage_deadline() -> None:
+    store, script, clock = MemoryStore(), Script(), FakeClock()
+    script.set("t1", "alpha", Gate())
+    async with _running(store, script, clock, stage_deadline=60) as engine:
+        spec = replace(make_spec(["t1"]), policy=Policy(stage_deadline=0.2))
+        await engine.submit_plan(spec)
+        await _settled(engine)
+    task = await _stored(store)
+    assert task.failure is not None
+    assert task.failure.error_type is ErrorType.TIMEOUT_ERROR
+    assert "within 0.2s (the plan's deadlines.stage)" in task.failure.message
 
 
 async def test_a_cancel_of_a_stuck_task_takes_effect_at_the_stage_deadline() -> None:

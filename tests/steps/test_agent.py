@@ -72,6 +72,20 @@ async def test_never_ready_fails_with_timeout_after_max_attempts() -> None:
     assert clock.sleeps == [1.5] * 3
 
 
+async def test_the_verify_deadline_bounds_the_wait_for_the_agents() -> None:
+    judge = Judge(not_ready=100)
+    clock = FakeClock()
+    settings = Settings(
+        agent=AgentSettings(interval=2.0, max_attempts=100), verify={"deadline": 5.0}
+    )  # type: ignore[arg-type]
+    with pytest.raises(StepFailedError) as info:
+        await run(AgentReadinessStep(judge), make_ctx(clock=clock, settings=settings))
+    assert info.value.error_type is ErrorType.TIMEOUT_ERROR
+    assert "within the verify deadline of 5s" in str(info.value)
+    assert len(judge.calls) == 3  # at 0, 2 and 4 s: a fourth would come after the deadline
+    assert sum(clock.sleeps) < 5.0
+
+
 async def test_transient_error_from_the_check_counts_as_not_ready() -> None:
     flaky = Judge(0, error=TransientError(ErrorType.NETWORK_ERROR, "agent api down"))
     settings = Settings(agent=AgentSettings(max_attempts=2))

@@ -29,6 +29,13 @@ class Sleep:
     seconds: float
 
 
+@dataclass(frozen=True, slots=True)
+class Real:
+    """The step takes this long in real time (deadlines run on the event loop's clock)."""
+
+    seconds: float
+
+
 @dataclass(slots=True)
 class Gate:
     """The step waits until the gate is opened (``entered`` is set when one arrives)."""
@@ -52,7 +59,7 @@ class Warn:
     details: tuple[tuple[str, str], ...] = (("hint", "configure it"),)
 
 
-Outcome = Fail | Sleep | Gate | Boom | Warn | None
+Outcome = Fail | Sleep | Real | Gate | Boom | Warn | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +133,8 @@ class ScriptedStep:
                     raise StepFailedError(error_type, message, details={"why": "scripted"})
                 case Sleep(seconds):
                     await ctx.clock.sleep(seconds)
+                case Real(seconds):
+                    await asyncio.sleep(seconds)
                 case Gate():
                     outcome.entered.set()
                     await outcome.opened.wait()

@@ -323,6 +323,18 @@ class BudgetInput(BaseModel):
     max_failed_ratio: Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)] | None = None
 
 
+_Deadline = Annotated[float, Field(gt=0, le=30 * 86400, allow_inf_nan=False)]
+
+
+class DeadlinesInput(BaseModel):
+    """``deadlines``: this plan's overrides of ``engine.stage_deadline`` / ``task_deadline``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    stage: _Deadline | None = None
+    task: _Deadline | None = None
+
+
 class PlanSectionInput(BaseModel):
     """The ``plan:`` section of the document shape; unknown keys are mistakes here."""
 
@@ -339,6 +351,7 @@ class PlanSectionInput(BaseModel):
     bake: Annotated[float, Field(ge=0, le=30 * 86400, allow_inf_nan=False)] | None = None
     failure_budget: BudgetInput | None = None
     auto_rollback: StrictBool | None = None
+    deadlines: DeadlinesInput | None = None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -627,7 +640,17 @@ def _policy(
     if section.failure_budget is not None:
         given = section.failure_budget
         budget = Budget(given.max_failed, given.max_failed_ratio)
-    if not waves and budget is None and not section.auto_rollback and not section.bake:
+    deadlines = section.deadlines
+    stage_deadline = deadlines.stage if deadlines is not None else None
+    task_deadline = deadlines.task if deadlines is not None else None
+    if (
+        not waves
+        and budget is None
+        and not section.auto_rollback
+        and not section.bake
+        and stage_deadline is None
+        and task_deadline is None
+    ):
         return None
     if section.bake and section.waves is None:
         key = _spelled(raw_section, "bake") if raw_section is not None else "bake"
@@ -639,6 +662,8 @@ def _policy(
         bake=section.bake or 0.0,
         budget=budget,
         auto_rollback=bool(section.auto_rollback),
+        stage_deadline=stage_deadline,
+        task_deadline=task_deadline,
     )
 
 

@@ -59,6 +59,10 @@ class Policy:
     budget: Budget | None = None
     auto_rollback: bool = False
     """Roll back each task that fails, as an operator's rollback would (plan untouched)."""
+    stage_deadline: float | None = None
+    """Seconds a stage of this plan may take (None: ``engine.stage_deadline``)."""
+    task_deadline: float | None = None
+    """Seconds a run of a task of this plan may take (None: ``engine.task_deadline``)."""
 
     def wave_of(self, position: int) -> int:
         """The index of the wave holding ``position`` (0 without waves)."""

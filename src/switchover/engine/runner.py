@@ -136,8 +136,28 @@ class TaskRunner:
             return
         self._state.beats[task_id] = clock.monotonic()
         self.beating.set()
+        policy = self._state.plans[task.plan_id].policy
+        stage_deadline = (policy.stage_deadline if policy else None) or (
+            self._settings.engine.stage_deadline
+        )
+        task_deadline = (policy.task_deadline if policy else None) or (
+            self._settings.engine.task_deadline
+        )
+        planned = policy is not None and policy.stage_deadline is not None
+        run_started = clock.monotonic()
         while True:
-            cause = await self._run_stage(self._state.tasks[task_id], stages[index], config, source)
+            left = task_deadline - (clock.monotonic() - run_started)
+            cause = await self._run_stage(
+                self._state.tasks[task_id],
+                stages[index],
+                config,
+                source,
+                (
+                    stage_deadline,
+                    "the plan's deadlines.stage" if planned else "engine.stage_deadline",
+                ),
+                (left, task_deadline),
+            )
             task = self._state.tasks[task_id]
             if cause is not None:
                 await self._finish(lifecycle.stage_failed(task, cause, index, clock.now()))
@@ -160,22 +180,41 @@ class TaskRunner:
         await self._state.apply(step)
 
     async def _run_stage(
-        self, task: Task, stage: Stage, config: Any, source: Any
+        self,
+        task: Task,
+        stage: Stage,
+        config: Any,
+        source: Any,
+        stage_limit: tuple[float, str],
+        task_left: tuple[float, float],
     ) -> FailureInfo | None:
-        """Run the stage's steps within ``engine.stage_deadline``; the failure, or None."""
-        deadline = self._settings.engine.stage_deadline
+        """Run the stage's steps within the stage deadline and what is left of the task's;
+        the failure, or None."""
+        stage_deadline, setting = stage_limit
+        left, task_deadline = task_left
+        by_task = left < stage_deadline
+        deadline = max(left, 0.0) if by_task else stage_deadline
         step_name: list[str | None] = [None]
         try:
             async with asyncio.timeout(deadline):
                 return await self._run_steps(task, stage, config, source, step_name)
         except TimeoutError:
+            if by_task:
+                message = (
+                    f"task {task.task_id} did not finish within {task_deadline:g}s "
+                    f"(task deadline), at stage {stage.name}"
+                )
+                details: dict[str, Any] = {"task_deadline": task_deadline}
+            else:
+                message = f"stage {stage.name} did not finish within {deadline:g}s ({setting})"
+                details = {"stage_deadline": deadline}
             return FailureInfo(
                 ErrorType.TIMEOUT_ERROR,
-                f"stage {stage.name} did not finish within {deadline:g}s (engine.stage_deadline)",
+                message,
                 stage.name,
                 step_name[0],
                 retryable=True,
-                details={"stage_deadline": deadline},
+                details=details,
             )
 
     async def _run_steps(

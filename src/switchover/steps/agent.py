@@ -82,22 +82,35 @@ class AgentReadinessStep:
             )
             return
         settings = ctx.settings.agent
+        deadline = ctx.settings.verify.deadline  # every wait is bounded by the verify deadline
+        started = ctx.clock.monotonic()
         last = "not ready"
+        attempts = 0
         for attempt in range(1, settings.max_attempts + 1):
+            attempts = attempt
             try:
                 if await self._ask(ctx):
                     return
                 last = "not ready"
             except TransientError as exc:
                 last = str(exc)
+            elapsed = ctx.clock.monotonic() - started
+            if attempt < settings.max_attempts and elapsed + settings.interval >= deadline:
+                raise StepFailedError(
+                    ErrorType.TIMEOUT_ERROR,
+                    f"agents of tenant {ctx.tenant_id} not ready within the verify deadline "
+                    f"of {deadline:g}s ({attempt} check(s); last: {last})",
+                    retryable=True,
+                    details={"attempts": attempt, "last": last, "deadline": deadline},
+                )
             if attempt < settings.max_attempts:
                 await ctx.clock.sleep(settings.interval)
         raise StepFailedError(
             ErrorType.TIMEOUT_ERROR,
-            f"agents of tenant {ctx.tenant_id} not ready after {settings.max_attempts} "
+            f"agents of tenant {ctx.tenant_id} not ready after {attempts} "
             f"check(s) {settings.interval:g}s apart (last: {last})",
             retryable=True,
-            details={"attempts": settings.max_attempts, "last": last},
+            details={"attempts": attempts, "last": last},
         )
 
     async def _ask(self, ctx: StepContext) -> bool:

@@ -173,6 +173,8 @@ def policy_to_dict(policy: Policy) -> dict[str, Any]:
             else None
         ),
         "auto_rollback": policy.auto_rollback,
+        "stage_deadline": policy.stage_deadline,
+        "task_deadline": policy.task_deadline,
     }
 
 
@@ -192,6 +194,8 @@ def _build_policy(data: Mapping[str, Any]) -> Policy:
             else None
         ),
         auto_rollback=bool(data.get("auto_rollback", False)),
+        stage_deadline=float(d) if (d := data.get("stage_deadline")) is not None else None,
+        task_deadline=float(t) if (t := data.get("task_deadline")) is not None else None,
     )
 
 

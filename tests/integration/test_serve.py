@@ -314,3 +314,50 @@ async def cli_with_token(cli: Cli, url: str, token: str) -> Result:
         out, err = await proc.communicate()
     assert proc.returncode is not None
     return Result(proc.returncode, out.decode(), err.decode())
+
+
+async def test_an_approval_gate_survives_kill_9_and_promote_lets_the_next_wave_go(
+    tmp_path: Path,
+    cli_for: Callable[..., Cli],  # noqa: F811
+    client: Callable[[str, str], httpx.AsyncClient],
+    store: SqliteStore,  # noqa: F811
+) -> None:
+    cli = cli_for()
+    server = await cli.start("serve", "--listen", "127.0.0.1:0")
+    url = await started(server)
+    doc = plan_doc("gated", tenants(4), max_concurrency=4)
+    doc["plan"]["waves"] = [1, {"size": "100%", "approval": True}]
+    api = client(url, token_of(tmp_path))
+    assert (await api.post("/plans", content=json.dumps(doc))).status_code == 201
+
+    async def waiting() -> bool:
+        plan = (await api.get("/plans/gated")).json()
+        gate = plan["rollout"]["gate"]
+        return gate is not None and gate["kind"] == "approval"
+
+    await eventually(waiting)
+    shown = await cli("--server", url, "status", "gated")
+    assert "waiting for approval of wave 2 of 2" in shown.stdout, shown
+    server.send_signal(signal.SIGKILL)
+    await server.finish()
+
+    restarted = await cli.start("serve", "--listen", "127.0.0.1:0")
+    url = await started(restarted)
+    api = client(url, token_of(tmp_path))
+    await asyncio.sleep(0.5)  # time for a wrong admission, were the gate lost
+    counts = (await api.get("/plans/gated")).json()["counts"]
+    assert counts["PENDING"] == 3
+    assert counts["COMPLETED"] == 1
+    promoted = await cli("--server", url, "promote", "--plan", "gated", "--reason", "canary ok")
+    assert promoted.code == 0, promoted
+    assert "wave 2 of 2 admitted" in promoted.stdout
+
+    async def completed() -> bool:
+        return bool((await api.get("/plans/gated")).json()["status"] == "COMPLETED")
+
+    await eventually(completed)
+    restarted.send_signal(signal.SIGTERM)
+    assert (await restarted.finish()).code == 0
+    events = await store.read_events("gated", 0, 100_000)
+    kinds = [e.type.value for e in events if e.task_id is None]
+    assert kinds.index("PlanAwaitingApproval") < kinds.index("PlanWaveStarted")

@@ -85,6 +85,7 @@ async def show(
     live = console.is_terminal and not json_lines
     last_summary = time.monotonic()
     warned: Counter[str] = Counter()
+    shown_note: str | None = None
     progress = Progress(watch.plan_id)
     display = Live(render(progress, title), console=console, refresh_per_second=4) if live else None
     if display is not None:
@@ -107,6 +108,10 @@ async def show(
                     console.print(event_line(event))
             for note in update.notes:
                 notes.print(f"[yellow]note: {note}[/]", highlight=False)
+            if not live and not json_lines and progress.note != shown_note:
+                shown_note = progress.note
+                if shown_note:
+                    console.print(Text(f"{watch.plan_id}: {shown_note}", style="yellow"))
             if display is not None:
                 display.update(render(progress, title))
             elif not json_lines and time.monotonic() - last_summary > 5:

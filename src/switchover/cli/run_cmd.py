@@ -60,6 +60,7 @@ def validate(
         for name in stage_names(tenant.config):
             stages[name] = stages.get(name, 0) + 1
     rollback_ready = sum(1 for t in spec.tenants if t.previous is not None)
+    rollout = _rollout_lines(spec)
     if as_json:
         print_json(
             out,
@@ -71,6 +72,7 @@ def validate(
                 "tenants": len(spec.tenants),
                 "stages": stages,
                 "rollback_ready": rollback_ready,
+                "rollout": rollout,
             },
         )
         return
@@ -81,6 +83,39 @@ def validate(
     for name, count in stages.items():
         out.print(f"  {name}: {count} tenant(s)")
     out.print(f"  rollback ready: {rollback_ready}/{len(spec.tenants)}")
+    for line in rollout:
+        out.print(f"  {line}", highlight=False)
+
+
+def _rollout_lines(spec: PlanSpec) -> list[str]:
+    """The plan's rollout policy, a line per part."""
+    policy = spec.policy
+    if policy is None:
+        return []
+    lines: list[str] = []
+    if policy.waves:
+        sizes, start = [], 0
+        for number, wave in enumerate(policy.waves, start=1):
+            gate = " after approval" if wave.approval else ""
+            sizes.append(f"{number}: {wave.end - start}{gate}")
+            start = wave.end
+        bake = f", bake {policy.bake:g}s between waves" if policy.bake else ""
+        lines.append(f"waves: {'; '.join(sizes)}{bake}")
+    budget = policy.budget
+    if budget is not None:
+        parts = []
+        if budget.max_failed is not None:
+            parts.append(f"more than {budget.max_failed} failed")
+        if budget.max_failed_ratio is not None:
+            parts.append(f"more than {budget.max_failed_ratio:.0%} failed")
+        lines.append(f"failure budget: halt when {' or '.join(parts)}")
+    if policy.auto_rollback:
+        lines.append("auto rollback: each failed tenant is rolled back")
+    if policy.stage_deadline or policy.task_deadline:
+        stage = f"stage {policy.stage_deadline:g}s" if policy.stage_deadline else ""
+        task = f"task {policy.task_deadline:g}s" if policy.task_deadline else ""
+        lines.append(f"deadlines: {', '.join(p for p in (stage, task) if p)}")
+    return lines
 
 
 @app.command()

@@ -302,16 +302,6 @@ class TenantDeployConfigInput(_DeployConfigFields):
     source_tenant_deploy_config: SourceTenantDeployConfigInput | None = None
 
 
-class WaveInput(BaseModel):
-    """A wave written as an object: its size (a count or a cumulative percentage) and
-    whether it waits for an operator's ``promote``."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    size: StrictInt | StrictStr
-    approval: StrictBool = False
-
-
 class BudgetInput(BaseModel):
     """``failure_budget``: how many failed tasks halt the plan."""
 
@@ -321,6 +311,17 @@ class BudgetInput(BaseModel):
 
     max_failed: Annotated[StrictInt, Field(ge=0, le=_INT_MAX)] | None = None
     max_failed_ratio: Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)] | None = None
+
+
+class WaveInput(BaseModel):
+    """A wave written as an object: its size (a count or a cumulative percentage) and
+    whether it waits for an operator's ``promote``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    size: StrictInt | StrictStr
+    approval: StrictBool = False
+    failure_budget: BudgetInput | None = None
 
 
 _Deadline = Annotated[float, Field(gt=0, le=30 * 86400, allow_inf_nan=False)]

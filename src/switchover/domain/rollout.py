@@ -23,15 +23,6 @@ UNSETTLED = frozenset({TaskStatus.PENDING, TaskStatus.RUNNING, TaskStatus.PAUSED
 
 
 @dataclass(frozen=True, slots=True)
-class Wave:
-    """One wave: the tasks at positions before ``end`` not in an earlier wave."""
-
-    end: int
-    approval: bool = False
-    """Whether an operator must promote the plan before this wave is admitted."""
-
-
-@dataclass(frozen=True, slots=True)
 class Budget:
     """How many forward failures a plan tolerates before it halts (None: no limit)."""
 
@@ -47,6 +38,17 @@ class Budget:
             and total > 0
             and failed / total > self.max_failed_ratio
         )
+
+
+@dataclass(frozen=True, slots=True)
+class Wave:
+    """One wave: the tasks at positions before ``end`` not in an earlier wave."""
+
+    end: int
+    approval: bool = False
+    """Whether an operator must promote the plan before this wave is admitted."""
+    budget: Budget | None = None
+    """This wave's own failure budget (counted over its own tasks)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +112,8 @@ class Rollout:
     """An operator resumed a halted plan: the budget no longer halts it."""
     failed_by: Mapping[str, int] = field(default_factory=dict)
     """Forward failures by ``ERROR_TYPE at stage``."""
+    wave_failures: Mapping[int, int] = field(default_factory=dict)
+    """Forward failures by wave index."""
 
 
 # ----------------------------------------------------------------------------- resolving
@@ -127,10 +131,14 @@ def resolve_waves(sizes: Sequence[int | str | Mapping[str, Any]], total: int) ->
     end = 0
     for index, raw in enumerate(sizes, start=1):
         approval = False
+        budget: Budget | None = None
         size: object = raw
         if isinstance(raw, Mapping):
             size = raw.get("size")
             approval = bool(raw.get("approval", False))
+            given = raw.get("failure_budget")
+            if isinstance(given, Mapping):
+                budget = Budget(given.get("max_failed"), given.get("max_failed_ratio"))
         if isinstance(size, str) and size.strip().endswith("%"):
             try:
                 percent = float(size.strip()[:-1])
@@ -154,8 +162,8 @@ def resolve_waves(sizes: Sequence[int | str | Mapping[str, Any]], total: int) ->
                 f"wave {index}: {size!r} adds no tenant (the waves before it already reach "
                 f"{end} of {total})"
             )
+        waves.append(Wave(new_end, approval, budget))
         end = new_end
-        waves.append(Wave(end, approval))
     if waves and end < total:
         raise ValueError(
             f'the waves reach {end} of {total} tenants; the last one must be "100%" (or '
@@ -178,22 +186,38 @@ class Decision:
 
 
 def after_failure(
-    policy: Policy, rollout: Rollout, total: int, error_type: str, stage: str | None
+    policy: Policy,
+    rollout: Rollout,
+    total: int,
+    error_type: str,
+    stage: str | None,
+    position: int = 0,
 ) -> Decision:
-    """A forward run ended FAILED: count it; halt when the budget is exceeded."""
+    """A forward run ended FAILED: count it; halt when the plan's budget, or that of the
+    task's wave, is exceeded."""
     key = f"{error_type} at {stage}" if stage else error_type
     failed_by = dict(rollout.failed_by)
     failed_by[key] = failed_by.get(key, 0) + 1
-    counted = replace(rollout, failures=rollout.failures + 1, failed_by=failed_by)
-    budget = policy.budget
-    if (
-        budget is None
-        or counted.halted is not None
-        or counted.overridden
-        or not budget.exceeded(counted.failures, total)
-    ):
+    wave = policy.wave_of(position)
+    by_wave = dict(rollout.wave_failures)
+    by_wave[wave] = by_wave.get(wave, 0) + 1
+    counted = replace(
+        rollout, failures=rollout.failures + 1, failed_by=failed_by, wave_failures=by_wave
+    )
+    if counted.halted is not None or counted.overridden:
         return Decision(counted)
-    reason = f"failure budget exceeded: {counted.failures} of {total} failed"
+    reason = None
+    if policy.budget is not None and policy.budget.exceeded(counted.failures, total):
+        reason = f"failure budget exceeded: {counted.failures} of {total} failed"
+    elif policy.waves and policy.waves[wave].budget is not None:
+        start = policy.waves[wave - 1].end if wave else 0
+        size = policy.waves[wave].end - start
+        wave_budget = policy.waves[wave].budget
+        assert wave_budget is not None
+        if wave_budget.exceeded(by_wave[wave], size):
+            reason = f"failure budget of wave {wave + 1} exceeded: {by_wave[wave]} of {size} failed"
+    if reason is None:
+        return Decision(counted)
     halted = replace(counted, halted=reason)
     data = {"reason": reason, "failed": counted.failures, "failed_by": failed_by}
     return Decision(halted, (("PlanHalted", data),))

@@ -166,7 +166,12 @@ class EngineState:
             if task.mode is ExecutionMode.NORMAL and task.failure is not None:
                 failure = task.failure
                 step = rollout.after_failure(
-                    policy, state, base.task_count, failure.error_type.value, failure.stage
+                    policy,
+                    state,
+                    base.task_count,
+                    failure.error_type.value,
+                    failure.stage,
+                    task.position,
                 )
                 state = step.rollout
                 found.extend(step.events)

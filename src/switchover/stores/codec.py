@@ -165,34 +165,41 @@ def policy_to_dict(policy: Policy) -> dict[str, Any]:
     """JSON-safe form of a rollout policy (waves as cumulative ends)."""
     budget = policy.budget
     return {
-        "waves": [{"end": w.end, "approval": w.approval} for w in policy.waves],
+        "waves": [
+            {"end": w.end, "approval": w.approval, "budget": _budget_dict(w.budget)}
+            for w in policy.waves
+        ],
         "bake": policy.bake,
-        "budget": (
-            {"max_failed": budget.max_failed, "max_failed_ratio": budget.max_failed_ratio}
-            if budget is not None
-            else None
-        ),
+        "budget": _budget_dict(budget),
         "auto_rollback": policy.auto_rollback,
         "stage_deadline": policy.stage_deadline,
         "task_deadline": policy.task_deadline,
     }
 
 
+def _budget_dict(budget: Budget | None) -> dict[str, Any] | None:
+    if budget is None:
+        return None
+    return {"max_failed": budget.max_failed, "max_failed_ratio": budget.max_failed_ratio}
+
+
+def _build_budget(data: Mapping[str, Any] | None) -> Budget | None:
+    if not data:
+        return None
+    return Budget(
+        int(m) if (m := data.get("max_failed")) is not None else None,
+        float(r) if (r := data.get("max_failed_ratio")) is not None else None,
+    )
+
+
 def _build_policy(data: Mapping[str, Any]) -> Policy:
-    budget = data.get("budget")
     return Policy(
         waves=tuple(
-            Wave(int(w["end"]), bool(w.get("approval", False))) for w in data.get("waves") or ()
+            Wave(int(w["end"]), bool(w.get("approval", False)), _build_budget(w.get("budget")))
+            for w in data.get("waves") or ()
         ),
         bake=float(data.get("bake") or 0.0),
-        budget=(
-            Budget(
-                int(m) if (m := budget.get("max_failed")) is not None else None,
-                float(r) if (r := budget.get("max_failed_ratio")) is not None else None,
-            )
-            if budget
-            else None
-        ),
+        budget=_build_budget(data.get("budget")),
         auto_rollback=bool(data.get("auto_rollback", False)),
         stage_deadline=float(d) if (d := data.get("stage_deadline")) is not None else None,
         task_deadline=float(t) if (t := data.get("task_deadline")) is not None else None,
@@ -219,6 +226,7 @@ def rollout_to_dict(rollout: Rollout) -> dict[str, Any]:
         "halted": rollout.halted,
         "overridden": rollout.overridden,
         "failed_by": dict(rollout.failed_by),
+        "wave_failures": {str(k): v for k, v in rollout.wave_failures.items()},
     }
 
 
@@ -241,6 +249,7 @@ def _build_rollout(data: Mapping[str, Any]) -> Rollout:
         halted=str(halted) if (halted := data.get("halted")) is not None else None,
         overridden=bool(data.get("overridden", False)),
         failed_by={str(k): int(v) for k, v in (data.get("failed_by") or {}).items()},
+        wave_failures={int(k): int(v) for k, v in (data.get("wave_failures") or {}).items()},
     )
 
 

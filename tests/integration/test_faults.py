@@ -298,10 +298,18 @@ async def test_a_frozen_engine_woken_after_a_takeover_does_not_split_the_brain(
             return sum(e.type is EventType.STAGE_COMPLETED for e in events) >= 6
 
         await poll(under_way, 30, "six stages completed")
+        frozen_lease = await store.get_lease()
+        assert frozen_lease is not None
         await freeze(first.proc, op.store_path)
         await asyncio.sleep(2.5)  # frozen past its 1 s lease
         second = await cli.start("resume", "--plan", plan_id)
-        await asyncio.sleep(1.5)  # the new engine takes over meanwhile
+
+        async def taken_over() -> bool:
+            lease = await store.get_lease()
+            return lease is not None and lease.owner != frozen_lease.owner
+
+        await poll(taken_over, 30, "the resumed engine took the lease")
+        await asyncio.sleep(0.5)  # and got some work going
         first.send_signal(signal.SIGCONT)
         resumed, woken = await asyncio.gather(second.finish(), first.finish())
 

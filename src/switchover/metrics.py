@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
-from typing import Protocol
+from typing import Any, Protocol
 
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -97,6 +97,7 @@ class Metrics:
             registry=self.registry,
         )
         self._started: dict[str, tuple[str, str, float]] = {}
+        self._stage_children: dict[tuple[str, str, str], Any] = {}
 
     def observe_commit(self, seconds: float) -> None:
         """One store commit's latency."""
@@ -120,7 +121,11 @@ class Metrics:
                 if started is not None and started[0] == event.stage:
                     outcome = "completed" if event.type is EventType.STAGE_COMPLETED else "failed"
                     seconds = max(0.0, event.at - started[2])
-                    self._stage_seconds.labels(started[0], started[1], outcome).observe(seconds)
+                    key = (started[0], started[1], outcome)
+                    child = self._stage_children.get(key)
+                    if child is None:
+                        child = self._stage_children[key] = self._stage_seconds.labels(*key)
+                    child.observe(seconds)
             elif event.status not in (TaskStatus.RUNNING.value, TaskStatus.ROLLING_BACK.value):
                 self._started.pop(task_id, None)
 

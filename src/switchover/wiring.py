@@ -75,21 +75,8 @@ async def runtime(settings: Settings, *, clock: Clock | None = None) -> AsyncIte
     the_clock: Clock = clock or SystemClock()
     async with AsyncExitStack() as stack:
         store = await stack.enter_async_context(open_store(settings))
-        http = HttpClient(settings)
-        stack.push_async_callback(http.aclose)
-        redis = RedisClient(settings)
-        stack.push_async_callback(redis.close)
-        static = StaticDiscovery(settings)
-        discovery: Discovery = static
-        if settings.nacos.enabled:
-            nacos = NacosDiscovery(settings, http.client, the_clock, static)
-            stack.push_async_callback(nacos.aclose)
-            discovery = nacos
-        if settings.discovery.health_check:
-            checked = HealthCheckedDiscovery(discovery, settings, http.client, the_clock)
-            stack.push_async_callback(checked.aclose)
-            discovery = checked
-        builder = CatalogueStageBuilder(http, redis, settings)
+        clients = await stack.enter_async_context(open_targets(settings, clock=the_clock))
+        redis, discovery, builder = clients.redis, clients.discovery, clients.builder
         locks = RedisTenantLocks(redis, settings)
         targets = RedisTargetState(redis, settings)
 
@@ -105,3 +92,48 @@ async def runtime(settings: Settings, *, clock: Clock | None = None) -> AsyncIte
             )
 
         yield Runtime(settings, store, builder, discovery, make_engine, the_clock, redis)
+
+
+@dataclass(frozen=True, slots=True)
+class TargetClients:
+    """The clients of the systems a plan's stages use, without a store or an engine.
+
+    For commands that only look at the targets (``preflight``, ``diff``): made as
+    ``runtime`` makes them, so they see what a run would see.
+    """
+
+    settings: Settings
+    redis: RedisClient
+    discovery: Discovery
+    builder: CatalogueStageBuilder
+
+
+@asynccontextmanager
+async def open_targets(
+    settings: Settings, *, clock: Clock | None = None
+) -> AsyncIterator[TargetClients]:
+    """Make the Redis client, discovery and stage builder of ``runtime``; close all on exit.
+
+    No store is opened, nothing is connected until first used.
+
+    Raises:
+        SettingsError: e.g. ``agent.check`` cannot be imported.
+    """
+    the_clock: Clock = clock or SystemClock()
+    async with AsyncExitStack() as stack:
+        http = HttpClient(settings)
+        stack.push_async_callback(http.aclose)
+        redis = RedisClient(settings)
+        stack.push_async_callback(redis.close)
+        static = StaticDiscovery(settings)
+        discovery: Discovery = static
+        if settings.nacos.enabled:
+            nacos = NacosDiscovery(settings, http.client, the_clock, static)
+            stack.push_async_callback(nacos.aclose)
+            discovery = nacos
+        if settings.discovery.health_check:
+            checked = HealthCheckedDiscovery(discovery, settings, http.client, the_clock)
+            stack.push_async_callback(checked.aclose)
+            discovery = checked
+        builder = CatalogueStageBuilder(http, redis, settings)
+        yield TargetClients(settings, redis, discovery, builder)

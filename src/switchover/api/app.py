@@ -56,6 +56,8 @@ PLAN_ID = r"^[A-Za-z0-9_.-]{1,64}$"
 TENANT_ID = r"^[A-Za-z0-9_-]{1,64}$"
 MAX_PAGE = 1000
 """The most tasks or events one page returns."""
+_SSE_BATCH = 1000
+"""The most events one chunk of a stream carries."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -287,8 +289,12 @@ def create_app(ctx: ApiContext) -> FastAPI:
             body += chunk
             if len(body) > MAX_PLAN_SIZE:
                 raise StarletteHTTPException(413, f"a plan is at most {MAX_PLAN_SIZE} bytes")
-        spec = parse_plan_bytes(
-            bytes(body), default_max_concurrency=ctx.settings.engine.max_concurrency
+        # Parsing 10,000 tenants takes a second: off the event loop, so that running stages,
+        # streams and the lease renewal go on meanwhile.
+        spec = await asyncio.to_thread(
+            parse_plan_bytes,
+            bytes(body),
+            default_max_concurrency=ctx.settings.engine.max_concurrency,
         )
         if max_concurrency is not None:
             spec = PlanSpec(spec.plan_id, spec.version, max_concurrency, spec.tenants)
@@ -491,16 +497,26 @@ async def _sse(stream: AsyncIterator[Event], keepalive: float) -> AsyncIterator[
         yield "retry: 1000\n\n"
         while True:
             try:
-                event = await asyncio.wait_for(queue.get(), keepalive)
+                first = await asyncio.wait_for(queue.get(), keepalive)
             except TimeoutError:
                 yield ": keepalive\n\n"
                 continue
-            if event is None:
+            # Whatever else is waiting goes in the same chunk: one write for many events.
+            batch = [first]
+            while len(batch) < _SSE_BATCH and not queue.empty():
+                batch.append(queue.get_nowait())
+            frames = []
+            for event in batch:
+                if event is None:
+                    break
+                data = json.dumps(event_json(event), separators=(",", ":"))
+                frames.append(f"id: {event.seq}\nevent: {event.type.value}\ndata: {data}\n\n")
+            if frames:
+                yield "".join(frames)
+            if batch[-1] is None or len(frames) < len(batch):
                 if reader.done() and reader.exception() is not None:
                     raise reader.exception()  # type: ignore[misc]
                 return
-            data = json.dumps(event_json(event), separators=(",", ":"))
-            yield f"id: {event.seq}\nevent: {event.type.value}\ndata: {data}\n\n"
     finally:
         reader.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):

@@ -299,6 +299,6 @@ def one_target(
 
 
 # The commands register themselves on ``app`` when imported.
-from switchover.cli import ops_cmd, run_cmd, status_cmd  # noqa: E402
+from switchover.cli import ops_cmd, plan_cmd, run_cmd, status_cmd  # noqa: E402
 
-__all__ = ["Options", "app", "ops_cmd", "run_cmd", "status_cmd"]
+__all__ = ["Options", "app", "ops_cmd", "plan_cmd", "run_cmd", "status_cmd"]

@@ -128,11 +128,19 @@ def run(
     ] = None,
     reason: ReasonOption = None,
     json_output: JsonOption = False,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run",
+            help="Submit nothing: print what the plan would change in Redis (as 'diff').",
+        ),
+    ] = False,
 ) -> None:
     """Submit a plan and follow it to the end with live progress.
 
     Exit 0 when every task completed, 1 when the plan ended otherwise, 2 for invalid input,
-    5 when paused (first Ctrl-C pauses; a second exits at once).
+    5 when paused (first Ctrl-C pauses; a second exits at once). With --dry-run: the diff of
+    'switchover diff', exit 0 (6 when Redis is unreachable).
     """
     opts = Options.of(ctx)
     as_json = opts.with_json(json_output)
@@ -143,6 +151,11 @@ def run(
         fail(opts, Exit.INVALID, str(exc))
     if max_concurrency is not None:
         spec = PlanSpec(spec.plan_id, spec.version, max_concurrency, spec.tenants)
+    if dry_run:
+        from switchover.cli.plan_cmd import dry_run as show_dry_run
+
+        show_dry_run(opts, conf, spec, as_json)
+        return
     code = run_async(opts, _run(opts, conf, spec, source, reason, as_json))
     raise typer.Exit(int(code))
 

@@ -31,7 +31,7 @@ from switchover.engine.session import Session
 from switchover.errors import SettingsError, SwitchoverError
 from switchover.metrics import Metrics
 from switchover.secrets import Scrubber
-from switchover.service import Operator, Queries
+from switchover.service import Operator, Queries, preflight_of
 from switchover.settings import Settings
 from switchover.wiring import Runtime, runtime
 
@@ -174,7 +174,7 @@ def build(
         ApiContext(
             settings=settings,
             queries=Queries(rt.store),
-            operator=Operator(session, settings),
+            operator=Operator(session, settings, preflight_of(rt)),
             tokens=token_book(settings, generated),
             ready=ready,
             metrics=render_metrics,

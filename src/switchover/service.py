@@ -38,6 +38,7 @@ from switchover.domain.records import (
     Target,
     TargetKind,
     Task,
+    TenantSpec,
     binding_differences,
 )
 from switchover.domain.revert import Skipped, revert_id, revert_spec
@@ -48,7 +49,7 @@ from switchover.engine.tail import tail_events
 from switchover.errors import ConflictError, ErrorType, NotFoundError, OperationRefusedError
 from switchover.settings import Settings
 from switchover.stores.protocol import PlanSummary, Store
-from switchover.wiring import runtime
+from switchover.wiring import Runtime, runtime
 
 SETTLED_PLAN = frozenset({PlanStatus.COMPLETED, PlanStatus.FAILED, PlanStatus.CANCELLED})
 """Plan statuses a follower of the whole plan stops at."""
@@ -512,12 +513,19 @@ class Operations(Protocol):
 # ----------------------------------------------------------------------------- operator
 
 
+Preflight = Callable[[PlanSpec], Awaitable[Sequence[str]]]
+"""Checks a plan's targets before anything is written to them; one line per problem."""
+
+
 class Operator:
     """Submits plans and performs commands for one request, and follows them to the end."""
 
-    def __init__(self, session: Session, settings: Settings) -> None:
+    def __init__(
+        self, session: Session, settings: Settings, preflight: Preflight | None = None
+    ) -> None:
         self.session = session
         self._settings = settings
+        self._preflight = preflight if settings.engine.preflight else None
 
     @property
     def remote(self) -> bool:
@@ -540,7 +548,20 @@ class Operator:
         existing = await self.session.store.get_plan(spec.plan_id)
         if existing is not None:
             raise ConflictError(f"plan {spec.plan_id} already exists ({existing.status.value})")
+        await self._check_targets(spec, f"plan {spec.plan_id} was not created")
         return await self.session.submit_plan(spec, actor=actor, reason=reason)
+
+    async def _check_targets(self, spec: PlanSpec, outcome: str) -> None:
+        """Refuse when the plan's targets are not ready (``engine.preflight``)."""
+        if self._preflight is None:
+            return
+        problems = await self._preflight(spec)
+        if problems:
+            lines = "\n".join(f"  {problem}" for problem in problems)
+            raise OperationRefusedError(
+                ErrorType.INVALID_STATE,
+                f"preflight found {len(problems)} problem(s); {outcome}:\n{lines}",
+            )
 
     async def perform(self, command: Command, *, wait: bool = True) -> tuple[Accepted, Watch]:
         """Perform ``command``; what it was accepted as and how to follow it.
@@ -563,6 +584,8 @@ class Operator:
         since = await store.last_seq(scope) if scope else 0
         if scope is not None and isinstance(command, Resume | Retry | Rollback):
             await self._refuse_other_settings(scope)
+        if isinstance(command, Resume) and target.kind is TargetKind.PLAN and scope is not None:
+            await self._preflight_resume(scope)
         if not wait and self.session.engine is not None and not self.session.lasting:
             raise OperationRefusedError(
                 ErrorType.INVALID_STATE,
@@ -653,6 +676,21 @@ class Operator:
             )
         why = reason or f"revert of plan {plan.plan_id}"
         return await self.submit(spec, actor=actor, reason=why), skipped
+
+    async def _preflight_resume(self, plan_id: str) -> None:
+        """Before a paused plan goes on, check the targets of its unfinished tasks."""
+        store = self.session.store
+        plan = await store.get_plan(plan_id)
+        if plan is None or plan.status is not PlanStatus.PAUSED or self._preflight is None:
+            return
+        waiting = await store.list_tasks(
+            plan_id, statuses=(TaskStatus.PENDING, TaskStatus.PAUSED), limit=PREFLIGHT_SAMPLE
+        )
+        if not waiting:
+            return
+        tenants = tuple(TenantSpec(t.config, t.previous) for t in waiting)
+        spec = PlanSpec(plan_id, plan.version, plan.max_concurrency, tenants)
+        await self._check_targets(spec, f"plan {plan_id} stays PAUSED")
 
     async def _refuse_other_settings(self, plan_id: str) -> None:
         """Refuse to set a plan's work going with settings other than the ones it runs with
@@ -796,6 +834,22 @@ class Operator:
         await self.session.drain()
 
 
+PREFLIGHT_SAMPLE = 10_000
+"""The most waiting tasks a resumed plan's preflight looks at."""
+
+
+def preflight_of(rt: Runtime) -> Preflight:
+    """The preflight of a runtime's targets: Redis, discovery, and the stages' service keys."""
+
+    async def check(spec: PlanSpec) -> list[str]:
+        from switchover.preflight import preflight
+
+        found = await preflight(spec, rt.settings, rt.redis, rt.discovery, rt.builder)
+        return [str(problem) for problem in found]
+
+    return check
+
+
 @asynccontextmanager
 async def operator(settings: Settings) -> AsyncIterator[Operator]:
     """An operator on the configured store: the live engine's, or its own (held) engine."""
@@ -803,6 +857,6 @@ async def operator(settings: Settings) -> AsyncIterator[Operator]:
         session = rt.session()
         await session.start()
         try:
-            yield Operator(session, settings)
+            yield Operator(session, settings, preflight_of(rt))
         finally:
             await session.close()

@@ -230,6 +230,8 @@ class EngineSettings(_Section):
     stage_deadline: Seconds = 300.0
     task_deadline: Seconds = 3600.0
     """How long one run of a task (all its stages) may take before it fails TIMEOUT_ERROR."""
+    preflight: bool = True
+    """Check a plan's targets (Redis, discovery) before it is created or a paused plan resumes."""
     """Seconds one stage may run (all its steps and their retries) before it fails."""
 
 

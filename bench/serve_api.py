@@ -191,7 +191,8 @@ async def serve_child(build_plans: int, build_tenants: int, directory: Path) -> 
     token = os.environ[TOKEN_ENV]
     path = directory / "bench.db"
     tokens = {"tokens": [{"name": "bench", "role": "operator", "token": token}]}
-    settings = Settings(store=path, **{_server_section(): tokens})
+    # No-op stages have no targets to preflight.
+    settings = Settings(store=path, engine={"preflight": False}, **{_server_section(): tokens})
     store = SqliteStore(path)
     await store.open()
     builder, discovery, clock = NoopBuilder(), NoDiscovery(), SystemClock()

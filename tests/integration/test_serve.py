@@ -361,3 +361,41 @@ async def test_an_approval_gate_survives_kill_9_and_promote_lets_the_next_wave_g
     events = await store.read_events("gated", 0, 100_000)
     kinds = [e.type.value for e in events if e.task_id is None]
     assert kinds.index("PlanAwaitingApproval") < kinds.index("PlanWaveStarted")
+
+
+async def test_ctrl_c_in_a_client_detaches_and_the_plan_runs_on(
+    tmp_path: Path,
+    fleet: Fleet,
+    cli_for: Callable[..., Cli],  # noqa: F811
+    client: Callable[[str, str], httpx.AsyncClient],
+) -> None:
+    cli = cli_for(verify=SLOW_VERIFY)
+    await fleet.set_faults(fleet.gateways, lag=1.0)
+    server = await cli.start("serve", "--listen", "127.0.0.1:0")
+    url = await started(server)
+    api = client(url, token_of(tmp_path))
+    plan_file = tmp_path / "plan.json"
+    plan_file.write_text(json.dumps(plan_doc("detach", tenants(4), max_concurrency=2)))
+    run = await cli.start("--server", url, "run", str(plan_file))
+
+    async def running() -> bool:
+        response = await api.get("/plans/detach")
+        return response.status_code == 200 and response.json()["counts"]["RUNNING"] > 0
+
+    await eventually(running)
+    run.send_signal(signal.SIGINT)
+    detached = await run.finish()
+    assert detached.code == 130, detached
+    assert f"detached: plan detach keeps running on {url}" in detached.stderr
+    hints = {line.split(":")[0].strip(): line for line in detached.stderr.splitlines()}
+    for hint, words in (("re-attach", "watch detach"), ("pause", "pause --plan detach")):
+        assert f"--server {url}" in hints[hint], detached.stderr
+        assert hints[hint].endswith(words), detached.stderr
+    await fleet.set_faults(fleet.gateways, lag=0.0)
+
+    async def completed() -> bool:
+        return bool((await api.get("/plans/detach")).json()["status"] == "COMPLETED")
+
+    await eventually(completed)  # nobody paused it: the server finished it
+    server.send_signal(signal.SIGTERM)
+    assert (await server.finish()).code == 0

@@ -157,3 +157,47 @@ def test_status_and_events_of_a_plan(cli: CliRunner, tmp_path: Path) -> None:
     lines = [json.loads(line) for line in out.splitlines()]
     assert [e["seq"] for e in lines] == list(range(4, 4 + len(lines)))
     assert lines[-1]["type"] == "PlanCompleted"
+
+
+def test_global_options_are_accepted_after_the_command() -> None:
+    from switchover.cli import hoisted
+
+    assert hoisted(["run", "plan.yaml", "--config", "fleet.yaml", "--json"]) == [
+        "--config",
+        "fleet.yaml",
+        "run",
+        "plan.yaml",
+        "--json",
+    ]
+    assert hoisted(["status", "--store=s.db", "p1", "--server", "http://h:1"]) == [
+        "--store=s.db",
+        "--server",
+        "http://h:1",
+        "status",
+        "p1",
+    ]
+    assert hoisted(["events", "--", "--config", "x"]) == ["events", "--", "--config", "x"]
+    assert hoisted(["status", "--config"]) == ["status", "--config"]  # the parser complains
+
+
+def test_settings_given_after_the_command_are_used(tmp_path: Path) -> None:
+    """Through the real entry point: ``validate FILE --config MISSING`` reads that file."""
+    import subprocess
+    import sys
+
+    plan, missing = str(EXAMPLES / "plan.yaml"), str(tmp_path / "missing.yaml")
+    done = subprocess.run(
+        [sys.executable, "-m", "switchover", "validate", plan, "--config", missing],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert "missing.yaml' not found" in done.stderr
+
+
+def test_minus_h_is_help_everywhere(cli: CliRunner) -> None:
+    for args in (["-h"], ["run", "-h"], ["status", "-h"], ["config", "show", "-h"]):
+        code, out, _ = invoke(cli, *args)
+        assert code == 0, args
+        assert "Usage:" in out

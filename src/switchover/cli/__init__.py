@@ -2,6 +2,42 @@
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Sequence
+
+GLOBAL_OPTIONS = ("--store", "--config", "--server")
+"""Options of the whole command line that take a value; accepted before or after the command."""
+
+
+def hoisted(argv: Sequence[str]) -> list[str]:
+    """``argv`` with the global options given after the command moved before it.
+
+    ``switchover run plan.yaml --config fleet.yaml`` becomes ``switchover --config fleet.yaml
+    run plan.yaml``; ``--name=value`` forms too. Nothing after a ``--`` moves.
+    """
+    front: list[str] = []
+    rest: list[str] = []
+    items = list(argv)
+    index = 0
+    while index < len(items):
+        word = items[index]
+        if word == "--":
+            rest.extend(items[index:])
+            break
+        name = word.split("=", 1)[0]
+        if name in GLOBAL_OPTIONS:
+            if "=" in word:
+                front.append(word)
+            elif index + 1 < len(items):
+                front.extend(items[index : index + 2])
+                index += 1
+            else:
+                rest.append(word)  # no value: let the parser say so
+        else:
+            rest.append(word)
+        index += 1
+    return front + rest
+
 
 def main() -> None:
     """Entry point of the ``switchover`` console script."""
@@ -9,4 +45,4 @@ def main() -> None:
     from switchover.process import tuned_collector
 
     with tuned_collector():  # see switchover.process: engines run in this process
-        app()
+        app(args=hoisted(sys.argv[1:]), prog_name="switchover")

@@ -36,7 +36,8 @@ app = typer.Typer(
         "5 paused · 6 store/engine unavailable · 130 interrupted twice."
     ),
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )

@@ -294,7 +294,10 @@ def describe(policy: Policy | None, rollout: Rollout) -> str | None:
     if gate.kind is GateKind.BAKE:
         until = _clock_time(gate.until) if gate.until is not None else "?"
         return f"wave {gate.wave} of {of} settled; baking until {until} before wave {gate.wave + 1}"
-    return f"waiting for approval of wave {gate.wave + 1} of {of} (switchover promote --plan)"
+    return (
+        f"waiting for approval of wave {gate.wave + 1} of {of} since {_clock_time(gate.since)} "
+        "(switchover promote --plan)"
+    )
 
 
 def _clock_time(at: float) -> str:

@@ -31,6 +31,7 @@ def fleet(
     config_file: Path | None,
     start_redis: bool,
     json_output: bool,
+    write: Path | None = None,
 ) -> None:
     """Run gateways, OB instances, a portal and an ASBC on loopback until SIGINT, SIGTERM or
     SIGHUP (its terminal closed).
@@ -65,7 +66,7 @@ def fleet(
     settings = load_settings(config_file)
     # Ctrl-C before the signal handlers are installed still lands here and unwinds cleanly.
     with _redis(redis_url, start_redis, settings) as url, contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_serve(url, settings, gateways, ob_instances, json_output))
+        asyncio.run(_serve(url, settings, gateways, ob_instances, json_output, write))
 
 
 @contextlib.contextmanager
@@ -80,7 +81,12 @@ def _redis(redis_url: str | None, start_redis: bool, settings: Settings) -> Iter
 
 
 async def _serve(
-    redis_url: str, settings: Settings, gateways: int, ob_instances: int, json_output: bool
+    redis_url: str,
+    settings: Settings,
+    gateways: int,
+    ob_instances: int,
+    json_output: bool,
+    write: Path | None = None,
 ) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -93,6 +99,10 @@ async def _serve(
             redis_url, settings, gateways=gateways, ob_instances=ob_instances
         ) as running:
             snippet = settings_snippet(running, _masked(settings, redis_url))
+            if write is not None:
+                write_settings(write, settings_snippet(running, redis_url))
+                if not json_output:
+                    console.print(f"settings written to [bold]{write}[/] (pass it to --config)")
             if json_output:
                 print(json.dumps(_json_document(running, snippet), indent=2), flush=True)
             else:
@@ -117,6 +127,26 @@ def settings_snippet(running: Fleet, redis_url: str) -> dict[str, Any]:
         A mapping ready for ``yaml.safe_dump`` or ``Settings(**...)``.
     """
     return {"redis": {"url": redis_url}, **running.settings_overrides()}
+
+
+def write_settings(path: Path, values: dict[str, Any]) -> None:
+    """Write a settings file readable only by its owner (it may hold the Redis password).
+
+    Raises:
+        FleetError: the file cannot be written.
+    """
+    import os
+
+    from switchover.fleet.fleet import FleetError
+
+    text = "# written by 'switchover fleet --write'; pass it to 'switchover --config'\n"
+    text += yaml.safe_dump(values, sort_keys=False)
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w", encoding="utf-8") as out:
+            out.write(text)
+    except OSError as exc:
+        raise FleetError(f"cannot write {path}: {exc.strerror or exc}") from exc
 
 
 def _masked(settings: Settings, redis_url: str) -> str:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -289,15 +290,28 @@ def fleet_command(
         bool,
         typer.Option(help="Without --redis-url, start a redis-server (else use redis.url)."),
     ] = True,
+    write: Annotated[
+        Path | None,
+        typer.Option("--write", help="Write the settings for --config to this file."),
+    ] = None,
     json_output: JsonOption = False,
 ) -> None:
-    """Run a local fleet (gateways, OB instances, portal, ASBC) on loopback until Ctrl-C."""
+    """Run a local fleet (gateways, OB instances, portal, ASBC) on loopback until Ctrl-C.
+
+    Example: switchover fleet --write fleet.yaml   (then: switchover --config fleet.yaml run …)
+    """
     from switchover.cli.fleet_cmd import fleet
 
     opts = Options.of(ctx)
     try:
         fleet(
-            redis_url, gateways, ob_instances, opts.config, start_redis, opts.with_json(json_output)
+            redis_url,
+            gateways,
+            ob_instances,
+            opts.config,
+            start_redis,
+            opts.with_json(json_output),
+            write,
         )
     except SwitchoverError as exc:
         fail(opts, exit_for_error(exc), str(exc))

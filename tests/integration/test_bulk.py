@@ -44,6 +44,10 @@ async def test_rollback_of_every_failed_task_of_a_plan_from_the_cli(
 
     shown = await cli("status", "bulk")
     assert "failures: 3 HEALTH_CHECK_FAILED at ob-service" in shown.stdout, shown
+    assert shown.code == 0  # shown: 0, whatever the plan's status
+    assert (await cli("status", "bulk", "--exit-status")).code == 1  # FAILED
+    assert (await cli("status", "--tenant", "b000", "--exit-status")).code == 0  # COMPLETED
+    assert (await cli("status", "--tenant", "b001", "--exit-status")).code == 1  # FAILED
     failed = await cli("--json", "status", "bulk", "--status", "FAILED")
     assert failed.code == 0, failed
     assert sorted(t["tenant_id"] for t in json.loads(failed.stdout)["tasks"]) == FAILING

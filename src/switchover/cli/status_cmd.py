@@ -20,7 +20,7 @@ from switchover.cli.app import (
     settings,
     views,
 )
-from switchover.cli.exits import Exit
+from switchover.cli.exits import Exit, exit_for_plan, exit_for_task
 from switchover.cli.render import (
     event_line,
     plan_detail,
@@ -29,8 +29,8 @@ from switchover.cli.render import (
     task_detail,
     tenant_history,
 )
-from switchover.domain.records import Target
-from switchover.domain.status import TaskStatus
+from switchover.domain.records import Plan, Target, Task
+from switchover.domain.status import PlanStatus, TaskStatus
 
 if TYPE_CHECKING:
     from switchover.service import Stranded
@@ -53,9 +53,19 @@ def status(
     history: Annotated[
         bool, typer.Option("--history", help="With --tenant: its tasks across every plan.")
     ] = False,
+    exit_status: Annotated[
+        bool,
+        typer.Option(
+            "--exit-status",
+            help="Exit as 'run' would for the plan or task shown: 1 FAILED/CANCELLED, 5 PAUSED.",
+        ),
+    ] = False,
     json_output: JsonOption = False,
 ) -> None:
     """Show plans, one plan with its tasks, or one task with its stages and failure.
+
+    Exits 0 when shown (3 when not found), whatever the status; with --exit-status, as 'run'
+    would for that plan or task (0 COMPLETED or still running, 1 FAILED or CANCELLED, 5 PAUSED).
 
     Examples: switchover status big-move --status FAILED;
     switchover status --tenant t-0042 --history
@@ -77,11 +87,15 @@ def status(
         run_async(opts, _history(opts, conf, tenant, as_json))
     elif tenant is not None or task is not None:
         target = Target.tenant(tenant) if tenant is not None else Target.task(task or "")
-        run_async(opts, _task_status(opts, conf, target, as_json))
+        shown = run_async(opts, _task_status(opts, conf, target, as_json))
+        if exit_status and shown.status is not TaskStatus.RUNNING:
+            raise typer.Exit(int(exit_for_task(shown.status)))
     elif plan_id is None:
         run_async(opts, _plans(opts, conf, as_json))
     else:
-        run_async(opts, _plan_status(opts, conf, plan_id, show_all, statuses, as_json))
+        plan = run_async(opts, _plan_status(opts, conf, plan_id, show_all, statuses, as_json))
+        if exit_status and plan.status is not PlanStatus.RUNNING:
+            raise typer.Exit(int(exit_for_plan(plan.status)))
 
 
 def _statuses(opts: Options, text: str | None) -> tuple[TaskStatus, ...]:
@@ -105,16 +119,17 @@ async def _history(opts: Options, conf: Settings, tenant: str, as_json: bool) ->
     out.print(tenant_history(tenant, tasks))
 
 
-async def _task_status(opts: Options, conf: Settings, target: Target, as_json: bool) -> None:
+async def _task_status(opts: Options, conf: Settings, target: Target, as_json: bool) -> Task:
     async with views(opts, conf) as q:
         detail = await q.task(target)
     if as_json:
         from switchover.views import task_json
 
         print_json(out, task_json(detail.task))
-        return
+        return detail.task
     out.print(task_detail(detail.task))
     stranded_note(opts, detail.stranded)
+    return detail.task
 
 
 async def _plans(opts: Options, conf: Settings, as_json: bool) -> None:
@@ -144,7 +159,7 @@ async def _plan_status(
     show_all: bool,
     statuses: tuple[TaskStatus, ...],
     as_json: bool,
-) -> None:
+) -> Plan:
     async with views(opts, conf) as q:
         detail = await q.plan(
             plan_id,
@@ -155,9 +170,10 @@ async def _plan_status(
         from switchover.views import plan_json
 
         print_json(out, plan_json(detail.plan, detail.tasks))
-        return
+        return detail.plan
     out.print(plan_detail(detail))
     stranded_note(opts, detail.stranded)
+    return detail.plan
 
 
 def stranded_note(opts: Options, stranded: Stranded | None) -> None:

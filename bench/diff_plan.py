@@ -31,6 +31,7 @@ from typing import Any
 import redis
 import yaml
 
+from bench import validate_plan
 from bench.machine import header
 from switchover import wire
 from switchover.diff import diff_plan
@@ -46,32 +47,10 @@ ALREADY_SWITCHED = 200
 
 
 def tenant(index: int) -> dict[str, Any]:
-    """One tenant moving from blue (v19) to green (v20), with every field the catalogue reads."""
-    name = f"tenant-{index:06d}"
-    octet = index % 250
-
-    def config(unit: str, version: int) -> dict[str, Any]:
-        return {
-            "tenantId": name,
-            "planVersion": version,
-            "deployUnitId": 2 if unit == "green" else 1,
-            "deployUnitVersion": version,
-            "deployUnitName": unit,
-            "nacosNameSpace": f"ns-{index % 3}",
-            "networkEndpoints": [
-                {
-                    "key": f"{name}-route",
-                    "sourceIp": f"10.0.{octet}.10",
-                    "sourceDomain": f"{name}.blue.example.internal",
-                    "targetDomain": f"{name}.{unit}.example.internal",
-                }
-            ],
-            "calledNumberRules": f"400{index:06d}*, 800{index:06d}*",
-            "trunkGroup": f"trunk-{unit}",
-        }
-
-    doc = config("green", 20)
-    doc["sourceTenantDeployConfig"] = config("blue", 19)
+    """One tenant moving from blue (v19) to green (v20), with every field the catalogue reads
+    (``bench.validate_plan``'s), in one of three namespaces."""
+    doc = validate_plan.tenant(index)
+    doc["nacosNameSpace"] = doc["sourceTenantDeployConfig"]["nacosNameSpace"] = f"ns-{index % 3}"
     return doc
 
 

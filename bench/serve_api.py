@@ -53,7 +53,7 @@ from switchover.clock import SystemClock
 from switchover.domain.planfile import parse_plan_bytes
 from switchover.engine.engine import Engine
 from switchover.process import tuned_collector
-from switchover.server import _bind, build
+from switchover.server import _bind, build, uvicorn_config
 from switchover.settings import ServerSettings, Settings
 from switchover.stores.sqlite import SqliteStore
 from switchover.wiring import Runtime
@@ -213,15 +213,7 @@ async def serve_child(build_plans: int, build_tenants: int, directory: Path) -> 
             await engine.wait_idle()
             built_s = time.perf_counter() - start
         served = build(rt, session, engine, None)
-        config = uvicorn.Config(
-            served.app,
-            log_config=None,
-            access_log=False,
-            lifespan="off",
-            server_header=False,
-            timeout_graceful_shutdown=2,
-        )
-        server = _Uvicorn(config)
+        server = _Uvicorn(uvicorn_config(served.app))
         sock = _bind("127.0.0.1", 0)  # the listening socket exactly as `switchover serve` binds it
         with contextlib.closing(sock):
             serving = asyncio.create_task(server.serve(sockets=[sock]))

@@ -105,6 +105,18 @@ async def serve(
             return await _serve(rt, sock, generated, path, created, log, on_started)
 
 
+def uvicorn_config(app: FastAPI) -> uvicorn.Config:
+    """How ``serve`` runs the app: our own logs, no lifespan, a short graceful shutdown."""
+    return uvicorn.Config(
+        app,
+        log_config=None,
+        access_log=False,
+        lifespan="off",
+        server_header=False,
+        timeout_graceful_shutdown=2,
+    )
+
+
 class _Server(uvicorn.Server):
     """uvicorn's server, whose SIGTERM / SIGINT only ask it to exit: the engine still has to
     reach its stage boundaries after the server stops (uvicorn would re-raise the signal and
@@ -202,15 +214,7 @@ async def _serve(
     session = rt.session()
     engine = await session.serve()
     served = build(rt, session, engine, generated, log)
-    config = uvicorn.Config(
-        served.app,
-        log_config=None,
-        access_log=False,
-        lifespan="off",
-        server_header=False,
-        timeout_graceful_shutdown=2,
-    )
-    server = _Server(config)
+    server = _Server(uvicorn_config(served.app))
     bound_host, bound_port = sock.getsockname()[:2]
     shown_host = f"[{bound_host}]" if ":" in bound_host else bound_host
     url = f"http://{shown_host}:{bound_port}"

@@ -39,7 +39,7 @@ from switchover.domain.records import (
     TargetKind,
     Task,
     TenantSpec,
-    binding_differences,
+    bound_elsewhere,
 )
 from switchover.domain.revert import Skipped, revert_id, revert_spec
 from switchover.domain.status import EXECUTING_TASK_STATUSES, PlanStatus, TaskStatus
@@ -698,14 +698,9 @@ class Operator:
         plan = await self.session.store.get_plan(plan_id)
         if plan is None:
             return
-        differences = binding_differences(plan.binding, self._settings.binding())
-        if differences:
-            where = f" (--config {plan.settings_file})" if plan.settings_file else ""
-            raise OperationRefusedError(
-                ErrorType.INVALID_STATE,
-                f"plan {plan_id} runs with other settings than this command's: "
-                f"{'; '.join(differences)}. Use the settings it was created with{where}",
-            )
+        why = bound_elsewhere(plan, self._settings.binding(), "this command's")
+        if why is not None:
+            raise OperationRefusedError(ErrorType.INVALID_STATE, why)
 
     async def _watch(self, command: Command, accepted: Accepted, since: int) -> Watch:
         store = self.session.store

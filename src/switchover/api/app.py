@@ -100,22 +100,34 @@ class OperationBody(BaseModel):
     )
 
 
-class BulkBody(OperationBody):
+class SelectionBody(BaseModel):
+    """Which of a plan's tasks: those with one of ``statuses``, or those of ``tenants``."""
+
+    statuses: list[TaskStatus] = Field(default_factory=list, max_length=len(TaskStatus))
+    tenants: list[Annotated[str, Field(pattern=TENANT_ID)]] = Field(
+        default_factory=list, max_length=MAX_SELECTED
+    )
+
+    def selection(self, plan_id: str) -> Selection:
+        """The selection of the plan's tasks this body names.
+
+        Raises:
+            OperationRefusedError: it names both statuses and tenants, or neither.
+        """
+        if bool(self.statuses) == bool(self.tenants):
+            raise OperationRefusedError(
+                ErrorType.VALIDATION_ERROR, "select by statuses or by tenants (one of them)"
+            )
+        return Selection(plan_id, tuple(self.statuses), tuple(self.tenants))
+
+
+class BulkBody(OperationBody, SelectionBody):
     """A bulk operation: the selected tasks (by status, or by tenant) and the options."""
 
-    statuses: list[TaskStatus] = Field(default_factory=list, max_length=len(TaskStatus))
-    tenants: list[Annotated[str, Field(pattern=TENANT_ID)]] = Field(
-        default_factory=list, max_length=MAX_SELECTED
-    )
 
-
-class RevertBody(BaseModel):
+class RevertBody(SelectionBody):
     """Which tasks to put back (by status, or by tenant), and the new plan's id."""
 
-    statuses: list[TaskStatus] = Field(default_factory=list, max_length=len(TaskStatus))
-    tenants: list[Annotated[str, Field(pattern=TENANT_ID)]] = Field(
-        default_factory=list, max_length=MAX_SELECTED
-    )
     plan_id: Annotated[str, Field(pattern=PLAN_ID)] | None = None
     reason: str | None = Field(None, max_length=500)
     force: bool = False
@@ -402,13 +414,12 @@ def create_app(ctx: ApiContext) -> FastAPI:
     async def revert_plan(plan_id: PlanId, who: Operating, body: RevertBody) -> dict[str, Any]:
         """Put COMPLETED / CANCELLED tasks back: a new plan whose configs are their previous
         ones, run forward through the same stages (the original plan is left as it is)."""
-        if bool(body.statuses) == bool(body.tenants):
-            raise OperationRefusedError(
-                ErrorType.VALIDATION_ERROR, "select by statuses or by tenants (one of them)"
-            )
-        selection = Selection(plan_id, tuple(body.statuses), tuple(body.tenants))
         plan, skipped = await ctx.operator.revert(
-            selection, new_id=body.plan_id, actor=who.name, reason=body.reason, force=body.force
+            body.selection(plan_id),
+            new_id=body.plan_id,
+            actor=who.name,
+            reason=body.reason,
+            force=body.force,
         )
         return {
             "plan_id": plan.plan_id,
@@ -438,16 +449,12 @@ def create_app(ctx: ApiContext) -> FastAPI:
     ) -> dict[str, Any]:
         """An operation on each selected task of the plan, on its own: the tasks with one of
         ``statuses``, or those of ``tenants``. Each outcome is listed (accepted or refused)."""
-        if bool(body.statuses) == bool(body.tenants):
-            raise OperationRefusedError(
-                ErrorType.VALIDATION_ERROR, "select by statuses or by tenants (one of them)"
-            )
+        selection = body.selection(plan_id)
         if action is Action.PROMOTE:
             raise OperationRefusedError(
                 ErrorType.VALIDATION_ERROR, "promote takes the plan, not a selection"
             )
         template = _command(action, Target.plan(plan_id), body, who.name)
-        selection = Selection(plan_id, tuple(body.statuses), tuple(body.tenants))
         outcome = await ctx.operator.bulk(template, selection, wait=False)
         return bulk_json(outcome)
 

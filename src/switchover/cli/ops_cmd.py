@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -187,23 +188,19 @@ def retry(
     Examples: switchover retry --tenant tenant-c --from-checkpoint --reason "INC-7";
     switchover retry --plan big-move --status FAILED (each FAILED task of the plan)
     """
-    opts = Options.of(ctx)
-    selection = selection_of(opts, plan, status, tenants_file)
-    target = (
-        Target.plan(selection.plan_id)
-        if selection is not None
-        else one_target(opts, None, tenant, task, plans=False)
+    _on_tasks(
+        ctx,
+        (plan, status, tenants_file, tenant, task),
+        lambda target: Retry(
+            target=target,
+            actor=actor(),
+            reason=reason,
+            from_checkpoint=from_checkpoint,
+            force=force,
+        ),
+        json_output,
+        wait,
     )
-    command = Retry(
-        target=target,
-        actor=actor(),
-        reason=reason,
-        from_checkpoint=from_checkpoint,
-        force=force,
-    )
-    if selection is not None:
-        operate_bulk(ctx, command, selection, json_output, wait)
-    _operate(ctx, command, json_output, wait)
 
 
 @app.command()
@@ -236,17 +233,32 @@ def rollback(
     switchover rollback --plan big-move --status FAILED (each FAILED task, task by task; the
     plan's status is not changed by rollbacks)
     """
+    _on_tasks(
+        ctx,
+        (plan, status, tenants_file, tenant, task),
+        lambda target: Rollback(
+            target=target, actor=actor(), reason=reason, version=version, force=force
+        ),
+        json_output,
+        wait,
+    )
+
+
+def _on_tasks(
+    ctx: typer.Context,
+    named: tuple[str | None, str | None, Path | None, str | None, str | None],
+    build: Callable[[Target], Command],
+    json_output: bool,
+    wait: bool,
+) -> None:
+    """A retry or rollback of one task (--tenant / --task) or of a selection (--plan with
+    --status or --tenants-file), built by ``build`` for its target."""
+    plan, status, tenants_file, tenant, task = named
     opts = Options.of(ctx)
     selection = selection_of(opts, plan, status, tenants_file)
-    target = (
-        Target.plan(selection.plan_id)
-        if selection is not None
-        else one_target(opts, None, tenant, task, plans=False)
-    )
-    command = Rollback(target=target, actor=actor(), reason=reason, version=version, force=force)
     if selection is not None:
-        operate_bulk(ctx, command, selection, json_output, wait)
-    _operate(ctx, command, json_output, wait)
+        operate_bulk(ctx, build(Target.plan(selection.plan_id)), selection, json_output, wait)
+    _operate(ctx, build(one_target(opts, None, tenant, task, plans=False)), json_output, wait)
 
 
 @app.command()

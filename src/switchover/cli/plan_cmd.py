@@ -63,6 +63,21 @@ if TYPE_CHECKING:
 PlanFile = Annotated[Path, typer.Argument(help="Plan file (YAML or JSON).")]
 
 
+def _plan_and_settings(
+    ctx: typer.Context, plan_file: Path, json_output: bool
+) -> tuple[Options, Settings, PlanSpec, bool]:
+    """The invocation's options and settings, the validated plan (or exit 2 listing every
+    problem), and whether to print JSON."""
+    opts = Options.of(ctx)
+    as_json = opts.with_json(json_output)
+    conf = settings(opts)
+    try:
+        spec = read_plan(opts, plan_file, conf.engine.max_concurrency)
+    except PlanValidationError as exc:
+        plan_problems(opts, plan_file, exc)
+    return opts, conf, spec, as_json
+
+
 @app.command("preflight")
 def preflight_command(
     ctx: typer.Context, plan_file: PlanFile, json_output: JsonOption = False
@@ -74,13 +89,7 @@ def preflight_command(
     an instance in each namespace. Exit 0 when clean, 2 for an invalid plan, 4 listing every
     problem otherwise.
     """
-    opts = Options.of(ctx)
-    as_json = opts.with_json(json_output)
-    conf = settings(opts)
-    try:
-        spec = read_plan(opts, plan_file, conf.engine.max_concurrency)
-    except PlanValidationError as exc:
-        plan_problems(opts, plan_file, exc)
+    opts, conf, spec, as_json = _plan_and_settings(ctx, plan_file, json_output)
     report = run_async(opts, _preflight(conf, spec))
     code = Exit.OK if report.ok else Exit.REFUSED
     if as_json:
@@ -171,13 +180,7 @@ def diff_command(
     drift. Exit 0 (diff shown), 2 invalid plan, 3 --tenant not in the plan, 6 Redis
     unreachable.
     """
-    opts = Options.of(ctx)
-    as_json = opts.with_json(json_output)
-    conf = settings(opts)
-    try:
-        spec = read_plan(opts, plan_file, conf.engine.max_concurrency)
-    except PlanValidationError as exc:
-        plan_problems(opts, plan_file, exc)
+    opts, conf, spec, as_json = _plan_and_settings(ctx, plan_file, json_output)
     dry_run(opts, conf, spec, as_json, tenant=tenant)
 
 

@@ -59,6 +59,19 @@ class Plan:
     """Where its rollout stands: current wave, what it waits for, failures, halt."""
 
 
+def bound_elsewhere(plan: Plan, here: Mapping[str, str], whose: str) -> str | None:
+    """Why ``plan`` must be left alone by ``whose`` settings (``here``), or None when they
+    are the ones it runs with: the differing settings, and the file it was created with."""
+    differences = binding_differences(plan.binding, here)
+    if not differences:
+        return None
+    where = f" (--config {plan.settings_file})" if plan.settings_file else ""
+    return (
+        f"plan {plan.plan_id} runs with other settings than {whose}: "
+        f"{'; '.join(differences)}. Use the settings it was created with{where}"
+    )
+
+
 def binding_differences(plan: Mapping[str, str], here: Mapping[str, str]) -> list[str]:
     """Where ``here`` (an engine's or a command's settings) differs from a plan's binding,
     one ``name: plan 'A', here 'B'`` per setting; none when either side recorded none."""

@@ -40,6 +40,7 @@ from switchover.domain.records import (
     TargetKind,
     Task,
     binding_differences,
+    bound_elsewhere,
 )
 from switchover.domain.status import (
     ACTIVE_TASK_STATUSES,
@@ -311,16 +312,11 @@ class Engine:
 
     def _bound_elsewhere(self, plan: Plan) -> Refused | None:
         """Why this engine must leave ``plan`` alone (it runs with other settings), or None."""
-        differences = binding_differences(plan.binding, self._binding)
-        if not differences:
+        why = bound_elsewhere(plan, self._binding, "this engine's")
+        if why is None:
             return None
-        self.foreign[plan.plan_id] = differences
-        where = f" (--config {plan.settings_file})" if plan.settings_file else ""
-        return Refused(
-            ErrorType.INVALID_STATE,
-            f"plan {plan.plan_id} runs with other settings than this engine's: "
-            f"{'; '.join(differences)}. Use the settings it was created with{where}",
-        )
+        self.foreign[plan.plan_id] = binding_differences(plan.binding, self._binding)
+        return Refused(ErrorType.INVALID_STATE, why)
 
     async def _load_plan(self, plan_id: str) -> None:
         if plan_id in self._state.plans:
@@ -523,16 +519,9 @@ class Engine:
         return self._builder.names(StageRequest(task.tenant_id, config, mode))
 
     def _spawn(self, task_id: str, admission: Admission | None) -> None:
-        tg = self._tg
-        if tg is None or self._fatal is not None:
-            return  # stopping: what is unfinished stays in the store for the next engine
-        run = self._run(task_id, admission)
-        try:
-            tg.create_task(run, name=f"task:{task_id}")
-        except RuntimeError:  # the task group is shutting down: the engine is stopping
-            run.close()
-            return
-        self._runners.add(task_id)
+        # Stopping: what is unfinished stays in the store for the next engine.
+        if self._background(self._run(task_id, admission), f"task:{task_id}"):
+            self._runners.add(task_id)
 
     async def _run(self, task_id: str, admission: Admission | None) -> None:
         """Start an admitted task (None: one recovered executing) and run it to its end."""
@@ -915,16 +904,19 @@ class Engine:
             )
             self._background(self.perform(command), f"auto-rollback:{event.task_id}")
 
-    def _background(self, work: Coroutine[Any, Any, Any], name: str) -> None:
-        """Run ``work`` in the engine's task group; dropped when the engine is stopping."""
+    def _background(self, work: Coroutine[Any, Any, Any], name: str) -> bool:
+        """Run ``work`` in the engine's task group; whether it started (it is dropped when
+        the engine is stopping, or its task group shutting down)."""
         tg = self._tg
         if tg is None or self._fatal is not None:
             work.close()
-            return
+            return False
         try:
             tg.create_task(work, name=name)
         except RuntimeError:
             work.close()
+            return False
+        return True
 
     def executing_task_ids(self) -> list[str]:
         """The tasks this engine is running now (forward or rollback)."""

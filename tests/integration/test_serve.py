@@ -55,6 +55,12 @@ async def started(server: Background) -> str:
             await asyncio.sleep(0.05)
 
 
+async def serve(cli: Cli) -> tuple[Background, str]:
+    """``switchover serve`` on a free loopback port, started; the process and its URL."""
+    server = await cli.start("serve", "--listen", "127.0.0.1:0")
+    return server, await started(server)
+
+
 def token_of(tmp_path: Path) -> str:
     path = tmp_path / "switchover.db.token"
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
@@ -88,8 +94,7 @@ async def test_serve_creates_a_private_token_and_serves_the_api(
     client: Callable[[str, str], httpx.AsyncClient],
 ) -> None:
     cli = cli_for()
-    server = await cli.start("serve", "--listen", "127.0.0.1:0")
-    url = await started(server)
+    server, url = await serve(cli)
     token = token_of(tmp_path)
     api = client(url, token)
     async with httpx.AsyncClient(base_url=url) as anonymous:
@@ -111,8 +116,7 @@ async def test_serve_creates_a_private_token_and_serves_the_api(
     assert str(tmp_path / "switchover.db.token") in result.stderr
 
     # A second start keeps the same token.
-    again = await cli.start("serve", "--listen", "127.0.0.1:0")
-    url = await started(again)
+    again, url = await serve(cli)
     assert token_of(tmp_path) == token
     assert (await client(url, token).get("/plans/served")).json()["status"] == "COMPLETED"
     again.send_signal(signal.SIGTERM)
@@ -123,8 +127,7 @@ async def test_a_second_serve_on_the_same_store_is_refused(
     cli_for: Callable[..., Cli],  # noqa: F811
 ) -> None:
     cli = cli_for()
-    server = await cli.start("serve", "--listen", "127.0.0.1:0")
-    await started(server)
+    server, _ = await serve(cli)
     second = await cli("serve", "--listen", "127.0.0.1:0")
     assert second.code != 0
     assert "Traceback" not in second.stderr
@@ -142,8 +145,7 @@ async def test_sigterm_stops_at_stage_boundaries_and_the_next_start_continues(
 ) -> None:
     cli = cli_for(verify=SLOW_VERIFY)
     await fleet.set_faults(fleet.gateways, slow=0.3)
-    server = await cli.start("serve", "--listen", "127.0.0.1:0")
-    url = await started(server)
+    server, url = await serve(cli)
     api = client(url, token_of(tmp_path))
     doc = plan_doc("term", tenants(6), max_concurrency=2)
     assert (await api.post("/plans", content=json.dumps(doc))).status_code == 201
@@ -165,8 +167,7 @@ async def test_sigterm_stops_at_stage_boundaries_and_the_next_start_continues(
     assert completed_before
 
     await fleet.set_faults(fleet.gateways, slow=0.0)
-    restarted = await cli.start("serve", "--listen", "127.0.0.1:0")
-    url = await started(restarted)
+    restarted, url = await serve(cli)
     api = client(url, token_of(tmp_path))
 
     async def completed() -> bool:
@@ -193,8 +194,7 @@ async def test_kill_9_mid_plan_then_restart_completes_without_rerunning_a_commit
 ) -> None:
     cli = cli_for(verify=SLOW_VERIFY)
     await fleet.set_faults(fleet.gateways, slow=0.2)
-    server = await cli.start("serve", "--listen", "127.0.0.1:0")
-    url = await started(server)
+    server, url = await serve(cli)
     api = client(url, token_of(tmp_path))
     doc = plan_doc("k9", tenants(6), max_concurrency=3)
     assert (await api.post("/plans", content=json.dumps(doc))).status_code == 201
@@ -208,8 +208,7 @@ async def test_kill_9_mid_plan_then_restart_completes_without_rerunning_a_commit
     assert (await server.finish()).code == -signal.SIGKILL
     await fleet.set_faults(fleet.gateways, slow=0.0)
 
-    restarted = await cli.start("serve", "--listen", "127.0.0.1:0")
-    url = await started(restarted)
+    restarted, url = await serve(cli)
     api = client(url, token_of(tmp_path))
 
     async def completed() -> bool:
@@ -232,8 +231,7 @@ async def test_cli_commands_against_a_server_match_the_embedded_ones(
     """run, status, events, rollback and watch through --server: same output shape, exit
     codes and refusals as on the store; the CLI finds the token file beside the store."""
     cli = cli_for()
-    server = await cli.start("serve", "--listen", "127.0.0.1:0")
-    url = await started(server)
+    server, url = await serve(cli)
     await fleet.set_faults(list(fleet.ob_instances), stale_tenants=["s001"])
     plan_file = tmp_path / "plan.json"
     plan_file.write_text(json.dumps(plan_doc("remote", tenants(3))))
@@ -323,8 +321,7 @@ async def test_an_approval_gate_survives_kill_9_and_promote_lets_the_next_wave_g
     store: SqliteStore,  # noqa: F811
 ) -> None:
     cli = cli_for()
-    server = await cli.start("serve", "--listen", "127.0.0.1:0")
-    url = await started(server)
+    server, url = await serve(cli)
     doc = plan_doc("gated", tenants(4), max_concurrency=4)
     doc["plan"]["waves"] = [1, {"size": "100%", "approval": True}]
     api = client(url, token_of(tmp_path))
@@ -341,8 +338,7 @@ async def test_an_approval_gate_survives_kill_9_and_promote_lets_the_next_wave_g
     server.send_signal(signal.SIGKILL)
     await server.finish()
 
-    restarted = await cli.start("serve", "--listen", "127.0.0.1:0")
-    url = await started(restarted)
+    restarted, url = await serve(cli)
     api = client(url, token_of(tmp_path))
     await asyncio.sleep(0.5)  # time for a wrong admission, were the gate lost
     counts = (await api.get("/plans/gated")).json()["counts"]
@@ -371,8 +367,7 @@ async def test_ctrl_c_in_a_client_detaches_and_the_plan_runs_on(
 ) -> None:
     cli = cli_for(verify=SLOW_VERIFY)
     await fleet.set_faults(fleet.gateways, lag=1.0)
-    server = await cli.start("serve", "--listen", "127.0.0.1:0")
-    url = await started(server)
+    server, url = await serve(cli)
     api = client(url, token_of(tmp_path))
     plan_file = tmp_path / "plan.json"
     plan_file.write_text(json.dumps(plan_doc("detach", tenants(4), max_concurrency=2)))
@@ -383,6 +378,11 @@ async def test_ctrl_c_in_a_client_detaches_and_the_plan_runs_on(
         return response.status_code == 200 and response.json()["counts"]["RUNNING"] > 0
 
     await eventually(running)
+
+    async def following() -> bool:
+        return "run by the server" in await asyncio.to_thread(run.out_path.read_text)
+
+    await eventually(following)
     run.send_signal(signal.SIGINT)
     detached = await run.finish()
     assert detached.code == 130, detached

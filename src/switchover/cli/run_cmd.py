@@ -164,6 +164,8 @@ async def _run(
     opts: Options, conf: Settings, spec: PlanSpec, source: bytes, reason: str | None, as_json: bool
 ) -> Exit:
     async with operations(opts, conf) as op:
+        if opts.server is not None:
+            install_detach(opts, spec.plan_id)  # from the start: the plan is the server's
         try:
             plan = await op.submit(spec, source=source, actor=actor(), reason=reason)
         except ConflictError as exc:

@@ -4,12 +4,20 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if ! command -v redis-server >/dev/null 2>&1; then
-  echo "bootstrap: installing redis-server (Debian package)…"
+# redis-server for the demo and the tests; chromium for the dashboard's browser tests (driven
+# by the playwright package, whose own browser download is not used).
+missing=""
+command -v redis-server >/dev/null 2>&1 || missing="$missing redis-server"
+if [ "${SWITCHOVER_NO_BROWSER:-}" != "1" ] && ! command -v chromium >/dev/null 2>&1; then
+  missing="$missing chromium"
+fi
+if [ -n "$missing" ]; then
+  echo "bootstrap: installing$missing (Debian packages)…"
   SUDO=""
   if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
   $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq redis-server >/dev/null
+  # shellcheck disable=SC2086
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $missing >/dev/null
 fi
 
 PYTHON="${PYTHON:-python3}"

@@ -2,11 +2,20 @@
 // with the token of this browser session as the bearer token.
 
 const KEY = "switchover.token";
+const IDENTITY = "switchover.identity";
 
+/** What this browser tab keeps: the token, and whose it is ({name, role}, from /whoami). */
 export const session = {
   get token() { return sessionStorage.getItem(KEY); },
   set token(value) {
     if (value) sessionStorage.setItem(KEY, value); else sessionStorage.removeItem(KEY);
+  },
+  get identity() {
+    try { return JSON.parse(sessionStorage.getItem(IDENTITY)); } catch { return null; }
+  },
+  set identity(value) {
+    if (value) sessionStorage.setItem(IDENTITY, JSON.stringify(value));
+    else sessionStorage.removeItem(IDENTITY);
   },
 };
 

@@ -47,12 +47,30 @@ function loginPage(message) {
   input.focus();
 }
 
-async function start() {
-  const me = await get("/whoami");
+function enter(me) {
   ctx = { name: me.name, role: me.role, canOperate: me.role === "operator" };
   who.textContent = `${me.name} (${me.role})`;
   logout.hidden = false;
+}
+
+async function start() {
+  const me = await get("/whoami");
+  session.identity = me;
+  enter(me);
   route();
+}
+
+// A reload in a logged-in tab draws at once with the identity it had, and checks it meanwhile:
+// a token no longer valid brings the login back, a changed role redraws.
+function resume() {
+  const known = session.identity;
+  if (!known) { start().catch(() => loginPage()); return; }
+  enter(known);
+  route();
+  get("/whoami").then((me) => {
+    session.identity = me;
+    if (me.role !== known.role || me.name !== known.name) { enter(me); route(); }
+  }, () => {});
 }
 
 function route() {
@@ -82,9 +100,10 @@ function route() {
 onUnauthorized(() => {
   if (!ctx) return;
   session.token = null;
+  session.identity = null;
   loginPage("The server refused the token: log in again.");
 });
-logout.addEventListener("click", () => { session.token = null; loginPage(); });
+logout.addEventListener("click", () => { session.token = null; session.identity = null; loginPage(); });
 window.addEventListener("hashchange", route);
 
-if (session.token) start().catch(() => loginPage()); else loginPage();
+if (session.token) resume(); else loginPage();

@@ -185,13 +185,20 @@ class AgentSettings(_Section):
 
 
 class NacosSettings(_Section):
-    """Instance discovery through Nacos' open API."""
+    """Instance discovery through Nacos' HTTP open API.
+
+    ``api`` picks its generation: ``v3`` (Nacos 3.x), ``v2`` (Nacos 2.2+), ``v1`` (Nacos 1.x,
+    and 2.x/3.0/3.1 where still served), or ``auto`` (v3, then v2, then v1, per server).
+    ``clusters`` limits the instances to those Nacos clusters (empty: every cluster).
+    """
 
     enabled: bool = False
     server_addr: str = "127.0.0.1:8848"
+    api: Literal["auto", "v3", "v2", "v1"] = "auto"
     username: str | None = None
     password: SecretStr | None = None
     group: str = "DEFAULT_GROUP"
+    clusters: list[str] = Field(default_factory=list)
     cache_ttl: Seconds = 30.0
     service_names: dict[str, str] = Field(
         default_factory=lambda: {

@@ -1,16 +1,26 @@
-"""NacosDiscovery against the loopback Nacos server of the fleet."""
+"""NacosDiscovery against the loopback Nacos server of the fleet (a Nacos 2.x by default)."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
+from typing import Literal
 
 import httpx
 import pytest
 from pydantic import SecretStr
 
 from switchover.discovery import DiscoveryQuery, NacosDiscovery, StaticDiscovery
-from switchover.errors import ErrorType, StepFailedError
-from switchover.fleet.nacos import NacosInstance, NacosServer, start_nacos
+from switchover.errors import ErrorType, StepFailedError, TransientError
+from switchover.fleet.nacos import (
+    V1_LOGIN,
+    V2_LIST,
+    V3_LIST,
+    V3_LOGIN,
+    NacosInstance,
+    NacosServer,
+    start_nacos,
+)
 from switchover.fleet.redis_server import free_port
 from switchover.settings import DiscoverySettings, NacosSettings, Settings
 from tests.steps.fakes import FakeClock
@@ -46,13 +56,17 @@ def settings_for(
     username: str | None = None,
     password: str | None = None,
     fallback: dict[str, list[str]] | None = None,
+    api: Literal["auto", "v3", "v2", "v1"] = "auto",
+    clusters: list[str] | None = None,
 ) -> Settings:
     return Settings(
         nacos=NacosSettings(
             enabled=True,
             server_addr=server_addr,
+            api=api,
             username=username,
             password=SecretStr(password) if password is not None else None,
+            clusters=clusters or [],
         ),
         discovery=DiscoverySettings(fallback_instances=fallback or {}),
     )
@@ -68,12 +82,13 @@ async def test_lists_healthy_enabled_instances_of_the_tenant_namespace(
     async with discovery_for(settings_for(nacos.server_addr)) as discovery:
         assert await discovery.instances(DiscoveryQuery(BG, "ns-1")) == ["127.0.0.1:9201"]
         assert await discovery.instances(DiscoveryQuery(BG, None)) == ["127.0.0.1:9401"]
-    query = nacos.requests[0].query
+    assert nacos.paths() == [V3_LIST, V2_LIST, V2_LIST]
+    query = nacos.requests[1].query
     assert query["serviceName"] == BG_SERVICE
     assert query["namespaceId"] == "ns-1"
     assert query["groupName"] == "DEFAULT_GROUP"
     assert query["healthyOnly"] == "true"
-    assert "namespaceId" not in nacos.requests[1].query
+    assert "namespaceId" not in nacos.requests[2].query
 
 
 async def test_logs_in_and_sends_the_access_token() -> None:
@@ -87,9 +102,12 @@ async def test_logs_in_and_sends_the_access_token() -> None:
     finally:
         await server.stop()
     assert found == ["127.0.0.1:9301"]
-    login, listing = server.requests
-    assert login.path == "/nacos/v1/auth/login"
-    assert listing.query["accessToken"] in server.tokens
+    # A 2.x has no v3 login: it logs in through v1 and lists through v2.
+    assert server.paths() == [V3_LOGIN, V1_LOGIN, V2_LIST]
+    listing = server.requests[-1]
+    assert listing.access_token in server.tokens
+    assert listing.token_header
+    assert "accessToken" not in listing.query
 
 
 async def test_cached_token_is_reused_until_its_ttl_then_renewed() -> None:
@@ -115,8 +133,7 @@ async def test_cached_token_is_reused_until_its_ttl_then_renewed() -> None:
             await discovery.instances(query)
     finally:
         await server.stop()
-    logins = [r for r in server.requests if r.method == "POST"]
-    assert len(logins) == 2
+    assert server.paths("POST") == [V3_LOGIN, V1_LOGIN, V1_LOGIN]
 
 
 async def test_refused_token_triggers_one_fresh_login() -> None:
@@ -135,10 +152,10 @@ async def test_refused_token_triggers_one_fresh_login() -> None:
             assert await discovery.instances(query) == ["127.0.0.1:9301"]
     finally:
         await server.stop()
-    assert [r.method for r in server.requests] == ["POST", "GET", "GET", "POST", "GET"]
+    assert server.paths() == [V3_LOGIN, V1_LOGIN, V2_LIST, V2_LIST, V1_LOGIN, V2_LIST]
 
 
-async def test_wrong_password_falls_back_and_is_never_shown() -> None:
+async def test_wrong_password_is_a_one_line_error_naming_the_server_not_the_password() -> None:
     server = NacosServer(
         {"ns-1": {"ob-campaign": ["127.0.0.1:9301"]}}, username="nacos", password="right"
     )
@@ -150,8 +167,38 @@ async def test_wrong_password_falls_back_and_is_never_shown() -> None:
                 await discovery.instances(DiscoveryQuery("obService", "ns-1"))
     finally:
         await server.stop()
-    assert "login" in str(info.value)
-    assert PASSWORD not in f"{info.value} {info.value.details}"
+    error = info.value
+    assert not isinstance(error, TransientError)
+    assert not error.retryable
+    assert error.details["cause"] == "authentication"
+    assert f"{server.base_url}: login as 'nacos' at {V1_LOGIN} refused (HTTP 403)" in str(error)
+    assert "nacos.password" in str(error)
+    assert "\n" not in str(error)
+    assert PASSWORD not in f"{error} {error.details}"
+
+
+async def test_wrong_password_falls_back_and_the_log_never_shows_it(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    server = NacosServer(
+        {"ns-1": {"ob-campaign": ["127.0.0.1:9301"]}}, username="nacos", password="right"
+    )
+    await server.start()
+    settings = settings_for(
+        server.server_addr,
+        username="nacos",
+        password=PASSWORD,
+        fallback={"obService": ["127.0.0.1:9999"]},
+    )
+    try:
+        with caplog.at_level(logging.DEBUG):
+            async with discovery_for(settings) as discovery:
+                found = await discovery.instances(DiscoveryQuery("obService", "ns-1"))
+    finally:
+        await server.stop()
+    assert found == ["127.0.0.1:9999"]
+    assert "refused (HTTP 403)" in caplog.text
+    assert PASSWORD not in caplog.text
 
 
 async def test_results_are_cached_for_the_ttl_per_key_and_namespace(nacos: NacosServer) -> None:
@@ -162,11 +209,11 @@ async def test_results_are_cached_for_the_ttl_per_key_and_namespace(nacos: Nacos
         clock.advance(29)
         await discovery.instances(query)
         await discovery.instances(DiscoveryQuery(BG, None))
-        assert len(nacos.requests) == 2
+        assert nacos.paths() == [V3_LIST, V2_LIST, V2_LIST]
         nacos.register("ns-1", BG_SERVICE, "127.0.0.1:9204")
         clock.advance(2)
         assert await discovery.instances(query) == ["127.0.0.1:9201", "127.0.0.1:9204"]
-    assert len(nacos.requests) == 3
+    assert nacos.paths() == [V3_LIST, V2_LIST, V2_LIST, V2_LIST]
 
 
 async def test_nacos_failure_falls_back_to_the_static_list(nacos: NacosServer) -> None:
@@ -205,11 +252,23 @@ async def test_nacos_down_and_no_fallback_is_a_clear_error(nacos: NacosServer) -
         with pytest.raises(StepFailedError) as info:
             await discovery.instances(DiscoveryQuery(BG, "ns-1"))
     error = info.value
+    assert isinstance(error, TransientError)
+    assert error.retryable
     assert error.error_type is ErrorType.SERVICE_UNAVAILABLE
     assert "blueGreenGatewayService" in str(error)
     assert "HTTP 500" in str(error)
     assert "fallback_instances" in str(error)
     assert error.details["namespace"] == "ns-1"
+    # An outage is not "this API is missing": the other APIs are not probed.
+    assert nacos.paths() == [V3_LIST]
+
+
+async def test_unreachable_nacos_and_no_fallback_is_a_transient_error() -> None:
+    async with discovery_for(settings_for(f"127.0.0.1:{free_port()}")) as discovery:
+        with pytest.raises(TransientError) as info:
+            await discovery.instances(DiscoveryQuery(BG, "ns-1"))
+    assert info.value.error_type is ErrorType.SERVICE_UNAVAILABLE
+    assert "ConnectError" in str(info.value)
 
 
 async def test_second_server_is_tried_when_the_first_is_down(nacos: NacosServer) -> None:

@@ -5,7 +5,8 @@ bootstrap:
 	@./scripts/bootstrap.sh
 
 ## The main job: a ~50-tenant plan end to end against a local redis-server and fleet, then a rollback.
-demo: bootstrap
+demo:
+	@SWITCHOVER_NO_BROWSER=1 ./scripts/bootstrap.sh
 	.venv/bin/switchover demo
 
 ## The whole test suite, with the linters and the type checker.

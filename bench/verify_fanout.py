@@ -6,22 +6,27 @@ holding the version, so it asks each instance once, concurrently. A perfect clie
 one instance's own latency per round whatever the fan-out; the ratio round / one instance
 alone shows how far from that each HTTP client is:
 
-* ``HttpClient``: switchover's client as shipped (its default transport);
+* ``HttpClient``: switchover's client as shipped (httpx on httpx-aiohttp's transport, every
+  request under its total deadline);
+* ``baseline``: with ``--baseline FILE``, the ``HttpClient`` of another version of
+  ``steps/http_client.py`` (``git show REV:src/switchover/steps/http_client.py > FILE``),
+  measured in the same run on the same fleet, to compare a change before and after;
 * ``httpx pool``: HttpClient on httpx's own connection pool (``httpx.AsyncHTTPTransport``
-  with the same 1,024-connection limits), which is what HttpClient used before;
+  with the same 1,024-connection limits);
 * ``aiohttp floor``: the same GETs on a bare ``aiohttp.ClientSession``, no switchover code.
 
-Each round's time is the median of the warm rounds (connections already open); the cold round
-(connections opened) is shown too.
+Each client's warm rounds (connections already open) are summed up as min / median / max;
+the cold round (connections opened) is shown too.
 
 Run: ``python -m bench.verify_fanout [--small] [--fanouts 10,100,1000] [--rounds 5]
-[--clients "HttpClient,httpx pool,aiohttp floor"]``.
+[--clients "HttpClient,httpx pool,aiohttp floor"] [--baseline FILE]``.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import statistics
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -32,7 +37,7 @@ import aiohttp
 import httpx
 
 from bench.fleet_host import FleetProcess
-from bench.machine import header
+from bench.machine import header, spread
 from switchover import wire
 from switchover.clock import SystemClock
 from switchover.discovery.static import StaticDiscovery
@@ -55,6 +60,8 @@ SLOW = 0.05
 TENANT = "tenant-fanout"
 VERSION = 20
 CLIENTS = ("HttpClient", "httpx pool", "aiohttp floor")
+BASELINE = "baseline"
+"""The client of ``--baseline FILE``: measured right after ``HttpClient`` when given."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +128,16 @@ async def _push(settings: Settings, ctx: StepContext) -> None:
         await step.prepare(ctx)
         await step.execute(ctx)
     await asyncio.sleep(0.5)  # let the fleet apply the notification
+
+
+def _baseline_client(path: str) -> Any:
+    """The ``HttpClient`` class of another version of ``steps/http_client.py``."""
+    spec = importlib.util.spec_from_file_location("bench_baseline_http_client", path)
+    if spec is None or spec.loader is None:
+        raise SystemExit(f"--baseline: cannot load {path}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.HttpClient
 
 
 def _step_round(http: HttpClient) -> Callable[[StepContext], Awaitable[int]]:
@@ -194,9 +211,12 @@ def _connector() -> aiohttp.TCPConnector:
 
 
 async def measure(
-    redis_url: str, fanout: int, rounds: int, clients: Sequence[str]
+    redis_url: str, fanout: int, rounds: int, clients: Sequence[str], baseline: Any = None
 ) -> tuple[float, list[Rounds]]:  # one fleet per fan-out; the clients take turns on it
-    """One fleet of ``fanout`` slow gateways; every client's rounds against it."""
+    """One fleet of ``fanout`` slow gateways; every client's rounds against it.
+
+    ``baseline`` is the ``HttpClient`` class measured as ``BASELINE``.
+    """
     with FleetProcess(redis_url, gateways=fanout, slow=SLOW) as fleet:
         settings = _settings(fleet, redis_url)
         ctx = _context(settings)
@@ -210,22 +230,24 @@ async def measure(
                     results.append(await _rounds(name, fanout, _floor_round(session), ctx, rounds))
                 continue
             transport = None
+            client = baseline if name == BASELINE else HttpClient
             if name == "httpx pool":
                 limits = httpx.Limits(
                     max_connections=DEFAULT_MAX_CONNECTIONS,
                     max_keepalive_connections=DEFAULT_MAX_CONNECTIONS,
                 )
                 transport = httpx.AsyncHTTPTransport(limits=limits)
-            async with HttpClient(settings, transport=transport) as http:
+            async with client(settings, transport=transport) as http:
                 results.append(await _rounds(name, fanout, _step_round(http), ctx, rounds))
         return solo, results
 
 
 def _print(solo: float, results: Sequence[Rounds]) -> None:
     for r in results:
+        warm = spread((s * 1000 for s in r.warm_s), 0, "ms")
         print(
             f"   {r.fanout:>5} instances  {r.client:<14} cold {r.cold_s * 1000:>8.0f} ms   "
-            f"warm median {r.warm_median * 1000:>8.0f} ms (max {max(r.warm_s) * 1000:>6.0f})   "
+            f"warm min / median / max {warm:>24}   "
             f"×{r.warm_median / solo:>6.2f} of one instance alone ({solo * 1000:.0f} ms)"
             + (f"   {r.unmatched} unmatched answers" if r.unmatched else ""),
             flush=True,
@@ -245,10 +267,20 @@ def main(argv: Sequence[str] | None = None) -> list[Rounds]:
     parser.add_argument(
         "--clients", default=",".join(CLIENTS), help=f"subset of: {', '.join(CLIENTS)}"
     )
+    parser.add_argument(
+        "--baseline",
+        metavar="FILE",
+        help="another version of steps/http_client.py whose HttpClient to measure as well",
+    )
     args = parser.parse_args(argv)
     fanouts = [int(f) for f in args.fanouts.split(",")] if args.fanouts else list(FANOUTS)
     rounds = args.rounds or (3 if args.small else 5)
     clients = [c.strip() for c in args.clients.split(",")]
+    baseline = None
+    if args.baseline:
+        baseline = _baseline_client(args.baseline)
+        at = clients.index("HttpClient") + 1 if "HttpClient" in clients else 0
+        clients.insert(at, BASELINE)
     header(f"verify fan-out: one verify round, every instance slow={SLOW * 1000:.0f} ms")
     everything: list[Rounds] = []
     with RedisServer() as redis:
@@ -258,7 +290,7 @@ def main(argv: Sequence[str] | None = None) -> list[Rounds]:
                 for c in clients
                 if not (args.small and c == "httpx pool" and fanout > SMALL_HTTPX_POOL_MAX)
             ]
-            solo, results = asyncio.run(measure(redis.url, fanout, rounds, these))
+            solo, results = asyncio.run(measure(redis.url, fanout, rounds, these, baseline))
             _print(solo, results)
             everything += results
     return everything

@@ -23,6 +23,7 @@ from switchover.settings import AlertSettings, AsbcSettings, Settings
 from switchover.stores.memory import MemoryStore
 from switchover.stores.protocol import AlertState, Change, Store
 from switchover.stores.sqlite import SqliteStore
+from switchover.views import document, event_json
 from tests.stores.contract import create, make_event
 from tests.support.clock import FakeClock
 
@@ -189,7 +190,8 @@ async def test_refused_alerts_are_retried_and_each_arrives_once_in_plan_order(
     store: MemoryStore, clock: FakeClock, receivers: list[Receiver]
 ) -> None:
     """A webhook answering 503 to each alert's first two attempts gets every alert, taken
-    once each, a plan's in sequence order; the body is the event plus its alert id."""
+    once each, a plan's in sequence order; the body is the event's document plus its alert
+    id."""
     hook = await receiver(receivers, answer=lambda _, attempt: 503 if attempt <= 2 else 200)
     alerted = await plans_with_events(store, 3)
     dispatcher = AlertDispatcher(store, settings_for(hook.url), clock)
@@ -202,7 +204,7 @@ async def test_refused_alerts_are_retried_and_each_arrives_once_in_plan_order(
     assert per_plan(first_seen) == per_plan(expected)  # never tried ahead of an earlier one
     events = {f"{e.plan_id}:{e.seq}": e for es in alerted.values() for e in es}
     for alert_id, body in hook.received:
-        assert body == events[alert_id].to_dict() | {"alert_id": alert_id}
+        assert body == document(event_json(events[alert_id])) | {"alert_id": alert_id}
     assert (dispatcher.enqueued, dispatcher.delivered) == (len(expected), len(expected))
     assert (dispatcher.failed_attempts, dispatcher.given_up) == (2 * len(expected), 0)
 

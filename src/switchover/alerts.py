@@ -25,6 +25,7 @@ from switchover.errors import StoreError
 from switchover.secrets import Scrubber
 from switchover.settings import Settings
 from switchover.stores.protocol import Alert, AlertOutbox
+from switchover.views import document, event_json
 
 __all__ = ["IDEMPOTENCY_HEADER", "AlertDispatcher", "webhook_key"]
 
@@ -275,7 +276,7 @@ class AlertDispatcher:
 
     async def _attempt(self, client: httpx.AsyncClient, hook: _Webhook, alert: Alert) -> str | None:
         """POST ``alert`` to ``hook`` once; None when it was taken, else why not (scrubbed)."""
-        body: dict[str, Any] = self._scrubber.scrub_data(alert.event.to_dict())
+        body: dict[str, Any] = self._scrubber.scrub_data(document(event_json(alert.event)))
         body["alert_id"] = alert.alert_id
         headers = {IDEMPOTENCY_HEADER: alert.alert_id}
         try:

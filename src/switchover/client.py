@@ -2,7 +2,7 @@
 
 ``RemoteQueries`` and ``RemoteOperator`` have the surface of ``service.Queries`` and
 ``service.Operator``, so every front end works the same against a server as against its own
-store. The server's JSON is decoded with the store codec into the same records; its refusals
+store. The server's JSON is read back into the same records by ``views``; its refusals
 become the same errors (same ``error_type``, same message), so exit codes do not change.
 """
 
@@ -18,6 +18,7 @@ from typing import Any
 
 import httpx
 
+from switchover import views
 from switchover.bulk import BulkOutcome, Refusal, Selection
 from switchover.domain.commands import (
     Accepted,
@@ -51,7 +52,6 @@ from switchover.service import (
     Watch,
     watch_for,
 )
-from switchover.stores import codec
 from switchover.stores.protocol import PlanSummary
 
 PAGE = 1000
@@ -171,7 +171,7 @@ class Connection:
                         if line.startswith("data:"):
                             data.append(line[5:].strip())
                         elif line == "" and data:
-                            event = codec.event_from_dict(json.loads("\n".join(data)))
+                            event = views.event_from_json(json.loads("\n".join(data)))
                             data = []
                             if event.seq > last:
                                 last = event.seq
@@ -186,7 +186,7 @@ class Connection:
 
 
 def _plan(data: Mapping[str, Any]) -> Plan:
-    return codec.plan_from_dict(data)
+    return views.plan_from_json(data)
 
 
 def _counts(data: Mapping[str, Any]) -> dict[TaskStatus, int]:
@@ -202,7 +202,7 @@ class RemoteQueries:
     async def plans(self) -> list[PlanSummary]:
         """Every plan, most recent first, with its task counts."""
         found = await self._c.call("GET", "/plans")
-        return [PlanSummary(_plan(p), _counts(p["counts"])) for p in found]
+        return [PlanSummary(_plan(p), _counts(p["counts"])) for p in found["plans"]]
 
     async def plan(
         self,
@@ -222,7 +222,7 @@ class RemoteQueries:
             want = PAGE if limit is None else min(PAGE, limit - len(tasks))
             page = [*params, ("offset", offset + len(tasks)), ("limit", max(want, 1))]
             data = await self._c.call("GET", f"/plans/{plan_id}", params=page)
-            got = [codec.task_from_dict(t) for t in data["tasks"]]
+            got = [views.task_from_json(t) for t in data["tasks"]]
             tasks += got
             done = len(got) < want or (limit is not None and len(tasks) >= limit)
             if done or len(tasks) + offset >= int(data["matching"]):
@@ -242,14 +242,24 @@ class RemoteQueries:
             if not tenant_id:
                 raise NotFoundError("task", target.key)
             data = await self._c.call("GET", f"/plans/{plan_id}/tasks/{tenant_id}")
-            return TaskDetail(codec.task_from_dict(data), None)
+            return TaskDetail(views.task_from_json(data), None)
         history = await self.tenant_history(target.key, limit=1)
         return TaskDetail(history[0], None)
 
     async def tenant_history(self, tenant_id: str, *, limit: int = 100) -> list[Task]:
         """The tenant's tasks across plans, most recent first."""
         data = await self._c.call("GET", f"/tenants/{tenant_id}", params={"limit": limit})
-        return [codec.task_from_dict(t) for t in data["tasks"]]
+        return [views.task_from_json(t) for t in data["tasks"]]
+
+    async def task_events(self, task_id: str, *, since: int = 0, limit: int = 1000) -> list[Event]:
+        """The task's events after ``since``, oldest first."""
+        plan_id, _, tenant_id = task_id.partition("/")
+        page = await self._c.call(
+            "GET",
+            f"/plans/{plan_id}/tasks/{tenant_id}/events",
+            params={"since": since, "limit": limit},
+        )
+        return [views.event_from_json(data) for data in page["events"]]
 
     async def require_plan(self, plan_id: str) -> Plan:
         """The plan."""
@@ -269,7 +279,7 @@ class RemoteQueries:
                 "GET", f"/plans/{plan_id}/events", params={"since": last, "limit": PAGE}
             )
             for data in page["events"]:
-                yield codec.event_from_dict(data)
+                yield views.event_from_json(data)
             if len(page["events"]) < PAGE:
                 return
             last = int(page["next"])

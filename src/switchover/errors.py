@@ -67,14 +67,24 @@ class SettingsError(SwitchoverError, ValueError):
 
 
 class NotFoundError(SwitchoverError, LookupError):
-    """A plan, task or tenant the caller named does not exist."""
+    """A plan, task or tenant the caller named does not exist.
+
+    ``suggestions`` are existing ids close to ``key`` (at most a few, best first), named in
+    the message: ``tenant 't-0O42' not found; did you mean t-0042?``.
+    """
 
     error_type = ErrorType.NOT_FOUND
 
-    def __init__(self, kind: str, key: str) -> None:
+    def __init__(self, kind: str, key: str, suggestions: Sequence[str] = ()) -> None:
         self.kind = kind
         self.key = key
-        super().__init__(f"{kind} {key!r} not found")
+        self.suggestions = tuple(suggestions)
+        message = f"{kind} {key!r} not found"
+        if self.suggestions:
+            *rest, last = self.suggestions
+            either = f"{', '.join(rest)} or {last}" if rest else last
+            message += f"; did you mean {either}?"
+        super().__init__(message)
 
 
 class ConflictError(SwitchoverError):

@@ -152,6 +152,16 @@ class RetrySettings(_Section):
     base_delay: float = Field(0.5, ge=0, allow_inf_nan=False)
     multiplier: float = Field(2.0, ge=1, allow_inf_nan=False)
     max_delay: Seconds = 8.0
+    jitter: float = Field(
+        0.5,
+        ge=0,
+        le=1,
+        description=(
+            "Share of each pause drawn at random, so that tasks failing together do not retry "
+            "together: the pause before retry n lies between (1 - jitter) and 1 times "
+            "min(base_delay * multiplier ** n, max_delay); 0 gives fixed pauses, 1 full jitter."
+        ),
+    )
 
 
 class PortalSettings(_Section):
@@ -574,12 +584,12 @@ def _scrub_values(data: Any, scrubber: Scrubber) -> Any:
 # Loading.
 
 
-def load_settings(config_file: Path | str | None = None, **overrides: Any) -> Settings:
+def load_settings(config_file: str | os.PathLike[str] | None = None, **overrides: Any) -> Settings:
     """Load settings: ``overrides`` > environment > YAML file > defaults.
 
     Args:
-        config_file: a YAML file holding a mapping of settings (what ``config show`` prints);
-            None for none.
+        config_file: a YAML file holding a mapping of settings (what ``config show`` prints),
+            as a path or a string (``load_settings("fleet.yaml")``); None for none.
         overrides: values that win over every other source (``store=...``).
 
     Returns:

@@ -149,7 +149,7 @@ def test_status_and_events_of_a_plan(cli: CliRunner, tmp_path: Path) -> None:
     assert code == 0
     data = json.loads(out)
     assert data["status"] == "COMPLETED"
-    assert data["counts"] == {"COMPLETED": 2}
+    assert {status: n for status, n in data["counts"].items() if n} == {"COMPLETED": 2}
     code, out, _ = invoke(cli, "status", "--tenant", "t1")
     assert code == 0
     assert "checkpoint: stage 2 (gamma)" in out

@@ -3,21 +3,25 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
 import json
+import os
 import signal
 import socket
 import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import redis.asyncio as aioredis
+import yaml
 
 from switchover import wire
-from switchover.cli.fleet_cmd import settings_snippet
+from switchover.cli.fleet_cmd import AGENT_CHECK, settings_snippet
 from switchover.fleet.fleet import Fleet
 from switchover.fleet.instances import (
     BG_GATEWAY_APP,
@@ -401,11 +405,73 @@ async def test_settings_overrides_point_settings_at_the_fleet(fleet: Fleet) -> N
     assert fleet.instance(fleet.asbc.address) is fleet.asbc
 
 
-async def test_settings_snippet_adds_the_redis_url(fleet: Fleet) -> None:
+async def test_settings_snippet_adds_the_redis_url_and_the_fleets_agent_check(
+    fleet: Fleet,
+) -> None:
     snippet = settings_snippet(fleet, fleet.redis_url)
     settings = Settings(**snippet)
     assert settings.redis.url.get_secret_value() == fleet.redis_url
     assert settings.discovery.fallback_instances["portalService"] == [fleet.portal.address]
+    assert settings.agent.check == AGENT_CHECK
+    module, function = AGENT_CHECK.split(":")
+    assert getattr(importlib.import_module(module), function)("tenant-a", "plan-1") is True
+
+
+def _fleet_output_until_ready(proc: subprocess.Popen[str]) -> str:
+    """What ``switchover fleet`` printed up to its "Press Ctrl-C to stop." line."""
+    assert proc.stdout is not None
+    text = ""
+    while "Press Ctrl-C to stop." not in text:
+        line = proc.stdout.readline()
+        assert line, f"the command exited before it was ready:\n{text}"
+        text += line
+    return text
+
+
+def _stop(proc: subprocess.Popen[str]) -> int:
+    try:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+        return proc.wait(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()
+
+
+@pytest.mark.parametrize("written", [False, True], ids=["printed", "written"])
+def test_fleet_settings_are_usable_as_shown_with_no_padding_or_wrapping(
+    tmp_path: Path, written: bool
+) -> None:
+    """On a narrow terminal, the printed settings are valid YAML line for line; with
+    ``--write FILE`` they go to the file only, and nothing printed ends in a space."""
+    target = tmp_path / "fleet.yaml"
+    code = (
+        "import sys; from pathlib import Path; from switchover.cli.fleet_cmd import fleet; "
+        "fleet(None, 2, 1, None, True, False, Path(sys.argv[1]) if sys.argv[1:] else None)"
+    )
+    args = [sys.executable, "-c", code, *([str(target)] if written else [])]
+    env = {**os.environ, "COLUMNS": "50", "NO_COLOR": "1"}
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        text = _fleet_output_until_ready(proc)
+    finally:
+        assert _stop(proc) == 0
+    assert [line for line in text.splitlines() if line != line.rstrip()] == []
+    assert "/_fleet/faults -d '{\"lag\": 2}'" in text, "the fault hint was wrapped"
+    if written:
+        assert "fallback_instances" not in text
+        assert f"settings written to {target}" in text
+        values = yaml.safe_load(target.read_text(encoding="utf-8"))
+    else:
+        shown = text.split("(--write FILE saves them):\n", 1)[1].split("\nFaults:", 1)[0]
+        values = yaml.safe_load(shown)
+    settings = Settings(**values)
+    assert settings.redis.url.get_secret_value().startswith("redis://127.0.0.1:")
+    assert len(settings.discovery.fallback_instances["blueGreenGatewayService"]) == 2
+    assert settings.agent.check == AGENT_CHECK
 
 
 def test_fleet_command_serves_until_sigint_and_leaves_nothing_behind() -> None:

@@ -139,7 +139,12 @@ def tenants(count: int, prefix: str = "t") -> list[dict[str, Any]]:
 async def test_submit_run_and_read_a_plan(api: Api) -> None:
     response = await api.submit(plan_doc("p1", tenants(6)), reason="CHG-1 move to green")
     assert response.status_code == 201, response.text
-    assert response.json() == {"plan_id": "p1", "status": "RUNNING", "since": 0}
+    assert response.json() == {
+        "schema": "switchover/v1",
+        "plan_id": "p1",
+        "status": "RUNNING",
+        "since": 0,
+    }
     await api.settle()
 
     plan = await api.plan("p1")
@@ -150,7 +155,7 @@ async def test_submit_run_and_read_a_plan(api: Api) -> None:
     assert plan["counts"]["FAILED"] == 0
     assert plan["matching"] == 6
 
-    listed = (await api.client.get("/plans", headers=api.viewer)).json()
+    listed = (await api.client.get("/plans", headers=api.viewer)).json()["plans"]
     assert [p["plan_id"] for p in listed] == ["p1"]
     assert listed[0]["counts"]["COMPLETED"] == 6
 
@@ -222,6 +227,7 @@ async def test_duplicate_plan_is_a_409(api: Api) -> None:
     again = await api.submit(plan_doc("dup", tenants(1)))
     assert again.status_code == 409
     assert again.json() == {
+        "schema": "switchover/v1",
         "error_type": "CONFLICT",
         "message": "plan dup already exists (COMPLETED)",
     }

@@ -243,7 +243,7 @@ async def test_run_completes_a_plan_with_exit_0_and_events_json_is_gapless(
     assert status.code == 0, status
     (plan,) = status.json_lines()
     assert plan["status"] == "COMPLETED"
-    assert plan["counts"] == {"COMPLETED": 2}
+    assert {status: n for status, n in plan["counts"].items() if n} == {"COMPLETED": 2}
     events, later, again = await asyncio.gather(
         cli("events", "--plan", "cli-ok", "--json"),
         cli("events", "--plan", "cli-ok", "--since", "3", "--json"),

@@ -12,6 +12,7 @@ from switchover.domain.config import NetworkEndpoint, TenantConfig
 from switchover.domain.status import ExecutionMode
 from switchover.settings import RetrySettings, Settings
 from switchover.steps.protocol import StepContext
+from switchover.steps.retry import backoff_delay
 
 EPOCH = 1_700_000_000.0
 """Wall time at which every FakeClock starts."""
@@ -84,6 +85,21 @@ def make_config(**overrides: Any) -> TenantConfig:
 
 
 FAST_RETRY = RetrySettings(attempts=3, base_delay=0.5, multiplier=2.0, max_delay=8.0)
+
+
+def is_backoff(sleeps: Sequence[float], policy: RetrySettings | None = None) -> bool:
+    """Whether ``sleeps`` are the jittered pauses of ``policy``'s first retries, in order.
+
+    The pause before retry ``n`` lies between ``(1 - jitter)`` and 1 times the nominal
+    ``backoff_delay(policy, n)`` (the defaults: 0.5 s, 1 s, 2 s, … at half jitter).
+    """
+    policy = policy or RetrySettings()
+    nominal = [backoff_delay(policy, n) for n in range(len(sleeps))]
+    slack = 1e-9  # the two shares of a pause are computed apart
+    return all(
+        (1 - policy.jitter) * d - slack <= pause <= d + slack
+        for pause, d in zip(sleeps, nominal, strict=True)
+    )
 
 
 def make_ctx(

@@ -372,6 +372,29 @@ class StoreContract:
         assert await store.read_events(plan.plan_id, since=10) == []
         assert await store.read_events(plan.plan_id, limit=0) == []
 
+    async def test_task_events_are_the_tasks_own_in_order(self, store: Store) -> None:
+        plan, tasks = await create(store, 2)
+        pid, (a, b) = plan.plan_id, tasks
+        mine = {"task_id": a.task_id, "tenant_id": a.tenant_id}
+        theirs = {"task_id": b.task_id, "tenant_id": b.tenant_id}
+        await store.commit(
+            Change(
+                pid,
+                events=[
+                    make_event(pid, **mine),
+                    make_event(pid, **theirs),
+                    make_event(pid),  # the plan's own
+                    make_event(pid, **mine),
+                    make_event(pid, **mine),
+                ],
+            )
+        )
+        assert seqs(await store.task_events(a.task_id)) == [2, 5, 6]
+        assert seqs(await store.task_events(b.task_id)) == [3]
+        assert seqs(await store.task_events(a.task_id, since=2, limit=1)) == [5]
+        assert await store.task_events(a.task_id, limit=0) == []
+        assert await store.task_events("no-such/task") == []
+
     async def test_event_with_failure_and_data_round_trips(self, store: Store) -> None:
         plan, tasks = await create(store, 1)
         failure = FailureInfo(

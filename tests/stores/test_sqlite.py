@@ -245,6 +245,9 @@ async def test_a_schema_1_file_is_migrated_and_its_tasks_read_back_whole(tmp_pat
     fresh = make_task(plan_id, 1, tenant_id="tenant-b", at=1_700_000_000.25)  # previous None
     plan = make_plan(plan_id, 2, at=1_700_000_000.0)
     event = replace(make_event(plan_id, EventType.PLAN_CREATED), seq=1)
+    failed = replace(
+        make_event(plan_id, EventType.TASK_FAILED, task_id=task.task_id, tenant_id=tenant), seq=2
+    )
     conn = sqlite3.connect(path)
     try:
         for statement in filter(str.strip, MIGRATIONS[0].split(";")):
@@ -270,9 +273,10 @@ async def test_a_schema_1_file_is_migrated_and_its_tasks_read_back_whole(tmp_pat
                 ),
             )
         conn.execute(
-            "INSERT INTO events (plan_id, seq, doc) VALUES (?, 1, ?)",
-            (plan_id, encode_event(event)),
+            "INSERT INTO events (plan_id, seq, doc) VALUES (?, 1, ?), (?, 2, ?)",
+            (plan_id, encode_event(event), plan_id, encode_event(failed)),
         )
+        conn.execute("UPDATE plans SET last_seq = 2")
         conn.commit()
     finally:
         conn.close()
@@ -284,7 +288,8 @@ async def test_a_schema_1_file_is_migrated_and_its_tasks_read_back_whole(tmp_pat
         assert await migrated.list_tasks(plan_id) == [task, fresh]
         assert await migrated.find_task(tenant) == task
         assert await migrated.get_plan(plan_id) == plan
-        assert await migrated.read_events(plan_id) == [event]
+        assert await migrated.read_events(plan_id) == [event, failed]
+        assert await migrated.task_events(task.task_id) == [failed]
         [summary] = await migrated.plan_summaries()
         assert summary.counts == {TaskStatus.FAILED: 1, TaskStatus.PENDING: 1}
         assert await migrated.list_tasks(plan_id, tenant_prefix="tenant-ä") == [task]

@@ -24,6 +24,7 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from switchover.api.auth import Caller, Role, TokenBook
+from switchover.api.dashboard import mount_dashboard
 from switchover.bulk import MAX_SELECTED, Selection
 from switchover.domain.commands import Cancel, Command, Pause, Promote, Resume, Retry, Rollback
 from switchover.domain.documents import MAX_PLAN_SIZE
@@ -44,11 +45,16 @@ from switchover.secrets import Scrubber
 from switchover.service import Operator, Queries
 from switchover.settings import Settings
 from switchover.views import (
+    SCHEMA,
     accepted_json,
     bulk_json,
-    counts_json,
+    document,
     event_json,
-    summary_json,
+    events_page_json,
+    history_json,
+    plan_detail_json,
+    plans_json,
+    revert_json,
     task_json,
 )
 
@@ -145,7 +151,7 @@ _STATUS_FOR: dict[ErrorType, int] = {
 
 
 def _problem(status: int, error_type: str, message: str, **extra: Any) -> JSONResponse:
-    return JSONResponse({"error_type": error_type, "message": message, **extra}, status)
+    return JSONResponse(document({"error_type": error_type, "message": message, **extra}), status)
 
 
 def _command(action: Action, target: Target, body: OperationBody, actor: str) -> Command:
@@ -203,10 +209,17 @@ def create_app(ctx: ApiContext) -> FastAPI:
     app = FastAPI(
         title="switchover",
         summary="Switch tenants between deployment units, safely, and back.",
+        description=(
+            f"Every JSON answer (and every event of a stream) is a document whose `schema` is "
+            f"`{SCHEMA}`: within it fields are only added. Times are RFC 3339 in UTC with "
+            "milliseconds (`2026-12-01T13:42:14.123Z`); durations are seconds. The shapes "
+            "are described in docs/json.md."
+        ),
         version="1",
     )
     scrubber = Scrubber(ctx.settings.secret_values())
     app.state.ctx = ctx
+    mount_dashboard(app)
 
     @app.exception_handler(SwitchoverError)
     async def _refused(request: Request, exc: SwitchoverError) -> JSONResponse:
@@ -249,14 +262,14 @@ def create_app(ctx: ApiContext) -> FastAPI:
     @app.get("/healthz", tags=["health"])
     async def healthz() -> dict[str, str]:
         """Alive: the process answers. Needs no token."""
-        return {"status": "ok"}
+        return document({"status": "ok"})
 
     @app.get("/readyz", tags=["health"], responses={503: {"description": "not ready"}})
     async def readyz() -> JSONResponse:
         """Ready: the store and Redis answer. Needs no token."""
         checks = dict(await ctx.ready())
         ok = all(checks.values())
-        return JSONResponse({"ready": ok, "checks": checks}, 200 if ok else 503)
+        return JSONResponse(document({"ready": ok, "checks": checks}), 200 if ok else 503)
 
     @app.get("/metrics", tags=["health"], response_class=Response)
     async def metrics(who: Viewer) -> Response:
@@ -265,12 +278,17 @@ def create_app(ctx: ApiContext) -> FastAPI:
             raise StarletteHTTPException(404, "metrics are not collected by this server")
         return Response(await ctx.metrics(), media_type="text/plain; version=0.0.4")
 
+    @app.get("/whoami", tags=["health"])
+    async def whoami(who: Viewer) -> dict[str, str]:
+        """The caller's token name (the actor recorded for what it does) and role."""
+        return document({"name": who.name, "role": who.role.name.lower()})
+
     # ------------------------------------------------------------------------- plans
 
-    @app.get("/plans", tags=["plans"])
-    async def list_plans(who: Viewer) -> list[dict[str, Any]]:
-        """Every plan, most recent first, with its task counts."""
-        return [summary_json(s) for s in await ctx.queries.plans()]
+    @app.get("/plans", tags=["plans"], response_description="the plans document")
+    async def list_plans(who: Viewer) -> dict[str, Any]:
+        """Every plan, most recent first, with its task counts (``plans``)."""
+        return document(plans_json(await ctx.queries.plans()))
 
     @app.post(
         "/plans",
@@ -311,9 +329,9 @@ def create_app(ctx: ApiContext) -> FastAPI:
         if max_concurrency is not None:
             spec = PlanSpec(spec.plan_id, spec.version, max_concurrency, spec.tenants)
         plan = await ctx.operator.submit(spec, actor=who.name, reason=reason)
-        return {"plan_id": plan.plan_id, "status": plan.status.value, "since": 0}
+        return document({"plan_id": plan.plan_id, "status": plan.status.value, "since": 0})
 
-    @app.get("/plans/{plan_id}", tags=["plans"])
+    @app.get("/plans/{plan_id}", tags=["plans"], response_description="the plan document")
     async def get_plan(
         plan_id: PlanId,
         who: Viewer,
@@ -326,26 +344,13 @@ def create_app(ctx: ApiContext) -> FastAPI:
         detail = await ctx.queries.plan(
             plan_id, statuses=status, tenant_prefix=tenant_prefix, offset=offset, limit=limit
         )
-        from switchover.stores import codec
-
-        return {
-            **codec.plan_to_dict(detail.plan),
-            "counts": counts_json(detail.counts),
-            "matching": detail.matching,
-            "last_seq": detail.last_seq,
-            "failures": [
-                {"error_type": kind, "stage": stage, "count": count}
-                for kind, stage, count in detail.failures
-            ],
-            "offset": offset,
-            "limit": limit,
-            "tasks": [task_json(t) for t in detail.tasks],
-        }
+        return document(plan_detail_json(detail, offset=offset, limit=limit))
 
     @app.get(
         "/plans/{plan_id}/events",
         tags=["events"],
         responses={200: {"content": {"text/event-stream": {}}}},
+        response_description="the events document, or a stream of event documents",
     )
     async def plan_events(
         request: Request,
@@ -370,23 +375,48 @@ def create_app(ctx: ApiContext) -> FastAPI:
                 media_type="text/event-stream",
                 headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
             )
-        events = []
+        events: list[Event] = []
         async for event in ctx.queries.events(plan_id, start):
-            events.append(event_json(event))
+            events.append(event)
             if len(events) >= limit:
                 break
-        last = events[-1]["seq"] if events else start
-        return {"plan_id": plan_id, "since": start, "events": events, "next": last}
+        return document(events_page_json(plan_id, start, events))
 
     # ------------------------------------------------------------------------- tasks
 
-    @app.get("/plans/{plan_id}/tasks/{tenant_id}", tags=["tasks"])
+    @app.get(
+        "/plans/{plan_id}/tasks/{tenant_id}",
+        tags=["tasks"],
+        response_description="the task document",
+    )
     async def get_task(plan_id: PlanId, tenant_id: TenantId, who: Viewer) -> dict[str, Any]:
         """One task: stages, checkpoint, failure with per-instance detail."""
         detail = await ctx.queries.task(Target.task(f"{plan_id}/{tenant_id}"))
-        return task_json(detail.task)
+        return document(task_json(detail.task))
 
-    @app.get("/tenants/{tenant_id}", tags=["tasks"])
+    @app.get("/plans/{plan_id}/tasks/{tenant_id}/events", tags=["tasks", "events"])
+    async def task_events(
+        plan_id: PlanId,
+        tenant_id: TenantId,
+        who: Viewer,
+        since: Annotated[int, Query(ge=0, le=2**62)] = 0,
+        limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = MAX_PAGE,
+    ) -> dict[str, Any]:
+        """One task's events after ``since``, oldest first: its stage timeline, history and
+        audit trail."""
+        task_id = f"{plan_id}/{tenant_id}"
+        events = await ctx.queries.task_events(task_id, since=since, limit=limit)
+        last = events[-1].seq if events else since
+        return document(
+            {
+                "task_id": task_id,
+                "since": since,
+                "events": [event_json(e) for e in events],
+                "next": last,
+            }
+        )
+
+    @app.get("/tenants/{tenant_id}", tags=["tasks"], response_description="the history document")
     async def tenant_history(
         tenant_id: TenantId,
         who: Viewer,
@@ -394,7 +424,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
     ) -> dict[str, Any]:
         """The tenant's tasks across plans, most recent first."""
         tasks = await ctx.queries.tenant_history(tenant_id, limit=limit)
-        return {"tenant_id": tenant_id, "tasks": [task_json(t) for t in tasks]}
+        return document(history_json(tenant_id, tasks))
 
     # ------------------------------------------------------------------------- operations
 
@@ -403,7 +433,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
     ) -> dict[str, Any]:
         command = _command(action, target, body or OperationBody(), who.name)
         accepted, watch = await ctx.operator.perform(command, wait=False)
-        return accepted_json(accepted, watch.since)
+        return document(accepted_json(accepted, watch.since))
 
     responses: dict[int | str, dict[str, Any]] = {
         404: {"description": "no such plan, tenant or task"},
@@ -421,13 +451,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
             reason=body.reason,
             force=body.force,
         )
-        return {
-            "plan_id": plan.plan_id,
-            "status": plan.status.value,
-            "task_count": plan.task_count,
-            "skipped": [{"task_id": s.task_id, "reason": s.reason} for s in skipped],
-            "since": 0,
-        }
+        return document(revert_json(plan, plan_id, skipped))
 
     @app.post(
         "/plans/{plan_id}/{action}", tags=["operations"], status_code=202, responses=responses
@@ -456,7 +480,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
             )
         template = _command(action, Target.plan(plan_id), body, who.name)
         outcome = await ctx.operator.bulk(template, selection, wait=False)
-        return bulk_json(outcome)
+        return document(bulk_json(outcome))
 
     @app.post(
         "/tenants/{tenant_id}/{action}", tags=["operations"], status_code=202, responses=responses
@@ -516,7 +540,7 @@ async def _sse(stream: AsyncIterator[Event], keepalive: float) -> AsyncIterator[
             for event in batch:
                 if event is None:
                     break
-                data = json.dumps(event_json(event), separators=(",", ":"))
+                data = json.dumps(document(event_json(event)), separators=(",", ":"))
                 frames.append(f"id: {event.seq}\nevent: {event.type.value}\ndata: {data}\n\n")
             if frames:
                 yield "".join(frames)

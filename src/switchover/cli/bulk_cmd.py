@@ -227,15 +227,9 @@ async def _revert(
         )
         code = Exit.REFUSED if skipped else Exit.OK
         if as_json:
-            print_json(
-                out,
-                {
-                    "plan_id": plan.plan_id,
-                    "reverts": selection.plan_id,
-                    "task_count": plan.task_count,
-                    "skipped": [{"task_id": s.task_id, "reason": s.reason} for s in skipped],
-                },
-            )
+            from switchover.views import revert_json
+
+            print_json(out, revert_json(plan, selection.plan_id, skipped))
         else:
             out.print(
                 f"revert of plan {selection.plan_id}: plan [bold]{plan.plan_id}[/] puts "

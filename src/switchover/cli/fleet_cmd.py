@@ -13,7 +13,6 @@ from typing import Any
 import yaml
 from pydantic import SecretStr
 from rich.console import Console
-from rich.syntax import Syntax
 from rich.table import Table
 
 from switchover.fleet.fleet import Fleet
@@ -22,6 +21,9 @@ from switchover.settings import Settings, load_settings
 
 _SHOWN_PER_SERVICE = 8
 """Addresses listed per service in the table; the YAML snippet always has all of them."""
+
+AGENT_CHECK = "switchover.fleet.agent:judge_agent"
+"""The fleet's agent-readiness check (its agents are always ready), for ``agent.check``."""
 
 
 def fleet(
@@ -48,6 +50,7 @@ def fleet(
     * ``--config PATH``: settings file (key prefix, topic, paths, ASBC token);
     * ``--start-redis/--no-start-redis``: without ``--redis-url``, start a redis-server
       (default) or use ``redis.url`` from the settings;
+    * ``--write FILE``: write the settings to FILE (mode 0600) instead of printing them;
     * ``--json``: print one JSON document instead of tables.
 
     Args:
@@ -57,11 +60,13 @@ def fleet(
         config_file: settings file, or None.
         start_redis: start a redis-server when ``redis_url`` is None.
         json_output: machine-readable output.
+        write: the settings file to write, or None.
 
     Raises:
         SettingsError: the settings file is invalid.
         RedisServerError: redis-server is missing or did not start.
-        FleetError: Redis is unreachable or a port could not be bound.
+        FleetError: Redis is unreachable, a port could not be bound, or ``write`` cannot be
+            written.
     """
     settings = load_settings(config_file)
     # Ctrl-C before the signal handlers are installed still lands here and unwinds cleanly.
@@ -102,11 +107,16 @@ async def _serve(
             if write is not None:
                 write_settings(write, settings_snippet(running, redis_url))
                 if not json_output:
-                    console.print(f"settings written to [bold]{write}[/] (pass it to --config)")
+                    console.print(
+                        f"settings written to [bold]{write}[/] (pass it to --config)",
+                        soft_wrap=True,
+                    )
             if json_output:
-                print(json.dumps(_json_document(running, snippet), indent=2), flush=True)
+                from switchover.views import document
+
+                print(json.dumps(document(_json_document(running, snippet)), indent=2), flush=True)
             else:
-                _print_tables(console, running, snippet)
+                _print_tables(console, running, snippet, shown_yaml=write is None)
             await stop.wait()
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
@@ -126,7 +136,12 @@ def settings_snippet(running: Fleet, redis_url: str) -> dict[str, Any]:
     Returns:
         A mapping ready for ``yaml.safe_dump`` or ``Settings(**...)``.
     """
-    return {"redis": {"url": redis_url}, **running.settings_overrides()}
+    return {
+        "redis": {"url": redis_url},
+        **running.settings_overrides(),
+        # The fleet's agents are always ready: the OB stage checks them instead of warning.
+        "agent": {"check": AGENT_CHECK},
+    }
 
 
 def write_settings(path: Path, values: dict[str, Any]) -> None:
@@ -164,8 +179,10 @@ def _json_document(running: Fleet, snippet: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _print_tables(console: Console, running: Fleet, snippet: dict[str, Any]) -> None:
-    table = Table(title="switchover local fleet")
+def _print_tables(
+    console: Console, running: Fleet, snippet: dict[str, Any], *, shown_yaml: bool
+) -> None:
+    table = Table()
     table.add_column("service")
     table.add_column("count", justify="right")
     table.add_column("instances")
@@ -174,15 +191,25 @@ def _print_tables(console: Console, running: Fleet, snippet: dict[str, Any]) -> 
         if len(addresses) > _SHOWN_PER_SERVICE:
             shown += f", … (+{len(addresses) - _SHOWN_PER_SERVICE})"
         table.add_row(key, str(len(addresses)), shown)
-    console.print(f"Redis: [bold]{snippet['redis']['url']}[/bold]")
+    console.print("[bold]switchover local fleet[/bold]", soft_wrap=True)
+    console.print(f"Redis: [bold]{snippet['redis']['url']}[/bold]", soft_wrap=True)
     console.print(table)
-    console.print("Settings for [bold]switchover --config[/bold] (save as fleet.yaml):")
-    console.print(Syntax(yaml.safe_dump(snippet, sort_keys=False), "yaml"))
+    if shown_yaml:
+        console.print(
+            "Settings for [bold]switchover --config[/bold] (--write FILE saves them):",
+            soft_wrap=True,
+        )
+        # Plain lines, neither padded nor wrapped: copied as they stand, they are valid YAML.
+        text = yaml.safe_dump(snippet, sort_keys=False).rstrip("\n")
+        console.print(text, markup=False, highlight=False, soft_wrap=True)
     example = running.gateways[0].address if running.gateways else running.portal.address
     console.print(
-        "Faults: curl -X POST http://"
-        f"{example}/_fleet/faults -d '{{\"lag\": 2}}'   (knobs: lag, down, stale, "
-        "stale_tenants, reject_code, slow, unhealthy; ?port=N targets another instance)"
+        f"Faults: curl -X POST http://{example}/_fleet/faults -d '{{\"lag\": 2}}'   (knobs: "
+        "lag, down, stale, stale_tenants, reject_code, slow, unhealthy; ?port=N targets another "
+        "instance)",
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
     )
     console.print("Press Ctrl-C to stop.")
 

@@ -1,9 +1,18 @@
-"""Showing followed work: a live display on a terminal, lines or JSON lines otherwise."""
+"""Showing followed work: a live display on a terminal, lines or JSON lines otherwise.
+
+One live display at a time is on screen (``live``). It is redrawn only when its owner updates
+it, from the event loop, so nothing else writes to the terminal in the middle of a frame; a
+note printed while it is up (``notify``: a Ctrl-C, an engine takeover) goes above it and stays
+there, and the display leaves exactly one frame, its last, when it ends (``leave_screen`` ends
+it before an exit at once).
+"""
 
 from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from rich.console import Console, Group, RenderableType
@@ -12,7 +21,7 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
-from switchover.cli.render import counts_line, event_line, failure_line, styled
+from switchover.cli.render import counts_line, event_line, failure_line, print_json, styled
 from switchover.domain.events import EventType
 from switchover.domain.status import EXECUTING_TASK_STATUSES, FINAL_TASK_STATUSES, TaskStatus
 
@@ -20,6 +29,47 @@ if TYPE_CHECKING:
     from switchover.service import Operations, Progress, Watch
 
 _SETTLED_TASK = FINAL_TASK_STATUSES | {TaskStatus.FAILED, TaskStatus.ROLLBACK_FAILED}
+
+_on_screen: list[Live] = []
+"""The live display on the terminal, if one is up."""
+
+
+@contextmanager
+def live(console: Console, first: RenderableType, *, enabled: bool = True) -> Iterator[Live | None]:
+    """A live display showing ``first`` on ``console`` for the block (None when not
+    ``enabled`` or ``console`` is no terminal); ``update(..., refresh=True)`` redraws it.
+    When the block ends it is drawn once more, and that last frame stays."""
+    if not (enabled and console.is_terminal):
+        yield None
+        return
+    display = Live(first, console=console, auto_refresh=False)
+    display.start(refresh=True)
+    _on_screen.append(display)
+    try:
+        yield display
+    finally:
+        _on_screen.remove(display)
+        display.stop()
+
+
+def notify(notes: Console, message: RenderableType) -> None:
+    """Print ``message`` now: above the live display when one is up on the same terminal (the
+    next frame is drawn below it, so it stays), else on ``notes``."""
+    if _on_screen and notes.is_terminal:
+        _on_screen[-1].console.print(message)
+    else:
+        notes.print(message)
+
+
+def on_screen() -> bool:
+    """Whether a live display is up."""
+    return bool(_on_screen)
+
+
+def leave_screen() -> None:
+    """End the live display now, leaving its last frame (before exiting at once)."""
+    for display in _on_screen:
+        display.stop()
 
 
 def render(progress: Progress, title: str) -> RenderableType:
@@ -35,11 +85,10 @@ def render(progress: Progress, title: str) -> RenderableType:
         styled(progress.status.value),
         f"  {settled}/{total} settled  {elapsed:5.1f}s",
     )
-    parts: list[RenderableType] = [
-        head,
-        ProgressBar(total=max(total, 1), completed=settled, width=60),
-        counts_line(counts),
-    ]
+    # A progress bar ends no line: it and the counts share one, as a grid's row.
+    bar = Table.grid(padding=(0, 2))
+    bar.add_row(ProgressBar(total=max(total, 1), completed=settled, width=60), counts_line(counts))
+    parts: list[RenderableType] = [head, bar]
     if progress.note:
         parts.append(Text(progress.note, style="yellow"))
     running = [v for v in progress.tasks.values() if v.status in EXECUTING_TASK_STATUSES]
@@ -81,49 +130,48 @@ async def show(
     ``json_lines``). Notes about engines (a takeover) go to ``notes``.
     """
     from switchover.service import Progress
+    from switchover.views import event_json
 
-    live = console.is_terminal and not json_lines
+    shown = console.is_terminal and not json_lines
     last_summary = time.monotonic()
     warned: Counter[str] = Counter()
     shown_note: str | None = None
     progress = Progress(watch.plan_id)
-    display = Live(render(progress, title), console=console, refresh_per_second=4) if live else None
-    if display is not None:
-        display.start()
-    try:
-        updates = operator.follow(
-            watch.plan_id, watch.done, since=watch.since, snapshot=watch.whole_plan
-        )
-        async for progress, update in updates:
-            for event in update.events:
-                if json_lines:
-                    console.print_json(data=event.to_dict(), indent=None, highlight=False)
-                elif not live and event.type is EventType.STEP_WARNING:
-                    # The same warning for 10,000 tenants is one line, and a count at the end.
-                    message = str(event.data.get("message", ""))
-                    warned[message] += 1
-                    if warned[message] == 1:
+    with live(console, render(progress, title), enabled=shown) as display:
+        try:
+            updates = operator.follow(
+                watch.plan_id, watch.done, since=watch.since, snapshot=watch.whole_plan
+            )
+            async for progress, update in updates:
+                for event in update.events:
+                    if json_lines:
+                        print_json(console, event_json(event))
+                    elif not shown and event.type is EventType.STEP_WARNING:
+                        # The same warning for 10,000 tenants is one line, and a count at the end.
+                        message = str(event.data.get("message", ""))
+                        warned[message] += 1
+                        if warned[message] == 1:
+                            console.print(event_line(event))
+                    elif not shown and event.failure is not None:
                         console.print(event_line(event))
-                elif not live and event.failure is not None:
-                    console.print(event_line(event))
-            for note in update.notes:
-                notes.print(f"[yellow]note: {note}[/]", highlight=False)
-            if not live and not json_lines and progress.note != shown_note:
-                shown_note = progress.note
-                if shown_note:
-                    console.print(Text(f"{watch.plan_id}: {shown_note}", style="yellow"))
+                for note in update.notes:
+                    notify(notes, Text(f"note: {note}", style="yellow"))
+                if not shown and not json_lines and progress.note != shown_note:
+                    shown_note = progress.note
+                    if shown_note:
+                        console.print(Text(f"{watch.plan_id}: {shown_note}", style="yellow"))
+                if display is not None:
+                    display.update(render(progress, title), refresh=True)
+                elif not json_lines and time.monotonic() - last_summary > 5:
+                    last_summary = time.monotonic()
+                    summary = Text.assemble(f"{watch.plan_id} ", counts_line(progress.counts()))
+                    console.print(summary)
+        finally:
             if display is not None:
-                display.update(render(progress, title))
-            elif not json_lines and time.monotonic() - last_summary > 5:
-                last_summary = time.monotonic()
-                console.print(Text.assemble(f"{watch.plan_id} ", counts_line(progress.counts())))
-    finally:
-        if display is not None:
-            display.update(render(progress, title))
-            display.stop()
-        for message, count in warned.items():
-            if count > 1:
-                console.print(
-                    Text(f"! {count} tasks warned: {message}", style="yellow"), highlight=False
-                )
+                display.update(render(progress, title))  # drawn once more as it stops
+    for message, count in warned.items():
+        if count > 1:
+            console.print(
+                Text(f"! {count} tasks warned: {message}", style="yellow"), highlight=False
+            )
     return progress

@@ -30,9 +30,17 @@ from switchover.cli.app import (
 from switchover.cli.bulk_cmd import StatusOption, TenantsFileOption, operate_bulk, selection_of
 from switchover.cli.exits import Exit, exit_for_error, exit_for_plan, exit_for_task
 from switchover.cli.render import print_json
-from switchover.cli.run_cmd import drain, follow_plan
+from switchover.cli.run_cmd import (
+    PAUSING,
+    drain,
+    follow_plan,
+    install_detach,
+    install_interrupt,
+    pause_of,
+)
 from switchover.domain.commands import (
     COMMAND_NAMES,
+    Accepted,
     Cancel,
     Command,
     Pause,
@@ -47,7 +55,7 @@ from switchover.domain.status import PlanStatus
 from switchover.errors import SwitchoverError
 
 if TYPE_CHECKING:
-    from switchover.service import Result
+    from switchover.service import Operations, Result
     from switchover.settings import Settings
 
 ForceOption = Annotated[
@@ -74,15 +82,10 @@ async def _operate_async(
     async with operations(opts, conf) as op:
         accepted, watch = await op.perform(command, wait=wait)
         if as_json:
-            print_json(
-                out,
-                {
-                    "ok": True,
-                    "accepted": accepted.message,
-                    "plan_id": accepted.plan_id,
-                    "task_ids": list(accepted.task_ids),
-                },
-            )
+            from switchover.views import accepted_json
+
+            head = {"ok": True, "accepted": accepted.message}
+            print_json(out, head | accepted_json(accepted, watch.since))
         else:
             out.print(f"{command_name(command)} {command.target}: {accepted.message}")
         if not wait:
@@ -90,6 +93,7 @@ async def _operate_async(
         if watch.whole_plan and isinstance(command, Resume):
             code = await follow_plan(opts, op, watch.plan_id, as_json, since=watch.since)
         else:
+            _on_ctrl_c(opts, op, command, accepted, watch.plan_id)
             await show(
                 op,
                 watch,
@@ -101,6 +105,36 @@ async def _operate_async(
             code = _report(await op.result(command, accepted, watch), as_json)
         await drain(op, as_json)
         return code
+
+
+def _on_ctrl_c(
+    opts: Options, op: Operations, command: Command, accepted: Accepted, plan_id: str
+) -> None:
+    """What Ctrl-C does while an operation's work is followed.
+
+    Against a server it detaches (the work goes on there). Otherwise the first Ctrl-C says
+    at once what happens next — a retried or resumed task is paused at its next stage
+    boundary; a rollback, a pause or a cancel goes on to its boundary — and a second exits.
+    """
+    if opts.server is not None:
+        install_detach(opts, plan_id)
+        return
+    tasks = sorted(accepted.task_ids)
+    if isinstance(command, Retry | Resume):
+        install_interrupt(pause_of(opts, op, [Target.task(t) for t in tasks]), PAUSING)
+    elif isinstance(command, Rollback):
+        hint = opts.command_line("resume", "--task", tasks[0]) if tasks else "switchover resume"
+        install_interrupt(
+            None,
+            "Ctrl-C: a rollback is not paused; it goes on to its end. Press Ctrl-C again to "
+            f"exit at once (it continues from its checkpoint when an engine starts: '{hint}').",
+        )
+    else:
+        install_interrupt(
+            None,
+            f"Ctrl-C: the {command_name(command)} waits for the next stage boundary. Press "
+            "Ctrl-C again to exit at once.",
+        )
 
 
 def _report(result: Result, as_json: bool) -> Exit:
@@ -156,11 +190,19 @@ def _plan_or_task_command(kind: type[Pause | Resume | Cancel], summary: str) -> 
 
 
 _plan_or_task_command(
-    Pause, "Pause a task (at its next stage boundary) or every running task of a plan."
+    Pause,
+    "Pause a task (at its next stage boundary) or every running task of a plan.\n\n"
+    'Example: switchover pause --plan big-move --reason "canary errors"',
 )
-_plan_or_task_command(Resume, "Resume a paused task (from its next stage) or a paused plan.")
 _plan_or_task_command(
-    Cancel, "Cancel a task (at its next stage boundary when running) or a whole plan."
+    Resume,
+    "Resume a paused task (from its next stage) or a paused plan.\n\n"
+    "Example: switchover resume --plan big-move",
+)
+_plan_or_task_command(
+    Cancel,
+    "Cancel a task (at its next stage boundary when running) or a whole plan.\n\n"
+    'Example: switchover cancel --tenant t-0042 --reason "tenant asked to stay"',
 )
 
 
@@ -278,7 +320,10 @@ def promote(
 
 @config_app.command("show")
 def config_show(ctx: typer.Context, json_output: JsonOption = False) -> None:
-    """Print the effective settings, secrets masked."""
+    """Print the effective settings, secrets masked.
+
+    Example: switchover --config fleet.yaml config show --json
+    """
     opts = Options.of(ctx)
     data = settings(opts).masked()
     if opts.with_json(json_output):
@@ -337,7 +382,10 @@ def demo(
         str, typer.Option(help="The tenant the OB instances ignore, to roll back.")
     ] = "tenant-007",
 ) -> None:
-    """A whole plan against a real redis-server and local fleet, then a rollback (a few seconds)."""
+    """A whole plan against a real redis-server and local fleet, then a rollback (a few seconds).
+
+    Example: switchover demo --tenants 20
+    """
     from switchover.cli.demo_cmd import run_demo
 
     opts = Options.of(ctx)
@@ -363,7 +411,10 @@ def serve(
     conf = settings(opts)
 
     def started(info: Started) -> None:
-        err.print(f"switchover: serving {conf.store} at {info.url}  (API docs: {info.url}/docs)")
+        err.print(
+            f"switchover: serving {conf.store} at {info.url}  "
+            f"(dashboard: {info.url}/, API docs: {info.url}/docs)"
+        )
         if info.token_file is not None:
             made = "created an operator token in" if info.token_created else "operator token in"
             err.print(f"switchover: {made} {info.token_file} (readable only by you)")

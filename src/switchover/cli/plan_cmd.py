@@ -6,7 +6,7 @@ probe message (``switchover.preflight``), ``diff`` only reads (``switchover.diff
 
 ``diff --json`` prints one document::
 
-    {"ok": true, "exit_code": 0, "dry_run": true, "redis": "host:port",
+    {"schema": "switchover/v1", "ok": true, "exit_code": 0, "dry_run": true, "redis": "host:port",
      "plan_id": "...", "version": 20, "tenant_count": N,
      "summary": {"units": n, "routes": n, "version": n, "other": n, "no_change": n,
                  "no_record": n, "no_redis_write": n, "drift": n},
@@ -22,7 +22,7 @@ probe message (``switchover.preflight``), ``diff`` only reads (``switchover.diff
                   "untouched": ["other-field", ...]}]}
 
 Summary counts are tenants per kind; a tenant may count under several of ``units``,
-``routes``, ``version`` and ``other``. ``preflight --json`` prints ``{"ok", "exit_code",
+``routes``, ``version`` and ``other``. ``preflight --json`` prints ``{"schema", "ok", "exit_code",
 "plan_id", "version", "tenants", "redis", "probe_key", "problems": [{"concern", "subject",
 "message", "line", "tenant_count", "example_tenants"}], "lookups": [{"service_key",
 "namespace", "tenants", "instances"}]}``.
@@ -214,7 +214,9 @@ def dry_run(
             **diff.to_dict(),
             "summary_line": summary_line(diff),
         }
-        _write(json.dumps(document, ensure_ascii=False))
+        from switchover.views import document as versioned
+
+        _write(json.dumps(versioned(document), ensure_ascii=False))
         return
     lines = [
         f"diff of plan {spec.plan_id} version {spec.version} against redis {where} "

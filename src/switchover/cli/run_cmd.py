@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from rich.text import Text
 
 from switchover.cli.app import (
     JsonOption,
@@ -29,6 +30,7 @@ from switchover.cli.app import (
     settings,
 )
 from switchover.cli.exits import Exit, exit_for_plan
+from switchover.cli.follow import leave_screen, notify, on_screen
 from switchover.cli.render import print_json
 from switchover.domain.commands import Pause
 from switchover.domain.records import PlanSpec, Target
@@ -36,7 +38,7 @@ from switchover.domain.status import PlanStatus
 from switchover.errors import ConflictError, PlanValidationError, SwitchoverError
 
 if TYPE_CHECKING:
-    from switchover.service import Operations, Progress
+    from switchover.service import Operations, PlanTree, Progress
     from switchover.settings import Settings
 
 
@@ -46,7 +48,10 @@ def validate(
     plan_file: Annotated[Path, typer.Argument(help="Plan file (YAML or JSON).")],
     json_output: JsonOption = False,
 ) -> None:
-    """Check a plan file; report every problem with its tenant and field."""
+    """Check a plan file; report every problem with its tenant and field.
+
+    Example: switchover validate examples/plan.yaml
+    """
     from switchover.stages.catalogue import stage_names
 
     opts = Options.of(ctx)
@@ -141,6 +146,8 @@ def run(
     Exit 0 when every task completed, 1 when the plan ended otherwise, 2 for invalid input,
     5 when paused (first Ctrl-C pauses; a second exits at once). With --dry-run: the diff of
     'switchover diff', exit 0 (6 when Redis is unreachable).
+
+    Example: switchover --config fleet.yaml run examples/plan.yaml --reason CHG-1234
     """
     opts = Options.of(ctx)
     as_json = opts.with_json(json_output)
@@ -199,23 +206,17 @@ async def follow_plan(
     from switchover.cli.follow import show
     from switchover.service import Watch, plan_done
 
-    async def pause() -> None:
-        try:
-            await op.request(Pause(target=Target.plan(plan_id), actor=actor()))
-        except SwitchoverError as exc:
-            err.print(f"[red]could not pause: {exc}[/]")
-
     if opts.server is not None:
         install_detach(opts, plan_id)
     else:
-        install_interrupt(pause)
+        install_interrupt(pause_of(opts, op, [Target.plan(plan_id)]), PAUSING)
     watch = Watch(plan_id, plan_done, since, whole_plan=True)
     progress = await show(op, watch, console=out, notes=err, json_lines=as_json, title="plan")
     return plan_outcome(opts, progress, as_json)
 
 
-def plan_outcome(opts: Options, progress: Progress, as_json: bool) -> Exit:
-    """Print how a followed plan ended; its exit code."""
+def plan_outcome(opts: Options, progress: Progress | PlanTree, as_json: bool) -> Exit:
+    """Print how a followed or watched plan ended; its exit code."""
     code = exit_for_plan(progress.status)
     counts = progress.counts()
     if as_json:
@@ -254,6 +255,28 @@ async def drain(op: Operations, as_json: bool) -> None:
     await op.drain()
 
 
+PAUSING = (
+    "Ctrl-C: pausing — running tasks stop at their next stage boundary. "
+    "Press Ctrl-C again to exit at once."
+)
+"""What the first Ctrl-C says when it pauses the followed work."""
+
+
+def pause_of(
+    opts: Options, op: Operations, targets: list[Target]
+) -> Callable[[], Coroutine[Any, Any, None]]:
+    """The pause of each of ``targets`` that a first Ctrl-C requests (a refusal is said)."""
+
+    async def pause() -> None:
+        for target in targets:
+            try:
+                await op.request(Pause(target=target, actor=actor()))
+            except SwitchoverError as exc:
+                notify(err, Text(f"could not pause {target}: {opts.scrub(str(exc))}", "red"))
+
+    return pause
+
+
 def install_detach(opts: Options, plan_id: str) -> None:
     """Ctrl-C while following a plan on a server: stop following; the plan runs on."""
     import asyncio
@@ -261,8 +284,10 @@ def install_detach(opts: Options, plan_id: str) -> None:
     loop = asyncio.get_running_loop()
 
     def handler() -> None:
+        lead = "" if on_screen() else "\n"  # off the live display, "^C" ends the line
+        leave_screen()
         err.print(
-            f"\n[yellow]detached: plan {plan_id} keeps running on {opts.server}.[/]\n"
+            f"{lead}[yellow]detached: plan {plan_id} keeps running on {opts.server}.[/]\n"
             f"  re-attach: {opts.command_line('watch', plan_id)}\n"
             f"  pause:     {opts.command_line('pause', '--plan', plan_id)}\n"
             f"  cancel:    {opts.command_line('cancel', '--plan', plan_id)}",
@@ -276,8 +301,13 @@ def install_detach(opts: Options, plan_id: str) -> None:
         loop.add_signal_handler(signal.SIGINT, handler)
 
 
-def install_interrupt(first: Callable[[], Coroutine[Any, Any, None]]) -> None:
-    """First Ctrl-C: run ``first`` (pause at the next boundary). Second: exit at once."""
+def install_interrupt(first: Callable[[], Coroutine[Any, Any, None]] | None, says: str) -> None:
+    """First Ctrl-C: say ``says`` at once and run ``first`` (e.g. pause at the next stage
+    boundary). Second: exit at once.
+
+    What is said goes above the live display, which keeps it in view; the second Ctrl-C ends
+    the display (its last frame stays) before saying it exits.
+    """
     import asyncio
 
     loop = asyncio.get_running_loop()
@@ -287,14 +317,14 @@ def install_interrupt(first: Callable[[], Coroutine[Any, Any, None]]) -> None:
     def handler() -> None:
         presses["n"] += 1
         if presses["n"] == 1:
-            err.print(
-                "\n[yellow]Ctrl-C: pausing — running tasks stop at their next stage boundary. "
-                "Press Ctrl-C again to exit at once.[/]"
-            )
-            job = loop.create_task(first())
-            pending.add(job)
-            job.add_done_callback(pending.discard)
+            # Off the live display, the terminal's "^C" ends the line the cursor is on.
+            notify(err, Text(says if on_screen() else f"\n{says}", style="yellow"))
+            if first is not None:
+                job = loop.create_task(first())
+                pending.add(job)
+                job.add_done_callback(pending.discard)
         else:
+            leave_screen()
             err.print("[red]exiting now; unfinished work resumes when an engine starts.[/]")
             sys.stderr.flush()
             sys.stdout.flush()

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.text import Text
 
 from switchover.cli.app import (
     JsonOption,
@@ -22,9 +24,10 @@ from switchover.cli.app import (
 )
 from switchover.cli.exits import Exit, exit_for_plan, exit_for_task
 from switchover.cli.render import (
+    counts_line,
     event_line,
-    plan_detail,
     plan_list,
+    plan_tree_view,
     print_json,
     task_detail,
     tenant_history,
@@ -33,8 +36,37 @@ from switchover.domain.records import Plan, Target, Task
 from switchover.domain.status import PlanStatus, TaskStatus
 
 if TYPE_CHECKING:
-    from switchover.service import Stranded
+    from switchover.service import PlanTree, StageSpan, Stranded, Views
     from switchover.settings import Settings
+
+AllOption = Annotated[
+    bool, typer.Option("--all", help="List every task of every group, settled ones too.")
+]
+LimitOption = Annotated[
+    int | None,
+    typer.Option(
+        "--limit",
+        min=0,
+        help="List at most N tasks of each status group, settled ones too (default: 5 of "
+        "each unsettled group; settled groups counted only).",
+        show_default=False,
+    ),
+]
+
+WATCH_POLL = 1.0
+"""Seconds between two reads of a watched plan."""
+
+
+def tree_shape(opts: Options, show_all: bool, limit: int | None) -> tuple[int | None, bool]:
+    """How many tasks a plan tree lists per group (None: all), and whether settled groups
+    are listed: ``--all``, ``--limit N``, or 5 of each unsettled group."""
+    if show_all and limit is not None:
+        fail(opts, Exit.INVALID, "name at most one of --all or --limit")
+    if show_all:
+        return None, True
+    if limit is not None:
+        return limit, True
+    return 5, False
 
 
 @app.command()
@@ -43,7 +75,8 @@ def status(
     plan_id: Annotated[str | None, typer.Argument(help="A plan id (default: list plans).")] = None,
     tenant: TenantOption = None,
     task: TaskOption = None,
-    show_all: Annotated[bool, typer.Option("--all", help="Show every task.")] = False,
+    show_all: AllOption = False,
+    limit: LimitOption = None,
     status_filter: Annotated[
         str | None,
         typer.Option(
@@ -62,12 +95,20 @@ def status(
     ] = False,
     json_output: JsonOption = False,
 ) -> None:
-    """Show plans, one plan with its tasks, or one task with its stages and failure.
+    """Show plans, one plan as a tree of its tasks, or one task with its stages and failure.
 
-    Exits 0 when shown (3 when not found), whatever the status; with --exit-status, as 'run'
-    would for that plan or task (0 COMPLETED or still running, 1 FAILED or CANCELLED, 5 PAUSED).
+    A plan's tree groups its tasks by status, what needs a look first (FAILED and
+    ROLLBACK_FAILED, then RUNNING and ROLLING_BACK, PAUSED, PENDING, then the settled ones),
+    each task with its stages, how long each took, and for a failed one the cause and the
+    instances that failed. Each group lists 5 tasks and counts the rest; settled groups are
+    counted only (--limit N, --all or --status to list them). Not a terminal: plain text.
+
+    Exits 0 when shown (3 when not found, naming close matches), whatever the status; with
+    --exit-status, as 'run' would for that plan or task (0 COMPLETED or still running, 1
+    FAILED or CANCELLED, 5 PAUSED).
 
     Examples: switchover status big-move --status FAILED;
+    switchover status big-move --limit 20;
     switchover status --tenant t-0042 --history
     """
     opts = Options.of(ctx)
@@ -82,6 +123,7 @@ def status(
     statuses = _statuses(opts, status_filter)
     if statuses and plan_id is None:
         fail(opts, Exit.INVALID, "--status filters the tasks of a plan: name the plan")
+    shape = tree_shape(opts, show_all, limit)
     conf = settings(opts)
     if history and tenant is not None:
         run_async(opts, _history(opts, conf, tenant, as_json))
@@ -93,7 +135,7 @@ def status(
     elif plan_id is None:
         run_async(opts, _plans(opts, conf, as_json))
     else:
-        plan = run_async(opts, _plan_status(opts, conf, plan_id, show_all, statuses, as_json))
+        plan = run_async(opts, _plan_status(opts, conf, plan_id, shape, statuses, as_json))
         if exit_status and plan.status is not PlanStatus.RUNNING:
             raise typer.Exit(int(exit_for_plan(plan.status)))
 
@@ -112,9 +154,9 @@ async def _history(opts: Options, conf: Settings, tenant: str, as_json: bool) ->
     async with views(opts, conf) as q:
         tasks = await q.tenant_history(tenant)
     if as_json:
-        from switchover.views import task_json
+        from switchover.views import history_json
 
-        print_json(out, {"tenant_id": tenant, "tasks": [task_json(t) for t in tasks]})
+        print_json(out, history_json(tenant, tasks))
         return
     out.print(tenant_history(tenant, tasks))
 
@@ -122,12 +164,13 @@ async def _history(opts: Options, conf: Settings, tenant: str, as_json: bool) ->
 async def _task_status(opts: Options, conf: Settings, target: Target, as_json: bool) -> Task:
     async with views(opts, conf) as q:
         detail = await q.task(target)
+        stages = None if as_json else await _stages(q, detail.task)
     if as_json:
         from switchover.views import task_json
 
         print_json(out, task_json(detail.task))
         return detail.task
-    out.print(task_detail(detail.task))
+    out.print(task_detail(detail.task, stages))
     stranded_note(opts, detail.stranded)
     return detail.task
 
@@ -136,15 +179,9 @@ async def _plans(opts: Options, conf: Settings, as_json: bool) -> None:
     async with views(opts, conf) as q:
         summaries = await q.plans()
     if as_json:
-        from switchover.views import plan_json
+        from switchover.views import plans_json
 
-        print_json(
-            out,
-            [
-                plan_json(s.plan, ()) | {"counts": {k.value: v for k, v in s.counts.items()}}
-                for s in summaries
-            ],
-        )
+        print_json(out, plans_json(summaries))
     elif not summaries:
         where = opts.server or str(conf.store.absolute())
         out.print(f"no plans yet in {where}; submit one with 'switchover run PLAN_FILE'")
@@ -152,28 +189,46 @@ async def _plans(opts: Options, conf: Settings, as_json: bool) -> None:
         out.print(plan_list(summaries))
 
 
+async def _stages(q: Views, task: Task) -> Sequence[StageSpan] | None:
+    """The task's stage timeline; None when the task has not run."""
+    from switchover.service import task_stages
+
+    return await task_stages(q, task) if task.status is not TaskStatus.PENDING else None
+
+
 async def _plan_status(
     opts: Options,
     conf: Settings,
     plan_id: str,
-    show_all: bool,
+    shape: tuple[int | None, bool],
     statuses: tuple[TaskStatus, ...],
     as_json: bool,
 ) -> Plan:
+    if not as_json:
+        tree = await _tree(opts, conf, plan_id, shape, statuses)
+        out.print(plan_tree_view(tree), soft_wrap=False)
+        stranded_note(opts, tree.detail.stranded)
+        return tree.detail.plan
     async with views(opts, conf) as q:
-        detail = await q.plan(
-            plan_id,
-            statuses=statuses or None,
-            limit=None if (show_all or as_json) else 50,
-        )
-    if as_json:
-        from switchover.views import plan_json
+        detail = await q.plan(plan_id, statuses=statuses or None, limit=None)
+    from switchover.views import plan_detail_json
 
-        print_json(out, plan_json(detail.plan, detail.tasks))
-        return detail.plan
-    out.print(plan_detail(detail))
-    stranded_note(opts, detail.stranded)
+    print_json(out, plan_detail_json(detail))
     return detail.plan
+
+
+async def _tree(
+    opts: Options,
+    conf: Settings,
+    plan_id: str,
+    shape: tuple[int | None, bool],
+    statuses: tuple[TaskStatus, ...] = (),
+) -> PlanTree:
+    from switchover.service import plan_tree
+
+    limit, settled = shape
+    async with views(opts, conf) as q:
+        return await plan_tree(q, plan_id, limit=limit, statuses=statuses or None, settled=settled)
 
 
 def stranded_note(opts: Options, stranded: Stranded | None) -> None:
@@ -202,7 +257,11 @@ def events(
     ] = False,
     json_output: JsonOption = False,
 ) -> None:
-    """Print a plan's event history (default: the most recent plan)."""
+    """Print a plan's event history (default: the most recent plan).
+
+    Examples: switchover events --plan big-move --since 120;
+    switchover events --plan big-move --follow --json
+    """
     opts = Options.of(ctx)
     as_json = opts.with_json(json_output)
     run_async(opts, _events(opts, settings(opts), plan, since, follow_, as_json))
@@ -211,6 +270,8 @@ def events(
 async def _events(
     opts: Options, conf: Settings, plan_id: str | None, since: int, follow_: bool, as_json: bool
 ) -> None:
+    from switchover.views import event_json
+
     async with views(opts, conf) as q:
         if plan_id is None:
             summaries = await q.plans()
@@ -219,7 +280,7 @@ async def _events(
             plan_id = summaries[0].plan.plan_id
         async for event in q.events(plan_id, since, follow=follow_):
             if as_json:
-                print_json(out, event.to_dict())
+                print_json(out, event_json(event))
             else:
                 out.print(event_line(event), highlight=False)
 
@@ -228,31 +289,37 @@ async def _events(
 def watch(
     ctx: typer.Context,
     plan_id: Annotated[str, typer.Argument(help="The plan to watch.")],
+    show_all: AllOption = False,
+    limit: LimitOption = None,
     json_output: JsonOption = False,
 ) -> None:
-    """Attach the live display to a plan, from any terminal; Ctrl-C detaches (the plan runs on).
+    """Follow a plan live, from any terminal, as the tree 'status PLAN' shows; Ctrl-C
+    detaches (the plan runs on).
 
     Example: switchover --server http://127.0.0.1:8080 watch plan-2026-12-01
 
-    Exit codes as for 'run' once the plan settles or pauses: 0 completed, 1 failed or
-    cancelled, 5 paused.
+    Not a terminal: a counts line as they change (at most every 5 s) and the final tree; with
+    --json, the plan's events as JSON lines. Exit codes as for 'run' once the plan settles or
+    pauses: 0 completed, 1 failed or cancelled, 5 paused.
     """
     opts = Options.of(ctx)
     as_json = opts.with_json(json_output)
-    code = run_async(opts, _watch(opts, settings(opts), plan_id, as_json))
+    shape = tree_shape(opts, show_all, limit)
+    code = run_async(opts, _watch(opts, settings(opts), plan_id, shape, as_json))
     raise typer.Exit(int(code))
 
 
-async def _watch(opts: Options, conf: Settings, plan_id: str, as_json: bool) -> Exit:
+async def _watch(
+    opts: Options, conf: Settings, plan_id: str, shape: tuple[int | None, bool], as_json: bool
+) -> Exit:
     import asyncio
     import contextlib
     import signal
+    import time
 
-    from rich.live import Live
-
-    from switchover.cli.follow import render
+    from switchover.cli.follow import live
     from switchover.cli.run_cmd import plan_outcome
-    from switchover.service import Progress, TaskProgress, plan_done
+    from switchover.service import plan_tree
 
     loop = asyncio.get_running_loop()
     current = asyncio.current_task()
@@ -266,34 +333,36 @@ async def _watch(opts: Options, conf: Settings, plan_id: str, as_json: bool) -> 
 
     with contextlib.suppress(NotImplementedError, RuntimeError):
         loop.add_signal_handler(signal.SIGINT, detach)
+    shown = out.is_terminal and not as_json
+    # JSON lines are the events; the tree is read only to know when the plan is done.
+    limit, settled = shape if not as_json else (0, False)
     async with views(opts, conf) as q:
-        detail = await q.plan(plan_id, limit=None)
-        progress = Progress(plan_id, status=detail.plan.status, last_seq=detail.last_seq)
-        for task in detail.tasks:
-            progress.tasks[task.task_id] = TaskProgress(
-                task.tenant_id, task.status, task.current_stage
-            )
-        live = out.is_terminal and not as_json
-        display = Live(render(progress, "watch"), console=out, refresh_per_second=4)
-        if live:
-            display.start()
+        tree = await plan_tree(q, plan_id, limit=limit, settled=settled)
+        since = tree.detail.last_seq
+        said, said_at = "", 0.0
         try:
-            if not plan_done(progress):
-                async for event in q.events(plan_id, progress.last_seq, follow=True):
-                    progress.apply(event)
+            with live(out, plan_tree_view(tree), enabled=shown) as display:
+                try:
+                    while not tree.done():
+                        await asyncio.sleep(WATCH_POLL)
+                        if as_json:
+                            since = await _print_events(q, plan_id, since)
+                        tree = await plan_tree(q, plan_id, limit=limit, settled=settled)
+                        if display is not None:
+                            display.update(plan_tree_view(tree), refresh=True)
+                        elif not as_json and time.monotonic() - said_at > 5:
+                            line = counts_line(tree.counts())
+                            if line.plain != said:
+                                said, said_at = line.plain, time.monotonic()
+                                out.print(Text.assemble(f"{plan_id} ", line))
                     if as_json:
-                        print_json(out, event.to_dict())
-                    elif live:
-                        display.update(render(progress, "watch"))
-                    if plan_done(progress):
-                        break
+                        await _print_events(q, plan_id, since)
+                finally:
+                    if display is not None:
+                        display.update(plan_tree_view(tree))  # drawn once more as it stops
         except asyncio.CancelledError:
             if not detached:
                 raise
-        finally:
-            if live:
-                display.update(render(progress, "watch"))
-                display.stop()
     if detached:
         err.print(
             f"detached from plan {plan_id}; it keeps running. Re-attach with "
@@ -301,4 +370,16 @@ async def _watch(opts: Options, conf: Settings, plan_id: str, as_json: bool) -> 
             highlight=False,
         )
         return Exit.INTERRUPTED
-    return plan_outcome(opts, progress, as_json)
+    if not shown and not as_json:
+        out.print(plan_tree_view(tree), soft_wrap=False)
+    return plan_outcome(opts, tree, as_json)
+
+
+async def _print_events(q: Views, plan_id: str, since: int) -> int:
+    """Print the plan's events after ``since`` as JSON lines; the last one's number."""
+    from switchover.views import event_json
+
+    async for event in q.events(plan_id, since):
+        print_json(out, event_json(event))
+        since = event.seq
+    return since

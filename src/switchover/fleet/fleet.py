@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, cast
@@ -470,8 +470,9 @@ class Fleet:
     ) -> None:
         await self.close()
 
-    async def set_faults(self, instances: list[Instance] | None = None, **changes: Any) -> None:
-        """Change fault knobs on several instances at once (default: every gateway)."""
+    async def set_faults(self, instances: Sequence[Instance] | None = None, **changes: Any) -> None:
+        """Change fault knobs on several instances at once (default: every gateway), e.g.
+        ``await fleet.set_faults(fleet.ob_instances, stale_tenants=["tenant-c"])``."""
         targets = self.gateways if instances is None else instances
         await asyncio.gather(*(i.set_faults(**changes) for i in targets))
 

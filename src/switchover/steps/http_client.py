@@ -1,32 +1,31 @@
-"""The HTTP adapter of the steps: one shared httpx client, httpx errors translated at its edge.
+"""The HTTP adapter of the steps: one shared httpx client, its failures translated at its edge.
 
 httpx is the interface (requests, responses, errors, ``MockTransport`` in unit tests); the
-network underneath is an aiohttp connection pool (``AiohttpTransport``), because httpx's own
-pool slows down sharply past a few hundred concurrent requests, and a verify round fans out to
-every instance of a service at once (``bench/verify_fanout.py`` measures both).
+network underneath is httpx-aiohttp's transport on one aiohttp connection pool, because httpx's
+own pool slows down sharply past a few hundred concurrent requests, and a verify round fans out
+to every instance of a service at once (``bench/verify_fanout.py`` measures both).
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
-from collections.abc import Mapping, Sequence
+import ssl
+from collections.abc import Mapping
 from types import TracebackType
-from typing import Any, NoReturn
+from typing import Any
 from urllib.request import getproxies
 
 import aiohttp
 import httpx
-from yarl import URL
+from httpx_aiohttp import AiohttpTransport
 
 from switchover.errors import ErrorType, StepFailedError, TransientError
 from switchover.settings import Settings
 
 DEFAULT_MAX_CONNECTIONS = 1024
 """Connections kept open at once: verify fans out to every instance of a service."""
-
-# Request headers aiohttp computes itself from the body it sends.
-_BODY_HEADERS = frozenset({b"content-length", b"transfer-encoding"})
 
 
 # Named like its httpx siblings (ConnectTimeout, ReadTimeout) rather than ``...Error``: it is
@@ -35,195 +34,141 @@ class TotalTimeout(httpx.TimeoutException):
     """A whole request (connect, send, every read of the answer) outlasted its deadline."""
 
 
-class AiohttpTransport(httpx.AsyncBaseTransport):
-    """An httpx transport that sends requests on one shared aiohttp connection pool.
+# aiohttp's failures, most specific first, and the httpx exception httpx's own transport raises
+# for the same failure. httpx-aiohttp maps some of them itself, but not all (a malformed answer
+# escapes as aiohttp's), and its broad ClientConnectionError rule turns a refused connection or
+# a peer hanging up into a ConnectTimeout; the type is taken from aiohttp's exception instead.
+_AIOHTTP_ERRORS: tuple[tuple[type[Exception], type[httpx.TransportError]], ...] = (
+    (aiohttp.ConnectionTimeoutError, httpx.ConnectTimeout),
+    (aiohttp.ServerTimeoutError, httpx.ReadTimeout),  # SocketTimeoutError: between two reads
+    (aiohttp.ClientProxyConnectionError, httpx.ProxyError),
+    (aiohttp.ClientHttpProxyError, httpx.ProxyError),
+    (aiohttp.ClientConnectorError, httpx.ConnectError),  # refused, unreachable, DNS, TLS
+    (aiohttp.ServerDisconnectedError, httpx.RemoteProtocolError),
+    (aiohttp.ClientPayloadError, httpx.RemoteProtocolError),  # truncated or malformed body
+    (aiohttp.ClientResponseError, httpx.RemoteProtocolError),  # malformed status or headers
+    (aiohttp.InvalidURL, httpx.UnsupportedProtocol),  # not http(s), or cannot be sent
+    (aiohttp.ClientConnectionError, httpx.ReadError),  # reset or closed while sending/reading
+    (aiohttp.ClientError, httpx.TransportError),
+)
 
-    ``HttpClient`` sends its own requests through ``send`` (no ``httpx.Request`` is built: at
-    a fan-out of a thousand that halves the CPU a verify round costs); everything else that
-    holds ``HttpClient.client`` (discovery) comes through ``handle_async_request``. Both raise
-    the httpx exception httpx's own transport raises for the same failure:
 
-    * refused, unreachable, DNS or TLS failure while connecting: ``httpx.ConnectError``;
-    * connect or pool timeout: ``httpx.ConnectTimeout``; read timeout: ``httpx.ReadTimeout``;
-    * reset or closed while sending or reading: ``httpx.ReadError``;
-    * disconnected before answering, a malformed or truncated answer:
-      ``httpx.RemoteProtocolError``;
-    * a URL that is not http(s) or cannot be sent: ``httpx.UnsupportedProtocol``.
+def _from_aiohttp(source: Exception, request: httpx.Request) -> httpx.TransportError:
+    """The httpx exception for an aiohttp failure; its message never quotes the URL."""
+    kind = next(target for origin, target in _AIOHTTP_ERRORS if isinstance(source, origin))
+    # These three quote the URL, query string (and any token in it) included.
+    if isinstance(source, aiohttp.ClientResponseError):
+        text = source.message
+    elif isinstance(source, aiohttp.InvalidURL):
+        text = f"the URL cannot be sent ({source.description or 'invalid'})"
+    elif isinstance(source, aiohttp.ConnectionTimeoutError):
+        text = "no connection within the connect timeout"
+    else:
+        text = str(source)
+    text = " ".join(text.split()) or type(source).__name__
+    return kind(text, request=request)
 
-    Timeouts: connect → a new connection, read → between reads of the answer, pool → waiting
-    for a free connection plus connecting, and ``total_timeout`` → the whole request, answer
-    body included, so that a peer trickling its answer a byte at a time cannot hold a call
-    open past it (``TotalTimeout``, an ``httpx.TimeoutException``). Bodies are read whole
-    (the steps exchange small JSON documents) and decoded (gzip, deflate) by httpx as it does
-    for its own transport. The pool is created on first use, in the running event loop, and
-    closed by ``aclose``.
+
+class DeadlineTransport(httpx.AsyncBaseTransport):
+    """Bounds every request of a transport by a total deadline; gives aiohttp failures httpx types.
+
+    Every request through an ``HttpClient`` goes through one of these, whether the client's
+    own (``get_json``, ``post_json``) or another adapter's holding ``HttpClient.client``
+    (discovery):
+
+    * the whole request — connect, send, and every read of the answer — must end within
+      ``total_timeout``, so that a peer trickling its answer a byte at a time cannot hold a
+      call open past it (``TotalTimeout``, an ``httpx.TimeoutException``); the body is read
+      whole inside the deadline (the steps exchange small JSON documents), and httpx decodes
+      it (gzip, deflate) as for its own transport;
+    * an aiohttp failure from the inner transport, raised as it is or under an httpx
+      exception, comes out as the httpx exception httpx's own transport raises for the same
+      failure: refused, unreachable, DNS or TLS failure → ``httpx.ConnectError``; connect
+      timeout → ``httpx.ConnectTimeout``; read timeout → ``httpx.ReadTimeout``; reset while
+      sending or reading → ``httpx.ReadError``; disconnected before answering, malformed or
+      truncated answer → ``httpx.RemoteProtocolError``; a URL that cannot be sent →
+      ``httpx.UnsupportedProtocol``. Anything else passes as the inner transport raised it.
     """
 
-    def __init__(
-        self,
-        *,
-        max_connections: int = DEFAULT_MAX_CONNECTIONS,
-        verify: bool = True,
-        total_timeout: float | None = None,
-    ) -> None:
-        """Describe the pool; nothing is opened until the first request.
+    def __init__(self, inner: httpx.AsyncBaseTransport, *, total_timeout: float | None) -> None:
+        """Wrap ``inner``.
 
         Args:
-            max_connections: connections open at once, over all hosts (no per-host limit).
-            verify: False skips TLS certificate checks.
+            inner: sends the requests (``AiohttpTransport``; ``httpx.MockTransport`` in tests).
             total_timeout: seconds one whole request may take (None: no limit).
         """
-        self._max_connections = max_connections
-        self._verify = verify
+        self.inner = inner
         self._total_timeout = total_timeout
-        self._session: aiohttp.ClientSession | None = None
-        self._timeouts: dict[tuple[float | None, ...], aiohttp.ClientTimeout] = {}
 
-    def _pool(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            connector = aiohttp.TCPConnector(
-                limit=self._max_connections, limit_per_host=0, ssl=self._verify
-            )
-            self._session = aiohttp.ClientSession(
-                connector=connector,
-                auto_decompress=False,  # httpx decodes, as it does for its own transport
-                # Proxies from the environment, as httpx honours them; looked up only when
-                # some are set, since aiohttp's lookup costs two thread hops per request.
-                trust_env=bool(getproxies()),
-                cookie_jar=aiohttp.DummyCookieJar(),  # cookies are the httpx client's business
-            )
-        return self._session
-
-    def _client_timeout(self, timeout: Mapping[str, float | None]) -> aiohttp.ClientTimeout:
-        key = (timeout.get("connect"), timeout.get("read"), timeout.get("pool"))
-        found = self._timeouts.get(key)
-        if found is None:
-            connect, read, pool = key
-            # No aiohttp total: ``send`` bounds the whole request itself, so that hitting the
-            # deadline is told apart from a read timeout.
-            found = aiohttp.ClientTimeout(
-                total=None, connect=pool, sock_connect=connect, sock_read=read
-            )
-            self._timeouts[key] = found
-        return found
-
-    async def send(
-        self,
-        method: str,
-        url: str,
-        *,
-        headers: Mapping[str, str] | Sequence[tuple[str, str]] | None = None,
-        content: bytes | None = None,
-        timeouts: Mapping[str, float | None],
-        request: httpx.Request | None = None,
-    ) -> httpx.Response:
-        """Send one request and read the whole answer.
-
-        Args:
-            method: HTTP method.
-            url: absolute http(s) URL.
-            headers: request headers.
-            content: request body.
-            timeouts: ``connect``, ``read`` and ``pool`` in seconds (None: no limit), as in
-                ``httpx.Timeout.as_dict()``.
-            request: the httpx request this sends, attached to errors (None: none was built).
-
-        Returns:
-            The answer, read.
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        """Send ``request`` and read its whole answer within the deadline.
 
         Raises:
-            TotalTimeout: the whole request took longer than ``total_timeout``.
+            TotalTimeout: the request took longer than ``total_timeout``.
             httpx.TransportError: the subclass named in the class docstring.
-            httpx.InvalidURL: ``url`` cannot be parsed.
         """
-        try:
-            target = URL(url, encoded=request is not None)
-        except (TypeError, ValueError) as exc:
-            raise httpx.InvalidURL(f"invalid URL: {exc}") from exc
-        if target.scheme not in ("http", "https"):
-            raise httpx.UnsupportedProtocol(
-                f"Request URL has an unsupported protocol '{target.scheme}://'.", request=request
-            )
         deadline = asyncio.timeout(self._total_timeout)
         try:
             async with deadline:
+                response = await self.inner.handle_async_request(request)
                 try:
-                    async with self._pool().request(
-                        method,
-                        target,
-                        headers=headers,
-                        data=content or None,
-                        allow_redirects=False,
-                        timeout=self._client_timeout(timeouts),
-                    ) as answer:
-                        body = await answer.read()
-                except (aiohttp.ClientError, OSError) as exc:
-                    _raise_httpx(exc, request)
+                    await response.aread()  # decoded once, by httpx, as for its own transport
+                finally:
+                    await response.aclose()
+        except aiohttp.ClientError as exc:  # aiohttp's timeouts are TimeoutErrors too
+            raise _from_aiohttp(exc, request) from exc
+        except httpx.TransportError as exc:
+            if isinstance(exc.__cause__, aiohttp.ClientError):
+                raise _from_aiohttp(exc.__cause__, request) from exc.__cause__
+            raise
         except TimeoutError as exc:
             if not deadline.expired():
                 raise
             raise TotalTimeout(
                 f"no complete answer within {self._total_timeout:g} s", request=request
             ) from exc
-        version = answer.version or aiohttp.HttpVersion11
-        return httpx.Response(
-            answer.status,
-            headers=[
-                (name.decode("latin-1"), value.decode("latin-1"))
-                for name, value in answer.raw_headers
-            ],
-            content=body,
-            extensions={
-                "http_version": f"HTTP/{version.major}.{version.minor}".encode(),
-                "reason_phrase": (answer.reason or "").encode("ascii", "replace"),
-            },
-        )
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        """Send an httpx request (see ``send``)."""
-        headers = [
-            (name.decode("latin-1"), value.decode("latin-1"))
-            for name, value in request.headers.raw
-            if name.lower() not in _BODY_HEADERS
-        ]
-        return await self.send(
-            request.method,
-            str(request.url),
-            headers=headers,
-            content=await request.aread(),
-            timeouts=request.extensions.get("timeout", {}),
-            request=request,
-        )
+        response.request = request
+        return response
 
     async def aclose(self) -> None:
-        """Close every pooled connection (idempotent)."""
-        session, self._session = self._session, None
-        if session is not None:
-            await session.close()
+        """Close the inner transport."""
+        await self.inner.aclose()
 
 
-def _raise_httpx(exc: BaseException, request: httpx.Request | None) -> NoReturn:
-    """Raise the httpx exception httpx's own transport would raise for ``exc``."""
-    message = str(exc).strip() or type(exc).__name__
-    error: httpx.TransportError
-    if isinstance(exc, aiohttp.ConnectionTimeoutError):
-        error = httpx.ConnectTimeout(message, request=request)
-    elif isinstance(exc, TimeoutError):  # aiohttp's read timeouts are TimeoutErrors too
-        error = httpx.ReadTimeout(message, request=request)
-    elif isinstance(exc, aiohttp.ClientConnectorError):
-        error = httpx.ConnectError(message, request=request)
-    elif isinstance(
-        exc,
-        aiohttp.ServerDisconnectedError | aiohttp.ClientPayloadError | aiohttp.ClientResponseError,
-    ):
-        error = httpx.RemoteProtocolError(message, request=request)
-    elif isinstance(exc, aiohttp.ClientConnectionError | OSError):
-        error = httpx.ReadError(message, request=request)
-    elif isinstance(exc, aiohttp.InvalidURL | aiohttp.NonHttpUrlClientError):
-        error = httpx.UnsupportedProtocol(message, request=request)
-    else:
-        error = httpx.TransportError(message, request=request)
-    raise error from exc
+@functools.cache
+def _tls_context(verify: bool) -> ssl.SSLContext:
+    # One per process: loading the certificate bundle takes tens of milliseconds.
+    return httpx.create_ssl_context(verify=verify)
+
+
+def aiohttp_pool(
+    *, verify: bool, max_connections: int = DEFAULT_MAX_CONNECTIONS
+) -> AiohttpTransport:
+    """An httpx-aiohttp transport on one aiohttp connection pool, opened on first use.
+
+    TLS is httpx's (its certificate bundle and ``SSL_CERT_FILE``/``SSL_CERT_DIR``); cookies are
+    the httpx client's business, so the pool keeps none; proxies come from the environment
+    when some are set (looked up only then: aiohttp's lookup costs two thread hops a request).
+
+    Args:
+        verify: False skips TLS certificate checks.
+        max_connections: connections open at once, over all hosts (no per-host limit).
+
+    Returns:
+        The transport; its ``aclose`` closes the pool.
+    """
+    tls = _tls_context(verify)
+
+    def session() -> aiohttp.ClientSession:
+        # Idle connections live aiohttp's 15 s: a tenant's verify rounds are seconds apart.
+        connector = aiohttp.TCPConnector(limit=max_connections, limit_per_host=0, ssl=tls)
+        return aiohttp.ClientSession(
+            connector=connector,
+            trust_env=bool(getproxies()),
+            cookie_jar=aiohttp.DummyCookieJar(),
+        )
+
+    return AiohttpTransport(verify=tls, client=session)
 
 
 class HttpClient:
@@ -255,31 +200,27 @@ class HttpClient:
         Args:
             settings: timeouts and the deadline of each call come from ``settings.http``.
             transport: replaces the network (``httpx.MockTransport`` in unit tests); by
-                default each pool is an ``AiohttpTransport``.
+                default each pool is an ``aiohttp_pool``. Either way every request goes
+                through a ``DeadlineTransport``.
             max_connections: size of the connection pool.
         """
         connect = settings.http.connect_timeout
         read = settings.http.read_timeout
         self._timeout = httpx.Timeout(connect=connect, read=read, write=read, pool=connect + read)
-        self._timeouts = self._timeout.as_dict()
         self._total_timeout = settings.http.total_timeout
         self._max_connections = max_connections
         self._transport = transport
-        # The default pools, which this client's own requests use directly; None when a
-        # transport was given, so every request goes through it.
-        self._pools: dict[bool, AiohttpTransport] = {}
+        self._deadlines: dict[bool, DeadlineTransport] = {}
         self._client = self._make_client(verify=True)
         self._insecure: httpx.AsyncClient | None = None
 
     def _make_client(self, *, verify: bool) -> httpx.AsyncClient:
-        transport = self._transport
-        if transport is None:
-            pool = AiohttpTransport(
-                max_connections=self._max_connections,
-                verify=verify,
-                total_timeout=self._total_timeout,
-            )
-            self._pools[verify] = transport = pool
+        inner = self._transport or aiohttp_pool(
+            verify=verify, max_connections=self._max_connections
+        )
+        self._deadlines[verify] = transport = DeadlineTransport(
+            inner, total_timeout=self._total_timeout
+        )
         return httpx.AsyncClient(
             timeout=self._timeout, transport=transport, verify=verify, follow_redirects=False
         )
@@ -357,15 +298,13 @@ class HttpClient:
     ) -> httpx.Response:
         where = f"{method} {_without_query(url)}"
         client = self._client if verify_tls else self._insecure_client()
-        pool = self._pools.get(verify_tls)
+        if client.is_closed:
+            raise RuntimeError(f"{where}: the HTTP client is closed")
         try:
-            if pool is not None:
-                # The pool bounds the call by the total deadline itself (TotalTimeout).
-                response = await pool.send(
-                    method, url, headers=headers, content=content, timeouts=self._timeouts
-                )
-            else:
-                response = await self._request(client, method, url, headers, content)
+            # Straight to the transport: the client's redirect, auth, cookie and event-hook
+            # machinery (none of it used here) would double the CPU of a verify fan-out.
+            request = client.build_request(method, url, headers=headers, content=content)
+            response = await self._deadlines[verify_tls].handle_async_request(request)
         except TotalTimeout as exc:
             raise TransientError(
                 ErrorType.TIMEOUT_ERROR,
@@ -397,24 +336,6 @@ class HttpClient:
                 details={"url": _without_query(url), "status": response.status_code},
             )
         return response
-
-    async def _request(
-        self,
-        client: httpx.AsyncClient,
-        method: str,
-        url: str,
-        headers: Mapping[str, str] | None,
-        content: bytes | None,
-    ) -> httpx.Response:
-        """Send through a given transport, bounded by the total deadline as the pool is."""
-        deadline = asyncio.timeout(self._total_timeout)
-        try:
-            async with deadline:
-                return await client.request(method, url, headers=headers, content=content)
-        except TimeoutError as exc:
-            if not deadline.expired():
-                raise
-            raise TotalTimeout(f"no complete answer within {self._total_timeout:g} s") from exc
 
     async def aclose(self) -> None:
         """Close every pooled connection (idempotent)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import bisect
 import itertools
 import uuid
 from collections import Counter
@@ -11,7 +12,7 @@ from dataclasses import dataclass, replace
 
 from switchover.domain.commands import ControlRequest
 from switchover.domain.events import Event
-from switchover.domain.records import Lease, Plan, Task
+from switchover.domain.records import Lease, Plan, TargetKind, Task
 from switchover.domain.status import EXECUTING_TASK_STATUSES, TaskStatus
 from switchover.errors import ConflictError, LeaseLostError, StoreError, SwitchoverError
 from switchover.stores.protocol import Alert, AlertsQueued, AlertState, Change, PlanSummary
@@ -226,6 +227,31 @@ class MemoryStore:
         ids = self._tenant_tasks.get(tenant_id)
         return self._tasks[ids[-1]] if ids else None
 
+    async def ids_near(
+        self,
+        kind: TargetKind,
+        key: str,
+        *,
+        candidates: Collection[str] = (),
+        around: int = 10,
+        plan_id: str | None = None,
+    ) -> list[str]:
+        """Stored plan or tenant ids near ``key`` (see ``StateStore.ids_near``)."""
+        if around < 0:
+            raise ValueError(f"around must not be negative, got {around}")
+        if kind is TargetKind.PLAN:
+            stored = set(self._plans)
+        elif kind is TargetKind.TENANT and plan_id is None:
+            stored = set(self._tenant_tasks)
+        elif kind is TargetKind.TENANT:
+            stored = {self._tasks[t].tenant_id for t in self._plan_tasks.get(plan_id or "", ())}
+        else:
+            raise ValueError(f"ids_near looks up plans or tenants, not {kind.value}s")
+        ordered = sorted(stored)
+        at = bisect.bisect_left(ordered, key)
+        near = {*ordered[max(at - around, 0) : at + around], *(stored & set(candidates))}
+        return sorted(near)
+
     async def tasks_with_status(self, statuses: Sequence[TaskStatus]) -> list[Task]:
         """Tasks of every plan with one of ``statuses``, by plan then position."""
         wanted = set(statuses)
@@ -239,6 +265,14 @@ class MemoryStore:
     async def read_events(self, plan_id: str, since: int = 0, limit: int = 1000) -> list[Event]:
         """Events with ``seq > since``."""
         return self._events.get(plan_id, [])[since : since + limit]
+
+    async def task_events(self, task_id: str, since: int = 0, limit: int = 1000) -> list[Event]:
+        """The task's events with ``seq > since``."""
+        task = self._tasks.get(task_id)
+        if task is None:
+            return []
+        mine = [e for e in self._events.get(task.plan_id, [])[since:] if e.task_id == task_id]
+        return mine[: max(limit, 0)]
 
     async def last_seq(self, plan_id: str) -> int:
         """Highest sequence number of the plan."""

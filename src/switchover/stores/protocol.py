@@ -10,7 +10,7 @@ from typing import Protocol
 
 from switchover.domain.commands import ControlRequest
 from switchover.domain.events import Event
-from switchover.domain.records import Lease, Plan, Task
+from switchover.domain.records import Lease, Plan, TargetKind, Task
 from switchover.domain.status import TaskStatus
 
 
@@ -177,12 +177,43 @@ class StateStore(Protocol):
         """The tenant's most recently created task, or None."""
         ...
 
+    async def ids_near(
+        self,
+        kind: TargetKind,
+        key: str,
+        *,
+        candidates: Collection[str] = (),
+        around: int = 10,
+        plan_id: str | None = None,
+    ) -> list[str]:
+        """Stored ids that a mistyped ``key`` may have meant, without reading every id.
+
+        Args:
+            kind: ``PLAN`` (plan ids) or ``TENANT`` (the tenant ids of tasks).
+            key: the id that was not found.
+            candidates: ids to look up exactly (e.g. every id one typo away from ``key``).
+            around: also this many stored ids on either side of ``key`` in code point order
+                (those sharing the longest prefix with it).
+            plan_id: tenants of this plan's tasks only (None: of every plan's).
+
+        Returns:
+            Each id found once, in code point order.
+
+        Raises:
+            ValueError: ``kind`` is ``TASK``, or ``around`` is negative.
+        """
+        ...
+
     async def tasks_with_status(self, statuses: Sequence[TaskStatus]) -> list[Task]:
         """Every task (all plans) whose status is one of ``statuses``, by plan then position."""
         ...
 
     async def read_events(self, plan_id: str, since: int = 0, limit: int = 1000) -> list[Event]:
         """The plan's events with ``seq > since``, ascending, at most ``limit``."""
+        ...
+
+    async def task_events(self, task_id: str, since: int = 0, limit: int = 1000) -> list[Event]:
+        """The task's events with ``seq > since``, ascending, at most ``limit``."""
         ...
 
     async def last_seq(self, plan_id: str) -> int:

@@ -14,7 +14,7 @@ from typing import Any
 
 from switchover.domain.commands import ControlRequest
 from switchover.domain.events import Event
-from switchover.domain.records import Lease, Plan, Task
+from switchover.domain.records import Lease, Plan, TargetKind, Task
 from switchover.domain.status import TaskStatus
 from switchover.errors import ConflictError, StoreError, SwitchoverError
 from switchover.stores import sqlite_alerts as alerts
@@ -499,6 +499,24 @@ class SqliteStore:
         found = await self._tasks(queries.TASK_HISTORY, tenant_id, 1)
         return found[0] if found else None
 
+    async def ids_near(
+        self,
+        kind: TargetKind,
+        key: str,
+        *,
+        candidates: Collection[str] = (),
+        around: int = 10,
+        plan_id: str | None = None,
+    ) -> list[str]:
+        """Stored plan or tenant ids near ``key``: one query, index seeks and two bounded
+        range scans (see ``StateStore.ids_near``).
+
+        Raises:
+            ValueError: ``kind`` is ``TASK``, or ``around`` is negative.
+        """
+        sql, params = queries.ids_near_query(kind, key, candidates, around, plan_id)
+        return await self._all(str, sql, *params)
+
     async def tasks_with_status(self, statuses: Sequence[TaskStatus]) -> list[Task]:
         """Every task whose status is in ``statuses``, by plan creation then position."""
         if not statuses:
@@ -510,6 +528,14 @@ class SqliteStore:
         """The plan's events with ``seq > since``, ascending, at most ``limit``."""
         sql = "SELECT doc FROM events WHERE plan_id = ? AND seq > ? ORDER BY seq LIMIT ?"
         return await self._all(decode_event, sql, plan_id, since, max(limit, 0))
+
+    async def task_events(self, task_id: str, since: int = 0, limit: int = 1000) -> list[Event]:
+        """The task's events with ``seq > since``, ascending, at most ``limit``."""
+        sql = (
+            "SELECT doc FROM events INDEXED BY events_by_task"
+            " WHERE task_id = ? AND seq > ? ORDER BY seq LIMIT ?"
+        )
+        return await self._all(decode_event, sql, task_id, since, max(limit, 0))
 
     async def last_seq(self, plan_id: str) -> int:
         """The plan's highest event sequence number (0 when it has none)."""

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import json
+from collections.abc import Collection, Iterable, Sequence
 from typing import Any
 
-from switchover.domain.records import Plan
+from switchover.domain.records import Plan, TargetKind
 from switchover.domain.status import EXECUTING_TASK_STATUSES, TaskStatus
 from switchover.errors import StoreError
 from switchover.stores.codec import decode_plan
@@ -21,6 +22,7 @@ __all__ = [
     "TASK_ROW",
     "Query",
     "check_page",
+    "ids_near_query",
     "plan_summaries",
     "prefix_successor",
     "status_counts",
@@ -89,6 +91,40 @@ def check_page(offset: int, limit: int | None) -> None:
         raise ValueError(f"offset must not be negative, got {offset}")
     if limit is not None and limit < 0:
         raise ValueError(f"limit must not be negative, got {limit}")
+
+
+def ids_near_query(
+    kind: TargetKind, key: str, candidates: Collection[str], around: int, plan_id: str | None
+) -> Query:
+    """The query for ``StateStore.ids_near``: the ``candidates`` that exist, and ``around``
+    ids on either side of ``key``, each once, in code point order.
+
+    Each part is a walk of one index (the plans' primary key, ``tasks_by_tenant`` or
+    ``tasks_by_plan_tenant``): exact seeks for the candidates, two bounded range scans.
+
+    Raises:
+        ValueError: ``kind`` is ``TASK``, or ``around`` is negative.
+    """
+    if around < 0:
+        raise ValueError(f"around must not be negative, got {around}")
+    scope: list[Any] = []
+    if kind is TargetKind.PLAN:
+        source, column, where = "plans", "plan_id", ""
+    elif kind is TargetKind.TENANT:
+        source, column, where = "tasks", "tenant_id", ""
+        if plan_id is not None:
+            where, scope = "plan_id = ? AND ", [plan_id]
+    else:
+        raise ValueError(f"ids_near looks up plans or tenants, not {kind.value}s")
+    side = f"SELECT DISTINCT {column} FROM {source} WHERE {where}{column}"
+    sql = (
+        f"{side} IN (SELECT value FROM json_each(?))"
+        f" UNION SELECT * FROM ({side} >= ? ORDER BY {column} LIMIT ?)"
+        f" UNION SELECT * FROM ({side} < ? ORDER BY {column} DESC LIMIT ?)"
+        " ORDER BY 1"
+    )
+    exact = json.dumps(sorted(set(candidates)))
+    return sql, [*scope, exact, *scope, key, around, *scope, key, around]
 
 
 def prefix_successor(prefix: str) -> str | None:

@@ -27,7 +27,7 @@ from switchover.stores.protocol import Change
 T = TypeVar("T")
 A = TypeVar("A")
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 """The schema this code reads and writes, kept in ``PRAGMA user_version``."""
 
 # MIGRATIONS[v] takes a file from schema version v to v + 1 (statements split on ";").
@@ -90,6 +90,15 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX alerts_pending ON alerts (webhook, plan_id, seq, next_at, attempts, state)
         WHERE state = 'pending'
     """,
+    # 4: a task's own events, for its page (stage timeline, history, audit trail), without
+    # reading the whole plan's log: the task id as a column, indexed where set (plan-level
+    # events carry none). The index ends in the primary key (plan_id, seq), so a task's
+    # events come out in order.
+    """
+    ALTER TABLE events ADD COLUMN task_id TEXT;
+    UPDATE events SET task_id = json_extract(doc, '$.task_id');
+    CREATE INDEX events_by_task ON events (task_id) WHERE task_id IS NOT NULL
+    """,
 )
 
 _INSERT_PLAN = (
@@ -106,7 +115,7 @@ _INSERT_CONFIGS = "INSERT INTO task_configs (task_id, configs) VALUES (?, ?)"
 # A stage boundary rewrites the run only: identity columns and configs are fixed at creation.
 # An UPDATE, not an upsert, so a change naming a task that was never created is refused.
 _UPDATE_TASK = "UPDATE tasks SET status = ?, doc = ? WHERE task_id = ? AND plan_id = ?"
-_INSERT_EVENT = "INSERT INTO events (plan_id, seq, doc) VALUES (?, ?, ?)"
+_INSERT_EVENT = "INSERT INTO events (plan_id, seq, doc, task_id) VALUES (?, ?, ?, ?)"
 
 SYNCHRONOUS_MODES = frozenset({"OFF", "NORMAL", "FULL", "EXTRA"})
 
@@ -155,7 +164,7 @@ class Txn:
         self.task_inserts: list[_TaskRow] = []
         self.config_inserts: list[tuple[str, str]] = []
         self.task_updates: list[_TaskUpdate] = []
-        self.event_rows: list[tuple[str, int, str]] = []
+        self.event_rows: list[tuple[str, int, str, str | None]] = []
         self._epoch: tuple[int | None] | None = None
 
     def lease_epoch(self) -> int | None:
@@ -248,16 +257,16 @@ def _task_updates(plan_id: str, tasks: Sequence[Task]) -> list[_TaskUpdate]:
 
 def _number_events(
     plan_id: str, last_seq: int, events: Sequence[Event]
-) -> tuple[list[Event], list[tuple[str, int, str]]]:
+) -> tuple[list[Event], list[tuple[str, int, str, str | None]]]:
     numbered: list[Event] = []
-    rows: list[tuple[str, int, str]] = []
+    rows: list[tuple[str, int, str, str | None]] = []
     for event in events:
         if event.plan_id != plan_id:
             raise StoreError(f"event {event.type} belongs to plan {event.plan_id}, not {plan_id}")
         last_seq += 1
         data = event.to_dict()
         data["seq"] = last_seq
-        rows.append((plan_id, last_seq, dumps(data)))
+        rows.append((plan_id, last_seq, dumps(data), event.task_id))
         numbered.append(with_seq(event, last_seq))
     return numbered, rows
 

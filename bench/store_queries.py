@@ -37,6 +37,7 @@ from switchover.domain.records import Checkpoint, Plan, Task
 from switchover.domain.status import ExecutionMode, PlanStatus, TaskStatus
 from switchover.errors import ErrorType
 from switchover.stores.codec import (
+    config_to_dict,
     dumps,
     encode_task_configs,
     encode_task_run,
@@ -362,7 +363,7 @@ class WholeRowEncoder:
         hit = self._texts.get(id(config))
         if hit is not None and hit[0] is config:
             return hit[1]
-        text = dumps(config.to_dict())
+        text = dumps(config_to_dict(config))
         if self._limit is not None and len(self._texts) >= self._limit:
             self._texts.clear()
         self._texts[id(config)] = (config, text)

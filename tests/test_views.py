@@ -285,7 +285,7 @@ def test_views_with_epoch_numbers_still_read() -> None:
     plan, task, event = baking_plan(), failed_task(), events()[0]
     assert plan_from_json(codec.plan_to_dict(plan)) == plan
     assert task_from_json(codec.task_to_dict(task)) == task
-    assert event_from_json(event.to_dict()) == event
+    assert event_from_json(codec.event_to_dict(event)) == event
 
 
 @pytest.mark.parametrize(

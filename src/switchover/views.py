@@ -159,7 +159,7 @@ def task_json(task: Task) -> dict[str, Any]:
 
 def event_json(event: Event) -> dict[str, Any]:
     """An event as stored, its times as text, with what triggered it."""
-    data = event.to_dict()
+    data = codec.event_to_dict(event)
     data["at"] = timestamp(event.at)
     times = _EVENT_DATA_TIMES.get(event.type.value)
     if times:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 
 import pytest
 
@@ -39,72 +38,6 @@ FAILURE = FailureInfo(
     retryable=True,
     details={"stages": [{"name": "portal", "ok": False, "error": "HTTP 500"}]},
 )
-
-
-def through_json(data: dict[str, object]) -> dict[str, object]:
-    """``data`` after a JSON dump/load, as a store would see it."""
-    loaded: dict[str, object] = json.loads(json.dumps(data))
-    return loaded
-
-
-@pytest.mark.parametrize("config", [FULL_CONFIG, PREVIOUS], ids=["full", "minimal"])
-def test_tenant_config_round_trips_through_json(config: TenantConfig) -> None:
-    """TenantConfig.from_dict(to_dict()) restores an equal config, tuples included."""
-    restored = TenantConfig.from_dict(through_json(config.to_dict()))
-    assert restored == config
-    assert isinstance(restored.network_endpoints, tuple)
-    assert isinstance(restored.called_number_rules, tuple)
-
-
-def test_network_endpoint_round_trips() -> None:
-    """NetworkEndpoint.from_dict(to_dict()) restores an equal endpoint."""
-    endpoint = FULL_CONFIG.network_endpoints[0]
-    assert NetworkEndpoint.from_dict(through_json(endpoint.to_dict())) == endpoint
-
-
-@pytest.mark.parametrize(
-    "failure",
-    [FAILURE, FailureInfo(ErrorType.TIMEOUT_ERROR, "verify timed out")],
-    ids=["full", "minimal"],
-)
-def test_failure_info_round_trips_through_json(failure: FailureInfo) -> None:
-    """FailureInfo.from_dict(to_dict()) restores type, place, retryable and details."""
-    assert FailureInfo.from_dict(through_json(failure.to_dict())) == failure
-
-
-@pytest.mark.parametrize(
-    "event",
-    [
-        Event(
-            plan_id="p1",
-            type=EventType.STAGE_FAILED,
-            at=1_700_000_000.25,
-            task_id="task-1",
-            tenant_id="t1",
-            status="FAILED",
-            stage="portal",
-            failure=FAILURE,
-            data={"attempt": 3, "instances": ["10.0.0.1:8080"]},
-            seq=42,
-        ),
-        Event(plan_id="p1", type=EventType.PLAN_CREATED, at=1.0),
-    ],
-    ids=["full", "minimal"],
-)
-def test_event_round_trips_through_json(event: Event) -> None:
-    """Event.from_dict(to_dict()) restores an equal event, failure included."""
-    data = event.to_dict()
-    assert data["type"] == event.type.value
-    assert Event.from_dict(through_json(data)) == event
-
-
-@pytest.mark.parametrize("mode", list(ExecutionMode))
-def test_checkpoint_round_trips_through_json(mode: ExecutionMode) -> None:
-    """Checkpoint.from_dict(to_dict()) restores mode, index, names and time."""
-    checkpoint = Checkpoint(mode=mode, last_stage=1, completed=("asbc-gateway", "portal"), at=5.5)
-    restored = Checkpoint.from_dict(through_json(checkpoint.to_dict()))
-    assert restored == checkpoint
-    assert restored.next_stage == 2
 
 
 def make_task(**changes: object) -> Task:

@@ -19,6 +19,7 @@ from switchover.fleet.instances import REJECT_MESSAGE
 from switchover.fleet.nacos import NacosInstance, NacosServer
 from switchover.fleet.redis_server import RedisServer
 from switchover.settings import Settings
+from switchover.stores import codec
 from tests.integration import agent_gate
 from tests.integration.conftest import (
     ASBC_TOKEN,
@@ -231,7 +232,7 @@ async def test_asbc_refuses_a_wrong_bearer_token_and_the_token_is_never_shown(
     assert task.failure.stage == "asbc-gateway"
     assert "HTTP 401" in task.failure.message
     assert fleet.asbc.calls == []
-    text = json.dumps([e.to_dict() for e in await harness.events("asbc-auth")])
+    text = json.dumps([codec.event_to_dict(e) for e in await harness.events("asbc-auth")])
     assert wrong not in text
     assert ASBC_TOKEN not in text
 
@@ -314,7 +315,7 @@ async def test_nacos_instances_are_used_when_nacos_answers(
     assert {(q["namespaceId"], q["groupName"], q["healthyOnly"]) for q in lists} == {
         (NAMESPACE, "DEFAULT_GROUP", "true")
     }
-    text = json.dumps([e.to_dict() for e in await harness.events("nacos-up")])
+    text = json.dumps([codec.event_to_dict(e) for e in await harness.events("nacos-up")])
     assert "nacos-pass-31f" not in text
 
 
@@ -417,7 +418,7 @@ async def test_redis_outage_mid_plan_fails_the_task_clearly_and_a_retry_from_che
             assert Counter(completed).most_common(1)[0][1] == 1
             assert (await harness.plan("outage")).status is PlanStatus.COMPLETED
 
-            text = json.dumps([e.to_dict() for e in events])
+            text = json.dumps([codec.event_to_dict(e) for e in events])
             assert password not in text
             assert "redis unavailable" in text
 

@@ -19,6 +19,7 @@ from switchover.domain.events import Event, EventType
 from switchover.domain.records import Checkpoint, Target
 from switchover.domain.status import ExecutionMode, TaskStatus
 from switchover.errors import ConflictError, NotFoundError, StoreError
+from switchover.stores import codec
 from switchover.stores import sqlite_queries as queries
 from switchover.stores.codec import (
     control_to_dict,
@@ -196,7 +197,7 @@ async def test_rows_hold_the_shared_codec_documents(store: SqliteStore) -> None:
         assert doc("SELECT doc FROM plans") == plan_to_dict(plan)
         assert doc("SELECT doc FROM tasks") == task_run_to_dict(tasks[0])
         assert doc("SELECT configs FROM task_configs") == task_configs_to_dict(tasks[0])
-        assert doc("SELECT doc FROM events WHERE seq = 2") == stored[0].to_dict()
+        assert doc("SELECT doc FROM events WHERE seq = 2") == codec.event_to_dict(stored[0])
         assert doc("SELECT doc FROM controls") == control_to_dict(control)
     finally:
         conn.close()

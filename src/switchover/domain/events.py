@@ -98,35 +98,3 @@ class Event:
         if self.type in _OPERATOR_EVENTS and not self.data.get("recovered"):
             return Trigger.OPERATOR
         return Trigger.ENGINE
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-safe form, as stored, printed by ``--json`` and streamed."""
-        return {
-            "seq": self.seq,
-            "plan_id": self.plan_id,
-            "type": self.type.value,
-            "at": self.at,
-            "task_id": self.task_id,
-            "tenant_id": self.tenant_id,
-            "status": self.status,
-            "stage": self.stage,
-            "failure": self.failure.to_dict() if self.failure else None,
-            "data": dict(self.data),
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Event:
-        """Inverse of ``to_dict``."""
-        failure = data.get("failure")
-        return cls(
-            seq=int(data.get("seq", 0)),
-            plan_id=str(data["plan_id"]),
-            type=EventType(data["type"]),
-            at=float(data["at"]),
-            task_id=data.get("task_id"),
-            tenant_id=data.get("tenant_id"),
-            status=data.get("status"),
-            stage=data.get("stage"),
-            failure=FailureInfo.from_dict(failure) if failure else None,
-            data=dict(data.get("data") or {}),
-        )

@@ -23,26 +23,3 @@ class FailureInfo:
     step: str | None = None
     retryable: bool = False
     details: Mapping[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-safe form, as stored and shown."""
-        return {
-            "error_type": self.error_type.value,
-            "message": self.message,
-            "stage": self.stage,
-            "step": self.step,
-            "retryable": self.retryable,
-            "details": dict(self.details),
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> FailureInfo:
-        """Inverse of ``to_dict``."""
-        return cls(
-            error_type=ErrorType(data["error_type"]),
-            message=str(data["message"]),
-            stage=data.get("stage"),
-            step=data.get("step"),
-            retryable=bool(data.get("retryable", False)),
-            details=dict(data.get("details") or {}),
-        )

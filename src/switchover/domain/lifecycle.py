@@ -443,7 +443,14 @@ def task_failure(
         retryable=True,
         details={
             "stages": stage_report(names, failed_index),
-            "cause": cause.to_dict(),
+            "cause": {  # details are JSON-safe data
+                "error_type": cause.error_type.value,
+                "message": cause.message,
+                "stage": cause.stage,
+                "step": cause.step,
+                "retryable": cause.retryable,
+                "details": dict(cause.details),
+            },
         },
     )
 

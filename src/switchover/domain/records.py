@@ -102,25 +102,6 @@ class Checkpoint:
         """Index of the stage a resumed run starts with."""
         return self.last_stage + 1
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-safe form."""
-        return {
-            "mode": self.mode.value,
-            "last_stage": self.last_stage,
-            "completed": list(self.completed),
-            "at": self.at,
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Checkpoint:
-        """Inverse of ``to_dict``."""
-        return cls(
-            mode=ExecutionMode(data["mode"]),
-            last_stage=int(data["last_stage"]),
-            completed=tuple(data["completed"]),
-            at=float(data["at"]),
-        )
-
 
 class BoundaryRequest(StrEnum):
     """What an operator asked a running task to do at its next stage boundary."""

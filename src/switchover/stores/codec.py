@@ -24,8 +24,8 @@ from switchover.domain.commands import (
     SubmitPlan,
     command_name,
 )
-from switchover.domain.config import TenantConfig
-from switchover.domain.events import Event
+from switchover.domain.config import NetworkEndpoint, TenantConfig
+from switchover.domain.events import Event, EventType
 from switchover.domain.failure import FailureInfo
 from switchover.domain.records import (
     BoundaryRequest,
@@ -41,8 +41,12 @@ from switchover.domain.status import ExecutionMode, PlanStatus, TaskStatus
 from switchover.errors import ErrorType, StoreError
 
 __all__ = [
+    "checkpoint_from_dict",
+    "checkpoint_to_dict",
     "command_from_dict",
     "command_to_dict",
+    "config_from_dict",
+    "config_to_dict",
     "control_from_dict",
     "control_to_dict",
     "decode_control",
@@ -57,7 +61,11 @@ __all__ = [
     "encode_plan",
     "encode_task_configs",
     "encode_task_run",
+    "endpoint_to_dict",
     "event_from_dict",
+    "event_to_dict",
+    "failure_from_dict",
+    "failure_to_dict",
     "lease_from_dict",
     "lease_to_dict",
     "loads",
@@ -117,6 +125,132 @@ def _decoding(kind: str, build: Callable[[Mapping[str, Any]], _R], data: Mapping
         return build(data)
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise StoreError(f"stored {kind} record is malformed: {exc!r}") from exc
+
+
+# -- configs, failures, checkpoints -------------------------------------------------------
+
+
+def endpoint_to_dict(endpoint: NetworkEndpoint) -> dict[str, Any]:
+    """JSON-safe form of a network endpoint."""
+    return {
+        "key": endpoint.key,
+        "source_ip": endpoint.source_ip,
+        "source_domain": endpoint.source_domain,
+        "target_ip": endpoint.target_ip,
+        "target_domain": endpoint.target_domain,
+    }
+
+
+def _build_endpoint(data: Mapping[str, Any]) -> NetworkEndpoint:
+    return NetworkEndpoint(
+        key=str(data["key"]),
+        source_ip=data.get("source_ip"),
+        source_domain=data.get("source_domain"),
+        target_ip=data.get("target_ip"),
+        target_domain=data.get("target_domain"),
+    )
+
+
+def config_to_dict(config: TenantConfig) -> dict[str, Any]:
+    """JSON-safe form of a tenant config, as stored and shown."""
+    return {
+        "tenant_id": config.tenant_id,
+        "plan_id": config.plan_id,
+        "plan_version": config.plan_version,
+        "deploy_unit_id": config.deploy_unit_id,
+        "deploy_unit_version": config.deploy_unit_version,
+        "deploy_unit_name": config.deploy_unit_name,
+        "network_endpoints": [endpoint_to_dict(e) for e in config.network_endpoints],
+        "nacos_namespace": config.nacos_namespace,
+        "called_number_rules": list(config.called_number_rules),
+        "trunk_group": config.trunk_group,
+        "default_flag": config.default_flag,
+    }
+
+
+def _build_config(data: Mapping[str, Any]) -> TenantConfig:
+    return TenantConfig(
+        tenant_id=str(data["tenant_id"]),
+        plan_id=str(data["plan_id"]),
+        plan_version=int(data["plan_version"]),
+        deploy_unit_id=data.get("deploy_unit_id"),
+        deploy_unit_version=data.get("deploy_unit_version"),
+        deploy_unit_name=data.get("deploy_unit_name"),
+        network_endpoints=tuple(_build_endpoint(e) for e in data.get("network_endpoints") or ()),
+        nacos_namespace=data.get("nacos_namespace"),
+        called_number_rules=tuple(data.get("called_number_rules") or ()),
+        trunk_group=data.get("trunk_group"),
+        default_flag=data.get("default_flag"),
+    )
+
+
+def config_from_dict(data: Mapping[str, Any]) -> TenantConfig:
+    """Inverse of ``config_to_dict``.
+
+    Raises:
+        StoreError: ``data`` is not a valid config record.
+    """
+    return _decoding("config", _build_config, data)
+
+
+def failure_to_dict(failure: FailureInfo) -> dict[str, Any]:
+    """JSON-safe form of a failure, as stored and shown."""
+    return {
+        "error_type": failure.error_type.value,
+        "message": failure.message,
+        "stage": failure.stage,
+        "step": failure.step,
+        "retryable": failure.retryable,
+        "details": dict(failure.details),
+    }
+
+
+def _build_failure(data: Mapping[str, Any]) -> FailureInfo:
+    return FailureInfo(
+        error_type=ErrorType(data["error_type"]),
+        message=str(data["message"]),
+        stage=data.get("stage"),
+        step=data.get("step"),
+        retryable=bool(data.get("retryable", False)),
+        details=dict(data.get("details") or {}),
+    )
+
+
+def failure_from_dict(data: Mapping[str, Any]) -> FailureInfo:
+    """Inverse of ``failure_to_dict``.
+
+    Raises:
+        StoreError: ``data`` is not a valid failure record.
+    """
+    return _decoding("failure", _build_failure, data)
+
+
+def checkpoint_to_dict(checkpoint: Checkpoint) -> dict[str, Any]:
+    """JSON-safe form of a checkpoint."""
+    return {
+        "mode": checkpoint.mode.value,
+        "last_stage": checkpoint.last_stage,
+        "completed": list(checkpoint.completed),
+        "at": checkpoint.at,
+    }
+
+
+def _build_checkpoint(data: Mapping[str, Any]) -> Checkpoint:
+    return Checkpoint(
+        mode=ExecutionMode(data["mode"]),
+        last_stage=int(data["last_stage"]),
+        completed=tuple(data["completed"]),
+        at=float(data["at"]),
+    )
+
+
+def checkpoint_from_dict(data: Mapping[str, Any]) -> Checkpoint:
+    """Inverse of ``checkpoint_to_dict``.
+
+    Raises:
+        StoreError: ``data`` is not a valid checkpoint record.
+    """
+    return _decoding("checkpoint", _build_checkpoint, data)
 
 
 # -- plans -----------------------------------------------------------------------------------
@@ -284,10 +418,10 @@ def task_run_to_dict(task: Task) -> dict[str, Any]:
         "updated_at": task.updated_at,
         "mode": task.mode.value,
         "stages": list(task.stages),
-        "checkpoint": checkpoint.to_dict() if checkpoint is not None else None,
+        "checkpoint": checkpoint_to_dict(checkpoint) if checkpoint is not None else None,
         "retry_count": task.retry_count,
         "version_override": task.version_override,
-        "failure": failure.to_dict() if failure is not None else None,
+        "failure": failure_to_dict(failure) if failure is not None else None,
         "requested": requested.value if requested is not None else None,
         "current_stage": task.current_stage,
         "waiting_for": task.waiting_for,
@@ -298,8 +432,8 @@ def task_configs_to_dict(task: Task) -> dict[str, Any]:
     """JSON-safe form of a task's two configs, fixed when the task is created."""
     previous = task.previous
     return {
-        "config": task.config.to_dict(),
-        "previous": previous.to_dict() if previous is not None else None,
+        "config": config_to_dict(task.config),
+        "previous": config_to_dict(previous) if previous is not None else None,
     }
 
 
@@ -322,17 +456,17 @@ def _build_task(data: Mapping[str, Any]) -> Task:
         plan_id=str(data["plan_id"]),
         tenant_id=str(data["tenant_id"]),
         position=int(data["position"]),
-        config=TenantConfig.from_dict(data["config"]),
-        previous=TenantConfig.from_dict(previous) if previous is not None else None,
+        config=_build_config(data["config"]),
+        previous=_build_config(previous) if previous is not None else None,
         status=TaskStatus(data["status"]),
         created_at=float(data["created_at"]),
         updated_at=float(data["updated_at"]),
         mode=ExecutionMode(data.get("mode", ExecutionMode.NORMAL.value)),
         stages=tuple(str(name) for name in data.get("stages") or ()),
-        checkpoint=Checkpoint.from_dict(checkpoint) if checkpoint is not None else None,
+        checkpoint=_build_checkpoint(checkpoint) if checkpoint is not None else None,
         retry_count=int(data.get("retry_count", 0)),
         version_override=int(version_override) if version_override is not None else None,
-        failure=FailureInfo.from_dict(failure) if failure is not None else None,
+        failure=_build_failure(failure) if failure is not None else None,
         requested=BoundaryRequest(requested) if requested is not None else None,
         current_stage=str(current_stage) if current_stage is not None else None,
         waiting_for=str(waiting) if (waiting := data.get("waiting_for")) is not None else None,
@@ -352,13 +486,46 @@ def task_from_dict(data: Mapping[str, Any]) -> Task:
 # -- events ----------------------------------------------------------------------------------
 
 
+def event_to_dict(event: Event) -> dict[str, Any]:
+    """JSON-safe form of an event, as stored (``views.event_json`` is what users see)."""
+    failure = event.failure
+    return {
+        "seq": event.seq,
+        "plan_id": event.plan_id,
+        "type": event.type.value,
+        "at": event.at,
+        "task_id": event.task_id,
+        "tenant_id": event.tenant_id,
+        "status": event.status,
+        "stage": event.stage,
+        "failure": failure_to_dict(failure) if failure is not None else None,
+        "data": dict(event.data),
+    }
+
+
+def _build_event(data: Mapping[str, Any]) -> Event:
+    failure = data.get("failure")
+    return Event(
+        seq=int(data.get("seq", 0)),
+        plan_id=str(data["plan_id"]),
+        type=EventType(data["type"]),
+        at=float(data["at"]),
+        task_id=data.get("task_id"),
+        tenant_id=data.get("tenant_id"),
+        status=data.get("status"),
+        stage=data.get("stage"),
+        failure=_build_failure(failure) if failure else None,
+        data=dict(data.get("data") or {}),
+    )
+
+
 def event_from_dict(data: Mapping[str, Any]) -> Event:
-    """Inverse of ``Event.to_dict``.
+    """Inverse of ``event_to_dict``.
 
     Raises:
         StoreError: ``data`` is not a valid event record.
     """
-    return _decoding("event", Event.from_dict, data)
+    return _decoding("event", _build_event, data)
 
 
 _EVENT_VALUES = attrgetter(*(field.name for field in fields(Event)))
@@ -587,7 +754,7 @@ def decode_task(run: str | bytes, configs: str | bytes) -> Task:
 
 def encode_event(event: Event) -> str:
     """Event as JSON text, its ``seq`` included."""
-    return dumps(event.to_dict())
+    return dumps(event_to_dict(event))
 
 
 def decode_event(text: str | bytes) -> Event:

@@ -20,6 +20,7 @@ from switchover.stores.codec import (
     encode_plan,
     encode_task_configs,
     encode_task_run,
+    event_to_dict,
     with_seq,
 )
 from switchover.stores.protocol import Change
@@ -264,7 +265,7 @@ def _number_events(
         if event.plan_id != plan_id:
             raise StoreError(f"event {event.type} belongs to plan {event.plan_id}, not {plan_id}")
         last_seq += 1
-        data = event.to_dict()
+        data = event_to_dict(event)
         data["seq"] = last_seq
         rows.append((plan_id, last_seq, dumps(data), event.task_id))
         numbered.append(with_seq(event, last_seq))

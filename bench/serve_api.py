@@ -56,6 +56,7 @@ from switchover.process import tuned_collector
 from switchover.server import _bind, build, uvicorn_config
 from switchover.settings import ServerSettings, Settings
 from switchover.stores.sqlite import SqliteStore
+from switchover.views import parse_timestamp
 from switchover.wiring import Runtime
 
 CONCURRENCY = 100
@@ -497,7 +498,7 @@ async def follow(http: httpx.AsyncClient, plan_id: str) -> Followed:
                         data = line[6:]
                 if seq is None:
                     continue  # the retry line, keepalives
-                at = float(json.loads(data)["at"])
+                at = parse_timestamp(json.loads(data)["at"])
                 got.seqs.append(seq)
                 if at >= got.opened:
                     got.lags.append(now - at)

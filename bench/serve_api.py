@@ -563,7 +563,7 @@ async def part_follow(tenants: int, repeats: int) -> dict[str, list[float]]:
         figures["lag_median"].append(statistics.median(lags))
         figures["lag_p99"].append(_pct(lags, 0.99))
         figures["lag_max"].append(max(lags))
-        figures["tasks_s"].append(tenants / (plan["updated_at"] - submitted))
+        figures["tasks_s"].append(tenants / (parse_timestamp(plan["updated_at"]) - submitted))
         figures["server_us"].append(server_cpu / delivered * 1e6)
         figures["client_us"].append(cpu / delivered * 1e6)
         backlogs = sorted(f.backlog for f in followers)
@@ -640,7 +640,7 @@ async def serve_side(tenants: int) -> dict[str, Any]:
         cpu = served.cpu() - cpu
     return {
         "submit_s": submit_s,
-        "run_s": plan["updated_at"] - submitted,
+        "run_s": parse_timestamp(plan["updated_at"]) - submitted,
         "cpu_s": cpu,
         "peak_rss_mib": served.stats["peak_rss_mib"],
     }

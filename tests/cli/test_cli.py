@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
+from typing import Any
 
 import pytest
+import typer
 from typer.testing import CliRunner
 
 from switchover.cli.app import app
@@ -201,3 +204,23 @@ def test_minus_h_is_help_everywhere(cli: CliRunner) -> None:
         code, out, _ = invoke(cli, *args)
         assert code == 0, args
         assert "Usage:" in out
+
+
+def _commands(group: Any, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    found: list[tuple[str, ...]] = []
+    for name, command in group.commands.items():
+        if hasattr(command, "commands"):  # a group of commands
+            found += _commands(command, (*prefix, name))
+        else:
+            found.append((*prefix, name))
+    return found
+
+
+def test_every_command_s_help_shows_an_example(cli: CliRunner) -> None:
+    commands = _commands(typer.main.get_command(app))
+    assert len(commands) > 15
+    for command in commands:
+        code, out, _ = invoke(cli, *command, "-h")
+        assert code == 0, command
+        shown = re.search(r"Examples?: switchover ", out)
+        assert shown, f"{' '.join(command)} -h shows no example"

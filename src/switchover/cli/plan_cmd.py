@@ -88,6 +88,8 @@ def preflight_command(
     probe message no subscriber acts on); every service key the plan's stages need must have
     an instance in each namespace. Exit 0 when clean, 2 for an invalid plan, 4 listing every
     problem otherwise.
+
+    Example: switchover --config fleet.yaml preflight examples/plan.yaml
     """
     opts, conf, spec, as_json = _plan_and_settings(ctx, plan_file, json_output)
     report = run_async(opts, _preflight(conf, spec))
@@ -179,6 +181,8 @@ def diff_command(
     tenants whose stored version is neither the previous nor the new one are flagged as
     drift. Exit 0 (diff shown), 2 invalid plan, 3 --tenant not in the plan, 6 Redis
     unreachable.
+
+    Example: switchover --config fleet.yaml diff examples/plan.yaml --tenant tenant-a
     """
     opts, conf, spec, as_json = _plan_and_settings(ctx, plan_file, json_output)
     dry_run(opts, conf, spec, as_json, tenant=tenant)

@@ -38,17 +38,8 @@ from playwright.async_api import Browser, Page, async_playwright
 
 from bench.machine import header, spread
 from bench.serve_api import ServerProcess, noop_body, server_process, submit, wait_settled
+from switchover.fleet.browser import CHROMIUM, CHROMIUM_ARGS, MISSING, chromium_installed
 
-CHROMIUM = os.environ.get("SWITCHOVER_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-    "--disable-quic",
-]
 AIM_FIRST_SCREEN_S = 1.0
 PROBE = """
 (() => {
@@ -190,7 +181,9 @@ async def run(tenants: int, repeats: int) -> None:
         async with httpx.AsyncClient(base_url=server.url, headers=headers, timeout=120) as http:
             await submit(http, noop_body("warmup", 10, prefix="warm"))
             await wait_settled(http, "warmup", every=0.05)
-            browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            browser = await playwright.chromium.launch(
+                executable_path=CHROMIUM, args=list(CHROMIUM_ARGS)
+            )
             print(f"   Chromium {browser.version}", flush=True)
             try:
                 await part_settled(browser, server, http, tenants, repeats)
@@ -204,8 +197,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--small", action="store_true", help="2,000 tenants instead of 10,000")
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args(argv)
-    if not os.path.exists(CHROMIUM):
-        sys.exit(f"{CHROMIUM} is not installed: scripts/bootstrap.sh installs Debian's chromium")
+    if not chromium_installed():
+        sys.exit(MISSING)
     header("dashboard: the plan page of a large plan in headless Chromium")
     start = time.perf_counter()
     asyncio.run(run(2_000 if args.small else 10_000, args.repeats))

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ import pytest
 import redis.asyncio as aioredis
 from playwright.async_api import Browser, Page, async_playwright, expect
 
+from switchover.fleet.browser import CHROMIUM, CHROMIUM_ARGS, MISSING, chromium_installed
 from switchover.fleet.fleet import Fleet
 from tests.integration.conftest import KEY_PREFIX, eventually, plan_doc, tenant_doc
 from tests.integration.test_cli import Cli, cli_for  # noqa: F401
@@ -26,16 +26,6 @@ from tests.integration.test_serve import serve
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-CHROMIUM = os.environ.get("SWITCHOVER_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-    "--disable-quic",
-]
 OPERATOR = "dash-operator-token-0123456789abcdef"
 VIEWER = "dash-viewer-token-0123456789abcdef00"
 TOKENS = [
@@ -61,10 +51,12 @@ def waves_plan(plan_id: str) -> dict[str, Any]:
 
 @pytest.fixture
 async def browser() -> AsyncIterator[Browser]:
-    if shutil.which(CHROMIUM) is None:
-        pytest.fail(f"{CHROMIUM} is not installed: scripts/bootstrap.sh installs Debian's chromium")
+    if not chromium_installed():
+        pytest.fail(MISSING)
     async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        launched = await playwright.chromium.launch(
+            executable_path=CHROMIUM, args=list(CHROMIUM_ARGS)
+        )
         try:
             yield launched
         finally:

@@ -8,7 +8,10 @@ in, data or a clear error out.
 from __future__ import annotations
 
 import codecs
+import functools
 import json
+import operator
+import re
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,6 +29,12 @@ try:
     from yaml import CSafeLoader as _SafeLoader
 except ImportError:  # PyYAML built without libyaml
     from yaml import SafeLoader as _SafeLoader  # type: ignore[assignment]
+
+try:
+    # Ten times faster than PyYAML's C loader on big plans; see load_yaml_fast for when it is used.
+    import yaml_rs as _yaml_rs
+except ImportError:  # pragma: no cover - a declared dependency; without it PyYAML does all
+    _yaml_rs = None  # type: ignore[assignment]
 
 MAX_PLAN_SIZE = 256 * 1024 * 1024
 """The largest plan file accepted, in bytes (a plan of 100,000 tenants is about 60 MB)."""
@@ -214,8 +223,175 @@ def yaml_error_message(exc: yaml.YAMLError) -> str:
     return f"not valid YAML: {' '.join(str(exc).split())[:200]}"
 
 
-def load_json(text: str) -> object:
-    """Load JSON text within the nesting bound; JSONDecodeError when it is not JSON."""
+# ---------------------------------------------------------------------------------------------
+# The fast YAML path: yaml_rs, on the texts where it reads what PyYAML reads.
+#
+# yaml_rs parses YAML 1.2; PyYAML reads YAML 1.1. They type some plain scalars differently
+# (1.1: ``yes`` is true, ``0123`` is 83, ``2024-13-45`` an error; yaml_rs: a string, 123, a
+# string), yaml_rs knows no merge keys, makes tuples of flow keys, reads some flow collections
+# PyYAML refuses, accepts control characters and overflows its stack on deep block nesting.
+# So the text is screened first; anything the screen cannot vouch for goes to PyYAML. Each
+# check is one C-level pass (a translate, or a regex that starts with a literal, so that it
+# skips to its few candidates): a 60 MB plan is screened in about half a second, where one
+# general regex scan takes seconds.
+
+# Bytes that need a closer look when present; most plans hold none but * and _.
+_RARE = (
+    bytes(range(0x20)).replace(b"\n", b"") + b"\x7f\\&!%@`|>?*<=[]{}_" + bytes(range(0x80, 0x100))
+)
+_NOT_RARE = bytes(byte for byte in range(0x100) if byte not in _RARE)
+_REFUSED = frozenset(bytes(range(0x20)).replace(b"\n", b"") + b"\x7f\\")  # tabs and CRs too
+_INDICATORS = frozenset(b"&!%@`|>?*")
+_BRACKETS = frozenset(b"[]{}")
+# Anchors, aliases, tags, directives, block scalars, complex keys: an indicator that starts a
+# token (after a space, a line break, flow punctuation or a colon).
+_INDICATOR = {
+    byte: re.compile(
+        re.escape(bytes([byte])) + rb"(?<=[\s\[\]{},:]" + re.escape(bytes([byte])) + rb")"
+    )
+    for byte in b"&!%@`|>?*"
+}  # one per character: a pattern that starts with a literal skips to its candidates
+# A plain scalar "=" (PyYAML: the "value" tag, which it cannot construct).
+_VALUE = re.compile(rb"=(?<=[\s\[\]{},:]=)(?=[\s\[\]{},:#]|\Z)")
+# A flow collection with something in it: flow style is where YAML 1.1 and 1.2 parsers differ
+# most ([0:], {a:}, flow keys), and big plans are written in block style; [] and {} are fine.
+_FLOW = re.compile(rb"[\[{](?! *[\]}])")
+# A number with a leading zero (0123, 00, 0o17, 0X1F, 0_1): 83, 0, a string... to PyYAML,
+# 123, 0, 15... to yaml_rs. A token that starts at a space, a line break, flow punctuation or a
+# colon, optionally signed, and runs up to one of them.
+_LEADING_ZERO = re.compile(
+    rb"0[0-9_oOXB](?:(?<![^\s\[{,:]..)|(?<![^\s\[{,:]...)(?<=[-+]..))"
+    rb"[0-9a-fA-FxXoObBeE_.+-]*(?=[\s,\]}#:]|\Z)"
+)
+# Underscores in numbers: yaml_rs reads _1, +_1 and 1e_3 as numbers, PyYAML as strings.
+_UNDERSCORE = re.compile(rb"_[0-9a-fA-FxXoObBeE_.+-]*(?=[\s,\]}#:]|\Z)")
+_NUMBER_HEAD = re.compile(rb"(?:\A|[\s\[\]{},:])[0-9a-fA-FxXoObBeE_.+-]*\Z")
+# Dates and times (and what looks like them): PyYAML refuses the invalid ones (2024-13-45)
+# wherever they are, yaml_rs keeps them as strings.
+_DATE = re.compile(rb"-[0-9](?<=[0-9]{4}-[0-9])")
+# Another document, or block nesting deep enough to overflow yaml_rs's stack (it parses
+# recursively; thousands of levels are fine, the limit is here far below).
+_LINE_START = re.compile(rb"\n(?:---|\.\.\.|[ -]{512})")
+_DEEP_START = re.compile(rb"---|\.\.\.|[ -]{512}")
+
+
+def _numbers_read_alike(data: bytes) -> bool:
+    """Whether no plain scalar in ``data`` is a number yaml_rs and PyYAML read differently."""
+    if _LEADING_ZERO.search(data):
+        return False
+    for found in _UNDERSCORE.finditer(data):
+        # Only a token made of number characters throughout can be a number.
+        head = data[max(0, found.start() - 128) : found.start()]
+        if _NUMBER_HEAD.search(head):
+            return False
+    return True
+
+
+def _fast_yaml_may_read(text: str, data: bytes) -> bool:
+    """Whether yaml_rs reads ``text`` (``data``: its UTF-8) as PyYAML does (see load_yaml_fast)."""
+    rare = set(data.translate(None, _NOT_RARE))
+    if rare & _REFUSED:
+        return False  # control characters, tabs, CRs, escapes
+    if any(byte >= 0x80 for byte in rare) and not text.replace("\n", "").isprintable():
+        return False  # other line breaks, byte-order marks, spaces PyYAML may refuse
+    for indicator in rare & _INDICATORS:
+        if data[0] == indicator or _INDICATOR[indicator].search(data):
+            return False
+    if 0x3C in rare and b"<<" in data:  # <
+        return False  # merge keys
+    if 0x3D in rare and (data[:1] == b"=" or _VALUE.search(data)):  # =
+        return False
+    if rare & _BRACKETS and _FLOW.search(data):
+        return False
+    if _DATE.search(data) or _DEEP_START.match(data) or _LINE_START.search(data):
+        return False
+    return _numbers_read_alike(data)
+
+
+def load_yaml_fast(text: str, data: bytes | None = None) -> tuple[object, bool]:
+    """Load one YAML document as ``load_yaml`` does, with yaml_rs when the text allows it.
+
+    yaml_rs reads the document when it is in block style (empty flow collections aside) and
+    holds no anchor, alias, tag, directive, escape, block scalar, complex key, merge key, date,
+    control character, tab or CR, and no
+    number that YAML 1.2 and 1.1 read as different numbers (0123, 0o17, _1). Then the data
+    equals ``load_yaml(text)`` but in two ways, both left to the caller:
+
+    * a plain scalar that YAML 1.1 reads as a boolean or a number (``yes``, ``off``, ``1:30``)
+      is the string: a caller that uses a string checks it with ``yaml11_reads_as_str`` (and
+      mappings keyed by such strings may hold entries that PyYAML merges into one);
+    * a plain scalar that YAML 1.1 reads as a string but 1.2 as a float (``1e3``, ``+.5``) is
+      the float: a caller that converts strings to numbers (as pydantic's lax float does)
+      gets the same number either way, and one that wants no float refuses both.
+
+    And the data may nest deeper than MAX_DEPTH, which PyYAML refuses: the caller checks that
+    too (``deeper_than``).
+
+    Args:
+        text: the document.
+        data: ``text`` as UTF-8, when the caller has it.
+
+    Returns:
+        ``(data, exact)``: ``exact`` is True when PyYAML loaded the text.
+
+    Raises:
+        yaml.YAMLError: as ``load_yaml`` (only PyYAML's errors are ever raised).
+    """
+    if _yaml_rs is not None and _fast_yaml_may_read(
+        text, text.encode("utf-8", "surrogatepass") if data is None else data
+    ):
+        try:
+            loaded = _yaml_rs.loads(text, parse_datetime=False)
+        except Exception:  # whatever yaml_rs refuses, PyYAML words the refusal
+            pass
+        except BaseException as exc:  # a Rust panic is pyo3's PanicException, no Exception
+            if type(exc).__name__ != "PanicException":
+                raise
+        else:
+            return loaded, False
+    return load_yaml(text), True
+
+
+# PyYAML's own table of implicit types: a plain scalar is no string to it when a resolver keyed
+# by its first character (or by None: any) matches it. Joined here into one pattern per
+# character, so that a string is settled with one match.
+def _non_str_patterns() -> dict[str, re.Pattern[str]]:
+    table = _SafeLoader.yaml_implicit_resolvers
+    joined: dict[str, re.Pattern[str]] = {}
+    for first in table:
+        if first is not None:
+            resolvers = [*table[first], *table.get(None, ())]
+            flags = functools.reduce(operator.or_, (rx.flags for _, rx in resolvers), 0)
+            alternatives = "|".join(f"(?:{rx.pattern})" for _, rx in resolvers)
+            joined[first] = re.compile(alternatives, flags)
+    return joined
+
+
+_NON_STR = _non_str_patterns()
+_ANY_FIRST = bool(_SafeLoader.yaml_implicit_resolvers.get(None))
+
+
+def yaml11_reads_as_str(value: str) -> bool:
+    """Whether a string in ``load_yaml_fast``'s data is the same string to PyYAML.
+
+    It is unless it was a plain scalar that YAML 1.1 reads as a boolean or a number (``yes``,
+    ``1:30``); a quoted one would be the string to both, so this errs on the side of False.
+    The empty string is one: yaml_rs reads an empty plain scalar as null, as PyYAML does.
+    """
+    if not value or "," in value:  # no YAML 1.1 type holds a comma (a test checks)
+        return True
+    pattern = _NON_STR.get(value[0])
+    if pattern is None:
+        return not _ANY_FIRST
+    return pattern.match(value) is None
+
+
+def load_json(text: str, *, bounded: bool = True) -> object:
+    """Load JSON text within the nesting bound; JSONDecodeError when it is not JSON.
+
+    ``bounded=False`` leaves the check of nesting past MAX_DEPTH to the caller (``deeper_than``
+    on what it does not walk itself); nesting too deep for the decoder is refused anyway.
+    """
     try:
         try:
             data = json.loads(text)
@@ -227,7 +403,7 @@ def load_json(text: str) -> object:
             data = json.loads(text, parse_int=_json_int)
     except RecursionError:
         raise file_issue(f"nested deeper than {MAX_DEPTH} levels") from None
-    if _deeper_than(data, MAX_DEPTH):
+    if bounded and deeper_than(data, MAX_DEPTH):
         raise file_issue(f"nested deeper than {MAX_DEPTH} levels")
     return data
 
@@ -238,8 +414,9 @@ def _json_int(literal: str) -> int | HugeInt:
     return HugeInt(digits) if limit and digits > limit else int(literal)
 
 
-def _deeper_than(data: object, limit: int) -> bool:
-    """Whether lists and dicts nest more than ``limit`` levels in ``data`` (loaded JSON)."""
+def deeper_than(data: object, limit: int) -> bool:
+    """Whether lists and dicts nest more than ``limit`` levels in ``data`` (loaded JSON or
+    ``load_yaml_fast`` data; ``data`` itself is the first level)."""
     # Level by level, with the per-value work in C-level iterators: this runs on every JSON
     # plan, and one of 100,000 tenants holds millions of values.
     level: list[Any] = [data] if type(data) in _CONTAINERS else []

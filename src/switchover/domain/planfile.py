@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import codecs
+import enum
 import functools
+import gc
 import json
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -28,10 +31,14 @@ from pydantic_core import ErrorDetails, PydanticCustomError
 
 from switchover.domain.config import NetworkEndpoint, TenantConfig
 from switchover.domain.documents import (
+    MAX_DEPTH,
     MAX_PLAN_SIZE,
     decode_utf8,
+    deeper_than,
     load_json,
     load_yaml,
+    load_yaml_fast,
+    yaml11_reads_as_str,
     yaml_error_message,
 )
 from switchover.domain.documents import (
@@ -455,8 +462,9 @@ def _given(raw: Mapping[Any, Any], name: str) -> bool:
     return hit is not None and _blank_to_none(hit[1]) is not None
 
 
+@functools.lru_cache(maxsize=64)  # a previous config often repeats its tenant's rules
 def _parse_rules(text: str) -> tuple[str, ...]:
-    return tuple(rule for rule in (part.strip() for part in text.split(",")) if rule)
+    return tuple(filter(None, map(str.strip, text.split(","))))
 
 
 def _cross_field_issues(raw: Mapping[Any, Any], prefix: str) -> list[tuple[str, str]]:
@@ -488,17 +496,403 @@ def _cross_field_issues(raw: Mapping[Any, Any], prefix: str) -> list[tuple[str, 
 
 
 # ---------------------------------------------------------------------------------------------
+# The quick path. A tenant whose every field is plainly valid, as nearly all are, is checked with
+# a few lookups and type tests and built directly; pydantic's validation costs a hundred times
+# more. Anything unusual (a problem, both spellings of one field, a mapping that is no dict...)
+# takes the full path below, which words every problem. The quick path accepts a tenant only
+# when the full path would, and builds the same configs from it.
+
+
+class _InexactYamlError(Exception):
+    """Data from the fast YAML loader holds a string YAML 1.1 reads otherwise, or a problem:
+    the document is read again with PyYAML, whose data and messages are the reference."""
+
+
+class _TooDeepError(Exception):
+    """A value nests deeper than MAX_DEPTH (checked here for loaders that leave it to us)."""
+
+
+_CONTAINERS = (dict, list)
+_CONFIG_NAMES = (
+    "tenant_id",
+    "plan_id",
+    "plan_version",
+    "deploy_unit_id",
+    "deploy_unit_version",
+    "deploy_unit_name",
+    "network_endpoints",
+    "nacos_name_space",
+    "called_number_rules",
+    "trunk_group",
+    "default_flag",
+    "source_tenant_deploy_config",
+)
+_ENDPOINT_NAMES = ("key", "source_ip", "source_domain", "target_ip", "target_domain")
+
+
+def _spellings(names: Sequence[str], *extra: tuple[str, str]) -> dict[str, str]:
+    """Every accepted key of ``names`` mapped to its camelCase spelling."""
+    spellings = {name: _camel(name) for name in names}
+    spellings.update({_camel(name): _camel(name) for name in names})
+    spellings.update(extra)
+    return spellings
+
+
+_CONFIG_SPELLINGS = _spellings(_CONFIG_NAMES, ("nacos_namespace", _camel("nacos_name_space")))
+_ENDPOINT_SPELLINGS = _spellings(_ENDPOINT_NAMES)
+_CONFIG_KEYS = frozenset(_camel(name) for name in _CONFIG_NAMES)
+_ENDPOINT_KEYS = frozenset(_camel(name) for name in _ENDPOINT_NAMES)
+_TENANT_ID_MATCH = _TENANT_ID_RE.fullmatch
+_PLAN_ID_MATCH = _PLAN_ID_RE.fullmatch
+
+
+@functools.lru_cache(maxsize=4096)
+def _is_ipv4(value: str) -> bool:
+    # Addresses repeat across a plan's routes (their gateways): most checks are cache hits.
+    return _IPV4_RE.fullmatch(value) is not None
+
+
+# (tenant_id, plan_id, plan_version, deploy_unit_id, deploy_unit_version, deploy_unit_name,
+#  network_endpoints, nacos_namespace, called_number_rules, trunk_group, default_flag)
+_QuickConfig = tuple[
+    str | None,
+    str | None,
+    int | None,
+    int | None,
+    int | None,
+    str | None,
+    tuple[NetworkEndpoint, ...],
+    str | None,
+    tuple[str, ...],
+    str | None,
+    bool | None,
+]
+
+
+@dataclass(slots=True)
+class _QuickTenant:
+    """A tenant the quick path accepted: its config, previous config, the user's key for its
+    tenantId, and planId/planVersion as ``_lookup`` finds them (the user's key, the raw value,
+    the checked value)."""
+
+    config: _QuickConfig
+    previous: _QuickConfig | None
+    tenant_key: str
+    plan_id: tuple[str, object, str] | None
+    plan_version: tuple[str, object, int] | None
+
+
+# Building. A frozen dataclass's __init__ sets each field through object.__setattr__; for the
+# hundreds of thousands of configs of a big plan, setting the slots directly builds the same
+# objects (a test compares them) in half the time.
+_new = object.__new__
+_SLOTS = {cls: vars(cls) for cls in (NetworkEndpoint, TenantConfig, TenantSpec)}
+_set_key = _SLOTS[NetworkEndpoint]["key"].__set__
+_set_source_ip = _SLOTS[NetworkEndpoint]["source_ip"].__set__
+_set_source_domain = _SLOTS[NetworkEndpoint]["source_domain"].__set__
+_set_target_ip = _SLOTS[NetworkEndpoint]["target_ip"].__set__
+_set_target_domain = _SLOTS[NetworkEndpoint]["target_domain"].__set__
+_set_tenant_id = _SLOTS[TenantConfig]["tenant_id"].__set__
+_set_plan_id = _SLOTS[TenantConfig]["plan_id"].__set__
+_set_plan_version = _SLOTS[TenantConfig]["plan_version"].__set__
+_set_deploy_unit_id = _SLOTS[TenantConfig]["deploy_unit_id"].__set__
+_set_deploy_unit_version = _SLOTS[TenantConfig]["deploy_unit_version"].__set__
+_set_deploy_unit_name = _SLOTS[TenantConfig]["deploy_unit_name"].__set__
+_set_network_endpoints = _SLOTS[TenantConfig]["network_endpoints"].__set__
+_set_nacos_namespace = _SLOTS[TenantConfig]["nacos_namespace"].__set__
+_set_called_number_rules = _SLOTS[TenantConfig]["called_number_rules"].__set__
+_set_trunk_group = _SLOTS[TenantConfig]["trunk_group"].__set__
+_set_default_flag = _SLOTS[TenantConfig]["default_flag"].__set__
+_set_config = _SLOTS[TenantSpec]["config"].__set__
+_set_previous = _SLOTS[TenantSpec]["previous"].__set__
+
+
+def _endpoint(
+    key: str,
+    source_ip: str | None,
+    source_domain: str | None,
+    target_ip: str | None,
+    target_domain: str | None,
+) -> NetworkEndpoint:
+    endpoint: NetworkEndpoint = _new(NetworkEndpoint)
+    _set_key(endpoint, key)
+    _set_source_ip(endpoint, source_ip)
+    _set_source_domain(endpoint, source_domain)
+    _set_target_ip(endpoint, target_ip)
+    _set_target_domain(endpoint, target_domain)
+    return endpoint
+
+
+def _config(fields: _QuickConfig, tenant_id: str, plan_id: str, version: int) -> TenantConfig:
+    config: TenantConfig = _new(TenantConfig)
+    _set_tenant_id(config, tenant_id)
+    _set_plan_id(config, plan_id)
+    _set_plan_version(config, version)
+    _set_deploy_unit_id(config, fields[3])
+    _set_deploy_unit_version(config, fields[4])
+    _set_deploy_unit_name(config, fields[5])
+    _set_network_endpoints(config, fields[6])
+    _set_nacos_namespace(config, fields[7])
+    _set_called_number_rules(config, fields[8])
+    _set_trunk_group(config, fields[9])
+    _set_default_flag(config, fields[10])
+    return config
+
+
+def _spec(config: TenantConfig, previous: TenantConfig | None) -> TenantSpec:
+    spec: TenantSpec = _new(TenantSpec)
+    _set_config(spec, config)
+    _set_previous(spec, previous)
+    return spec
+
+
+def _yaml11_str(value: str) -> bool:
+    # Most strings are longer than any YAML 1.1 word and start with a letter: settled at once.
+    return (len(value) > 5 and value[0].isalpha()) or yaml11_reads_as_str(value)
+
+
+_BAD = object()  # a field value the quick path does not accept
+
+
+def _quick_ip(value: object) -> object:
+    """OptionalIPv4: None, blank (None) or a dotted IPv4 address; else _BAD."""
+    if value is None or (type(value) is str and _is_ipv4(value)):
+        return value
+    if type(value) is str and not value.strip():
+        return None
+    return _BAD
+
+
+def _quick_text(value: object) -> object:
+    """OptionalText: None, blank (None) or printable text; else _BAD (the full path tells
+    which other characters are allowed)."""
+    if value is None:
+        return None
+    if type(value) is not str:
+        return _BAD
+    if value.isprintable():
+        return value if value.strip() else None
+    return _BAD if value.strip() else None
+
+
+def _camel_dict(
+    raw: dict[Any, Any], spellings: Mapping[str, str], room: int | None
+) -> dict[str, Any] | None:
+    """``raw``'s known fields under their camelCase keys; None when a field is spelled twice.
+
+    The values of other keys are ignored, as the models ignore them, but for their depth.
+    """
+    known: dict[str, Any] = {}
+    for key, value in raw.items():
+        camel = spellings.get(key)
+        if camel is None:
+            if room is not None and type(value) in _CONTAINERS and deeper_than(value, room):
+                raise _TooDeepError
+        elif camel in known:
+            return None
+        else:
+            known[camel] = value
+    return known
+
+
+def _quick_endpoint(raw: object, yaml11: bool, room: int | None) -> NetworkEndpoint | None:
+    if type(raw) is not dict:
+        return None
+    known = raw if _ENDPOINT_KEYS.issuperset(raw) else _camel_dict(raw, _ENDPOINT_SPELLINGS, room)
+    if known is None:
+        return None
+    get = known.get
+    key = get("key")
+    if type(key) is not str or not key.strip() or not key.isprintable():
+        return None
+    source_ip, source_domain = _quick_ip(get("sourceIp")), _quick_text(get("sourceDomain"))
+    target_ip, target_domain = _quick_ip(get("targetIp")), _quick_text(get("targetDomain"))
+    if (
+        source_ip is _BAD
+        or target_ip is _BAD
+        or source_domain is _BAD
+        or target_domain is _BAD
+        or (source_ip is None and source_domain is None)
+        or (target_ip is None and target_domain is None)
+    ):
+        return None
+    if yaml11 and not (
+        _yaml11_str(key)
+        and (source_domain is None or _yaml11_str(source_domain))  # type: ignore[arg-type]
+        and (target_domain is None or _yaml11_str(target_domain))  # type: ignore[arg-type]
+    ):
+        raise _InexactYamlError
+    return _endpoint(key, source_ip, source_domain, target_ip, target_domain)  # type: ignore[arg-type]
+
+
+def _quick_config(
+    known: dict[str, Any], source: bool, yaml11: bool, room: int | None
+) -> _QuickConfig | None:
+    """The checked fields of one config (``source``: a previous config), or None."""
+    get = known.get
+    tenant_id = get("tenantId")
+    if tenant_id is None:
+        if not source:
+            return None
+    elif type(tenant_id) is not str or _TENANT_ID_MATCH(tenant_id) is None:
+        return None
+    plan_id = raw_plan_id = get("planId")
+    if plan_id is not None:
+        if type(plan_id) is int:
+            if plan_id.bit_length() > 256:
+                return None
+            plan_id = str(plan_id)
+        elif type(plan_id) is not str:
+            return None
+        if _PLAN_ID_MATCH(plan_id) is None:
+            return None
+    version = get("planVersion")
+    if version is None:
+        if source:
+            return None
+    elif type(version) is not int or not 0 <= version <= _INT_MAX:
+        return None
+    unit_id, unit_version = get("deployUnitId"), get("deployUnitVersion")
+    if unit_id is not None and (type(unit_id) is not int or not _INT_MIN <= unit_id <= _INT_MAX):
+        return None
+    if unit_version is not None and (
+        type(unit_version) is not int or not _INT_MIN <= unit_version <= _INT_MAX
+    ):
+        return None
+    unit_name, namespace = get("deployUnitName"), get("nacosNameSpace")
+    if unit_name is not None and (
+        type(unit_name) is not str or not unit_name.strip() or not unit_name.isprintable()
+    ):
+        return None
+    if namespace is not None and (type(namespace) is not str or not namespace.isprintable()):
+        return None
+    rules: tuple[str, ...] = ()
+    raw_rules, trunk = get("calledNumberRules"), _quick_text(get("trunkGroup"))
+    if raw_rules is not None:
+        if type(raw_rules) is not str:
+            return None
+        if raw_rules.strip():
+            if not raw_rules.isprintable():
+                return None  # breaks and tabs between rules: the full path checks each rule
+            rules = _parse_rules(raw_rules)
+            if not rules:
+                return None
+    if trunk is _BAD or bool(rules) != (trunk is not None):
+        return None
+    flag = get("defaultFlag")
+    if flag is not None and type(flag) is not bool:
+        return None
+    endpoints: tuple[NetworkEndpoint, ...] = ()
+    raw_endpoints = get("networkEndpoints")
+    if raw_endpoints is not None:
+        if type(raw_endpoints) is not list:
+            return None
+        inner = None if room is None else room - 2
+        built = [_quick_endpoint(item, yaml11, inner) for item in raw_endpoints]
+        if None in built:
+            return None
+        endpoints = tuple(built)  # type: ignore[arg-type]  # no None left
+    if source and room is not None:
+        nested = get("sourceTenantDeployConfig")  # one level of history: ignored
+        if type(nested) in _CONTAINERS and deeper_than(nested, room):
+            raise _TooDeepError
+    if yaml11:
+        texts = (tenant_id, raw_plan_id, unit_name, namespace, rules and raw_rules, trunk)
+        if not all(_yaml11_str(text) for text in texts if type(text) is str):
+            raise _InexactYamlError
+    return (
+        tenant_id,
+        plan_id,
+        version,
+        unit_id,
+        unit_version,
+        unit_name,
+        endpoints,
+        namespace,
+        rules,
+        trunk,  # type: ignore[return-value]  # a str or None: checked above
+        flag,
+    )
+
+
+def _quick_tenant(raw: object, yaml11: bool, room: int | None) -> _QuickTenant | None:
+    """The quick path's verdict on one tenant entry: accepted and checked, or None."""
+    if type(raw) is not dict:
+        return None
+    known = raw if _CONFIG_KEYS.issuperset(raw) else _camel_dict(raw, _CONFIG_SPELLINGS, room)
+    if known is None:
+        return None
+    config = _quick_config(known, False, yaml11, room)
+    if config is None:
+        return None
+    previous = None
+    raw_source = known.get("sourceTenantDeployConfig")
+    if raw_source is not None:
+        if type(raw_source) is not dict:
+            return None
+        inner = None if room is None else room - 1
+        source = (
+            raw_source
+            if _CONFIG_KEYS.issuperset(raw_source)
+            else _camel_dict(raw_source, _CONFIG_SPELLINGS, inner)
+        )
+        if source is None:
+            return None
+        previous = _quick_config(source, True, yaml11, inner)
+        if previous is None or (previous[0] is not None and previous[0] != config[0]):
+            return None
+    plan_id = version = None
+    if config[1] is not None:
+        key = "planId" if known is raw or "planId" in raw else "plan_id"
+        plan_id = (key, raw[key], config[1])
+    if config[2] is not None:
+        key = "planVersion" if known is raw or "planVersion" in raw else "plan_version"
+        version = (key, raw[key], config[2])
+    tenant_key = "tenantId" if known is raw or "tenantId" in raw else "tenant_id"
+    return _QuickTenant(config, previous, tenant_key, plan_id, version)
+
+
+def _yaml11_model_strings(model: _DeployConfigFields) -> bool:
+    """Whether every string a validated config uses reads the same in YAML 1.1 (full path)."""
+    strings = [
+        model.tenant_id,
+        model.plan_id,
+        model.deploy_unit_name,
+        model.nacos_name_space,
+        model.called_number_rules,
+        model.trunk_group,
+    ]
+    for endpoint in model.network_endpoints or ():
+        strings += (endpoint.key, endpoint.source_domain, endpoint.target_domain)
+    source = (
+        model.source_tenant_deploy_config if isinstance(model, TenantDeployConfigInput) else None
+    )
+    if source is not None and not _yaml11_model_strings(source):
+        return False
+    return all(_yaml11_str(text) for text in strings if isinstance(text, str))
+
+
+def _yaml11_section_strings(raw_section: Mapping[Any, Any]) -> bool:
+    """Whether the plan section's strings (id, name, description, wave sizes) read the same."""
+    strings = [raw_section.get(key) for key in ("id", "name", "description")]
+    for wave in raw_section.get("waves") or ():
+        strings.append(wave.get("size") if isinstance(wave, Mapping) else wave)
+    return all(_yaml11_str(text) for text in strings if isinstance(text, str))
+
+
+# ---------------------------------------------------------------------------------------------
 # Parsing.
 
 
 @dataclass(slots=True)
 class _Entry:
-    """One tenant entry being checked: its label, raw data, model (if valid) and issues."""
+    """One tenant entry being checked: its label, raw data, model or quick verdict, issues."""
 
     index: int
     raw: object
     label: str
     model: TenantDeployConfigInput | None = None
+    quick: _QuickTenant | None = None
     issues: list[tuple[str, str]] = field(default_factory=list)
 
 
@@ -518,11 +912,16 @@ def parse_plan_bytes(data: bytes, *, default_max_concurrency: int = 10) -> PlanS
     """
     if len(data) > MAX_PLAN_SIZE:
         raise _too_large(len(data), "bytes")
+    encoded = data[len(codecs.BOM_UTF8) :] if data.startswith(codecs.BOM_UTF8) else data
+    # The text is not kept here, so that parsing may drop it once loaded (tens of megabytes).
+    return _parse_text(_decoded(data), encoded, default_max_concurrency)
+
+
+def _decoded(data: bytes) -> str:
     try:
-        text = decode_utf8(data)
+        return decode_utf8(data)
     except ValueError as exc:
         raise _file_issue(str(exc)) from exc
-    return parse_plan_text(text, default_max_concurrency=default_max_concurrency)
 
 
 def parse_plan_text(text: str, *, default_max_concurrency: int = 10) -> PlanSpec:
@@ -539,29 +938,78 @@ def parse_plan_text(text: str, *, default_max_concurrency: int = 10) -> PlanSpec
         PlanValidationError: the text is too large or not YAML/JSON, or the plan has problems;
             ``issues`` lists every one of them.
     """
+    return _parse_text(text, None, default_max_concurrency)
+
+
+def _parse_text(text: str, encoded: bytes | None, default_max_concurrency: int) -> PlanSpec:
+    """Load and check a plan document; ``encoded`` is ``text`` as UTF-8 when the caller has it
+    (then the text itself is dropped once loaded, and decoded again if needed)."""
     if len(text) > MAX_PLAN_SIZE:
         raise _too_large(len(text), "characters")
     if text.startswith("\ufeff"):
         text = text[1:]
-    return parse_plan_data(_load_plan(text), default_max_concurrency=default_max_concurrency)
+        encoded = None
+    # Loading and checking make millions of objects and free none: the cyclic collector would
+    # walk them again and again for nothing (a third of the time of a big JSON plan).
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        data, kind = _load_plan(text, encoded)
+        if encoded is not None:
+            text = ""
+        try:
+            return _parse(
+                data,
+                default_max_concurrency,
+                yaml11=kind is _Loaded.FAST_YAML,
+                bounded=kind is not _Loaded.YAML,
+                consume=True,
+            )
+        except _InexactYamlError:
+            del data
+        # The fast loader's data holds a string YAML 1.1 reads otherwise, or a problem: the
+        # reference loader's data decides, and words the problems.
+        if encoded is not None:
+            text = decode_utf8(encoded)
+        try:
+            data = load_yaml(text)
+        except yaml.YAMLError as exc:
+            raise _file_issue(yaml_error_message(exc)) from exc
+        return _parse(data, default_max_concurrency, yaml11=False, bounded=False, consume=True)
+    finally:
+        if collecting:
+            gc.enable()
 
 
-def _load_plan(text: str) -> object:
+class _Loaded(enum.Enum):
+    """How a plan document was loaded, hence what its data may still hold."""
+
+    JSON = "json"  # not yet checked for depth
+    YAML = "yaml"  # PyYAML: the reference, depth checked
+    FAST_YAML = "fast-yaml"  # yaml_rs: see documents.load_yaml_fast; depth not checked
+
+
+def _load_plan(text: str, encoded: bytes | None) -> tuple[object, _Loaded]:
     if _STARTS_LIKE_JSON.match(text):
         try:
-            return load_json(text)
+            return load_json(text, bounded=False), _Loaded.JSON
         except json.JSONDecodeError as json_exc:
             # YAML flow style also starts with a bracket; when neither parses, the JSON
             # message is the one that fits what the author meant.
             try:
-                return load_yaml(text)
+                return _load_yaml(text, encoded)
             except yaml.YAMLError:
                 where = f"line {json_exc.lineno}, column {json_exc.colno}"
                 raise _file_issue(f"not valid JSON: {json_exc.msg} ({where})") from json_exc
     try:
-        return load_yaml(text)
+        return _load_yaml(text, encoded)
     except yaml.YAMLError as exc:
         raise _file_issue(yaml_error_message(exc)) from exc
+
+
+def _load_yaml(text: str, encoded: bytes | None) -> tuple[object, _Loaded]:
+    data, exact = load_yaml_fast(text, encoded)
+    return data, _Loaded.YAML if exact else _Loaded.FAST_YAML
 
 
 def parse_plan_data(data: object, *, default_max_concurrency: int = 10) -> PlanSpec:
@@ -578,15 +1026,65 @@ def parse_plan_data(data: object, *, default_max_concurrency: int = 10) -> PlanS
         PlanValidationError: the plan has problems; ``issues`` lists every one of them.
         ValueError: ``default_max_concurrency`` is below 1.
     """
+    return _parse(data, default_max_concurrency, yaml11=False, bounded=False)
+
+
+def _parse(
+    data: object,
+    default_max_concurrency: int,
+    *,
+    yaml11: bool,
+    bounded: bool,
+    consume: bool = False,
+) -> PlanSpec:
+    """parse_plan_data, for data from any loader.
+
+    Args:
+        data: the loaded document.
+        default_max_concurrency: as parse_plan_data.
+        yaml11: the data is from the fast YAML loader: strings it uses are checked against
+            YAML 1.1, and any problem raises _InexactYamlError (PyYAML's data words the problems).
+        bounded: the loader left the depth bound to this function.
+        consume: the data is this call's alone: its tenant list may be emptied as it goes.
+    """
     if default_max_concurrency < 1:
         raise ValueError("default_max_concurrency must be at least 1")
+    try:
+        return _checked_plan(data, default_max_concurrency, yaml11, bounded, consume)
+    except _TooDeepError:
+        if yaml11:
+            raise _InexactYamlError from None
+        raise _file_issue(f"nested deeper than {MAX_DEPTH} levels") from None
+
+
+def _checked_plan(
+    data: object, default_max_concurrency: int, yaml11: bool, bounded: bool, consume: bool
+) -> PlanSpec:
     plan_issues: list[ValidationIssue] = []
     section, raw_section, tenants = _split_shape(data, plan_issues)
+    if bounded:
+        if tenants is None:
+            if type(data) in _CONTAINERS and deeper_than(data, MAX_DEPTH):
+                raise _TooDeepError
+        elif type(data) is dict and any(
+            value is not tenants and deeper_than(value, MAX_DEPTH - 1) for value in data.values()
+        ):
+            raise _TooDeepError
     if tenants is None:
+        if yaml11:
+            raise _InexactYamlError
         raise PlanValidationError(plan_issues)
     if not tenants:
         plan_issues.append(ValidationIssue(None, "tenants", "at least one tenant is required"))
-    entries = [_check_entry(index, raw) for index, raw in enumerate(tenants, start=1)]
+    if yaml11 and raw_section is not None and not _yaml11_section_strings(raw_section):
+        raise _InexactYamlError
+    above = 1 if tenants is data else 2  # containers around each tenant entry
+    room = MAX_DEPTH - above - 1 if bounded else None  # for the values of a tenant's fields
+    entries = []
+    for index, raw in enumerate(tenants, start=1):
+        entries.append(_entry(index, raw, yaml11, room))
+        if consume:
+            tenants[index - 1] = None  # a big plan's data is freed as its configs are built
 
     plan_id = _agree(entries, raw_section, plan_issues, "plan_id", "id", _checked_plan_id)
     version = _agree(entries, raw_section, plan_issues, "plan_version", "version", _checked_version)
@@ -595,7 +1093,10 @@ def parse_plan_data(data: object, *, default_max_concurrency: int = 10) -> PlanS
         if not entry.label.startswith("#"):
             first = seen.setdefault(entry.label, entry.index)
             if first != entry.index:
-                key = _spelled(entry.raw, "tenant_id") if isinstance(entry.raw, Mapping) else ""
+                if entry.quick is not None:
+                    key = entry.quick.tenant_key
+                else:
+                    key = _spelled(entry.raw, "tenant_id") if isinstance(entry.raw, Mapping) else ""
                 entry.issues.append((key, f"duplicates the tenantId of entry #{first}"))
 
     policy = _policy(section, raw_section, len(entries), plan_issues)
@@ -605,6 +1106,8 @@ def parse_plan_data(data: object, *, default_max_concurrency: int = 10) -> PlanS
         for field_path, message in entry.issues
     ]
     if issues:
+        if yaml11:
+            raise _InexactYamlError
         raise PlanValidationError(issues)
     # No issues means both were resolved.
     assert isinstance(plan_id, str)
@@ -616,9 +1119,24 @@ def parse_plan_data(data: object, *, default_max_concurrency: int = 10) -> PlanS
         plan_id=plan_id,
         version=version,
         max_concurrency=max_concurrency,
-        tenants=tuple(_tenant_spec(entry, plan_id, version) for entry in entries),
+        tenants=tuple([_tenant_spec(entry, plan_id, version) for entry in entries]),
         policy=policy,
     )
+
+
+def _entry(index: int, raw: object, yaml11: bool, room: int | None) -> _Entry:
+    """One tenant entry, checked the quick way if it can be, else the full way."""
+    quick = _quick_tenant(raw, yaml11, room)
+    if quick is not None:
+        label = quick.config[0]
+        assert label is not None  # the quick path requires a valid tenantId
+        return _Entry(index, None, label, quick=quick)  # its data is no longer needed
+    if room is not None and type(raw) in _CONTAINERS and deeper_than(raw, room + 1):
+        raise _TooDeepError
+    entry = _check_entry(index, raw)
+    if yaml11 and entry.model is not None and not _yaml11_model_strings(entry.model):
+        raise _InexactYamlError
+    return entry
 
 
 def _policy(
@@ -746,11 +1264,15 @@ def _agree(
     """
     label = _camel(name)
     section_value = raw_section.get(section_key) if raw_section is not None else None
-    hits = [
-        (entry, *hit)
-        for entry in entries
-        if isinstance(entry.raw, Mapping) and (hit := _lookup(entry.raw, name)) is not None
-    ]
+    # (entry, the user's key, the raw value, the checked value or None)
+    hits: list[tuple[_Entry, str, Any, Any]] = []
+    for entry in entries:
+        if entry.quick is not None:
+            hit = entry.quick.plan_id if name == "plan_id" else entry.quick.plan_version
+            if hit is not None:
+                hits.append((entry, *hit))
+        elif isinstance(entry.raw, Mapping) and (found := _lookup(entry.raw, name)) is not None:
+            hits.append((entry, found[0], found[1], check(found[1])))
     if section_value is None and not hits:
         if raw_section is not None:
             message = f"is required (here, or as every tenant's {label})"
@@ -758,8 +1280,7 @@ def _agree(
         else:
             plan_issues.append(ValidationIssue(None, label, f"{label} is required"))
         return None
-    valid = [(entry, key, check(value)) for entry, key, value in hits]
-    valid = [(entry, key, value) for entry, key, value in valid if value is not None]
+    valid = [(entry, key, checked) for entry, key, _, checked in hits if checked is not None]
     if section_value is not None:
         value, source = check(section_value), "the plan's"
     else:
@@ -786,16 +1307,27 @@ def _checked_version(value: object) -> int | None:
 
 
 def _tenant_spec(entry: _Entry, plan_id: str, version: int) -> TenantSpec:
+    quick = entry.quick
+    if quick is not None:
+        previous = quick.previous
+        config = _config(quick.config, entry.label, plan_id, version)
+        if previous is None:
+            return _spec(config, None)
+        previous_version = previous[2]
+        assert previous_version is not None  # required of a previous config
+        return _spec(
+            config, _config(previous, entry.label, previous[1] or plan_id, previous_version)
+        )
     model = entry.model
     assert model is not None  # entries without a model always carry issues
     config = _tenant_config(model, model.tenant_id, plan_id, version)
     source = model.source_tenant_deploy_config
-    previous = None
+    previous_config = None
     if source is not None:
-        previous = _tenant_config(
+        previous_config = _tenant_config(
             source, model.tenant_id, source.plan_id or plan_id, source.plan_version
         )
-    return TenantSpec(config=config, previous=previous)
+    return TenantSpec(config=config, previous=previous_config)
 
 
 def _tenant_config(

@@ -52,7 +52,7 @@ def validate(
 
     Example: switchover validate examples/plan.yaml
     """
-    from switchover.stages.catalogue import stage_names
+    from switchover.stages.names import stage_names
 
     opts = Options.of(ctx)
     as_json = opts.with_json(json_output)

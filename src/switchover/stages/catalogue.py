@@ -5,9 +5,20 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from switchover import wire
-from switchover.domain.config import TenantConfig
 from switchover.settings import Settings
 from switchover.stages.base import Stage, StageRequest
+
+# The rules themselves live in ``names``: reading a plan needs them without the steps.
+from switchover.stages.names import (
+    ASBC_GATEWAY,
+    BLUE_GREEN_GATEWAY,
+    BLUE_GREEN_GATEWAY_SERVICE,
+    OB_SERVICE,
+    OB_SERVICE_KEY,
+    PORTAL,
+    STAGE_ORDER,
+    stage_names,
+)
 from switchover.steps.agent import AgentReadinessStep, JudgeAgent, load_judge_agent
 from switchover.steps.config_push import ConfigPushStep
 from switchover.steps.http_client import HttpClient
@@ -15,35 +26,17 @@ from switchover.steps.notify import AsbcSwitchStep, PortalNotifyStep
 from switchover.steps.protocol import Step
 from switchover.steps.redis_client import RedisClient
 
-ASBC_GATEWAY = "asbc-gateway"
-PORTAL = "portal"
-BLUE_GREEN_GATEWAY = "blue-green-gateway"
-OB_SERVICE = "ob-service"
-
-STAGE_ORDER = (ASBC_GATEWAY, PORTAL, BLUE_GREEN_GATEWAY, OB_SERVICE)
-"""Every stage there is, in execution order (SPEC §4)."""
-
-BLUE_GREEN_GATEWAY_SERVICE = "blueGreenGatewayService"
-OB_SERVICE_KEY = "obService"
-
-
-def stage_names(config: TenantConfig) -> tuple[str, ...]:
-    """The stages ``config`` gets, in execution order: the one place with SPEC §4's rules.
-
-    * ``asbc-gateway`` when it has called-number rules and a trunk group;
-    * ``portal`` when it has a deploy unit name;
-    * ``blue-green-gateway`` when it has network endpoints;
-    * ``ob-service`` when it has a deploy unit name.
-
-    Forward runs, retries and rollbacks (with the previous config) all use it.
-    """
-    included = {
-        ASBC_GATEWAY: bool(config.called_number_rules) and bool(config.trunk_group),
-        PORTAL: bool(config.deploy_unit_name),
-        BLUE_GREEN_GATEWAY: bool(config.network_endpoints),
-        OB_SERVICE: bool(config.deploy_unit_name),
-    }
-    return tuple(name for name in STAGE_ORDER if included[name])
+__all__ = [
+    "ASBC_GATEWAY",
+    "BLUE_GREEN_GATEWAY",
+    "BLUE_GREEN_GATEWAY_SERVICE",
+    "OB_SERVICE",
+    "OB_SERVICE_KEY",
+    "PORTAL",
+    "STAGE_ORDER",
+    "CatalogueStageBuilder",
+    "stage_names",
+]
 
 
 class CatalogueStageBuilder:

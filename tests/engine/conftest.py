@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import pytest
@@ -76,11 +77,12 @@ class Harness:
         )
 
 
-@pytest.fixture
-async def harness() -> AsyncIterator[Harness]:
-    store = MemoryStore()
-    clock = FakeClock()
-    script = Script()
+@asynccontextmanager
+async def running(script: Script | None = None) -> AsyncIterator[Harness]:
+    """A started engine on a fresh MemoryStore and FakeClock, running ``script``'s stages;
+    stopped (and the clock closed) on the way out. For tests that cannot take a fixture
+    (property tests run many engines in one test)."""
+    store, clock, script = MemoryStore(), FakeClock(), script or Script()
     engine = Engine(
         store,
         ScriptedBuilder(script),
@@ -96,4 +98,10 @@ async def harness() -> AsyncIterator[Harness]:
         await clock.aclose()
 
 
-__all__ = ["Harness", "PlanStatus", "engine_settings"]
+@pytest.fixture
+async def harness() -> AsyncIterator[Harness]:
+    async with running() as started:
+        yield started
+
+
+__all__ = ["Harness", "PlanStatus", "engine_settings", "running"]

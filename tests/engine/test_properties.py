@@ -17,12 +17,10 @@ from switchover.domain.status import (
     ExecutionMode,
     TaskStatus,
 )
-from switchover.engine.engine import Engine
 from switchover.errors import SwitchoverError
 from switchover.stores.memory import MemoryStore
-from tests.engine.conftest import NoDiscovery, engine_settings
-from tests.support.clock import FakeClock
-from tests.support.stages import Fail, Script, ScriptedBuilder, Sleep, make_spec
+from tests.engine.conftest import running
+from tests.support.stages import Fail, Script, Sleep, make_spec
 
 TENANTS = ["a", "b", "c", "d", "e", "f"]
 STAGES = ["alpha", "beta", "gamma"]
@@ -85,19 +83,12 @@ def check_committed(store: MemoryStore, limits: dict[str, int]) -> None:
 async def run_scenario(scenario: dict[str, object]) -> None:
     plans: dict[str, list[str]] = scenario["plans"]  # type: ignore[assignment]
     limits: dict[str, int] = scenario["limits"]  # type: ignore[assignment]
-    store, clock, script = MemoryStore(), FakeClock(), Script()
+    script = Script()
     for (tenant, stage, mode), outs in scenario["outcomes"].items():  # type: ignore[attr-defined]
         script.set(tenant, stage, *outs, mode=mode)
-    script.on_step = lambda ctx: check_committed(store, limits)
-    engine = Engine(
-        store,
-        ScriptedBuilder(script),
-        settings=engine_settings(),
-        discovery=NoDiscovery(),
-        clock=clock,
-    )
-    await engine.start()
-    try:
+    async with running(script) as started:
+        store, engine = started.store, started.engine
+        script.on_step = lambda ctx: check_committed(store, limits)
         for plan_id, tenants in plans.items():
             await engine.submit_plan(
                 make_spec(tenants, plan_id=plan_id, max_concurrency=limits[plan_id])
@@ -115,9 +106,6 @@ async def run_scenario(scenario: dict[str, object]) -> None:
                 await getattr(engine, name.removesuffix("_plan"))(target)
         await asyncio.wait_for(engine.wait_idle(), timeout=20)
         check_committed(store, limits)
-    finally:
-        await engine.stop()
-        await clock.aclose()
 
     for plan_id in plans:
         events = await store.read_events(plan_id, 0, 1_000_000)

@@ -13,12 +13,9 @@ from switchover.domain.events import Event, EventType
 from switchover.domain.records import PlanSpec, Target
 from switchover.domain.rollout import Budget, GateKind, Policy, resolve_waves
 from switchover.domain.status import PlanStatus, TaskStatus
-from switchover.engine.engine import Engine
 from switchover.errors import ErrorType
-from switchover.stores.memory import MemoryStore
-from tests.engine.conftest import Harness, NoDiscovery, engine_settings
-from tests.support.clock import FakeClock
-from tests.support.stages import Fail, Script, ScriptedBuilder, make_spec
+from tests.engine.conftest import Harness, running
+from tests.support.stages import Fail, Script, make_spec
 
 
 def spec_with(count: int, policy: Policy, **kw: object) -> PlanSpec:
@@ -206,18 +203,11 @@ async def test_a_plan_without_a_policy_behaves_as_before(harness: Harness) -> No
 async def test_the_budget_halts_at_the_right_count_and_admits_nothing_after(
     failing: set[int], max_failed: int, concurrency: int
 ) -> None:
-    store, clock, script = MemoryStore(), FakeClock(), Script()
+    script = Script()
     for index in failing:
         script.set(f"t{index:03d}", "alpha", Fail())
-    engine = Engine(
-        store,
-        ScriptedBuilder(script),
-        settings=engine_settings(),
-        discovery=NoDiscovery(),
-        clock=clock,
-    )
-    await engine.start()
-    try:
+    async with running(script) as started:
+        store, engine = started.store, started.engine
         policy = Policy(budget=Budget(max_failed=max_failed))
         await engine.submit_plan(spec_with(200, policy, max_concurrency=concurrency))
         await engine.wait_idle()
@@ -238,9 +228,6 @@ async def test_the_budget_halts_at_the_right_count_and_admits_nothing_after(
         plan = await store.get_plan("p1")
         assert plan is not None
         assert plan.status in (PlanStatus.PAUSED, PlanStatus.FAILED)
-    finally:
-        await engine.stop()
-        await clock.aclose()
 
 
 def test_waves_resolve_counts_and_cumulative_percentages() -> None:
@@ -314,24 +301,14 @@ async def test_waves_never_overlap_whatever_their_sizes_and_failures(
         policy = Policy(waves=resolve_waves(sizes, total))
     except ValueError:
         return  # two cuts that round to the same tenant: refused at validation
-    store, clock, script = MemoryStore(), FakeClock(), Script()
+    script = Script()
     for index in failing:
         script.set(f"t{index:03d}", "beta", Fail())
-    engine = Engine(
-        store,
-        ScriptedBuilder(script),
-        settings=engine_settings(),
-        discovery=NoDiscovery(),
-        clock=clock,
-    )
-    await engine.start()
-    try:
+    async with running(script) as started:
+        store, engine = started.store, started.engine
         await engine.submit_plan(spec_with(total, policy, max_concurrency=concurrency))
         await engine.wait_idle()
         events = await store.read_events("p1", 0, 1_000_000)
-    finally:
-        await engine.stop()
-        await clock.aclose()
     started = {e.tenant_id: e.seq for e in events if e.type is EventType.TASK_STARTED}
     settled = {
         e.tenant_id: e.seq

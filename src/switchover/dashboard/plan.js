@@ -5,7 +5,7 @@
 import { follow, get, post } from "./api.js";
 import { budgetText, planDuration, waveText } from "./plans.js";
 import {
-  TASK_STATUSES, bar, clock, confirmAction, h, legend, notice, num, show, status, when,
+  TASK_STATUSES, bar, clock, confirmAction, h, legend, notice, num, show, showLive, status, when,
 } from "./ui.js";
 
 const PAGE = 50;
@@ -321,17 +321,14 @@ export function planPage(main, ctx, planId, query) {
     scheduleRefresh();
   }
 
-  const live = document.getElementById("live");
   refresh().then(() => {
     if (controller.signal.aborted || !state.detail) return;
-    follow(planId, state.detail.last_seq, onEvents, controller.signal, (s) => {
-      live.textContent = s === "live" ? "● live" : s === "reconnecting" ? "reconnecting…" : "";
-    });
+    follow(planId, state.detail.last_seq, onEvents, controller.signal, showLive);
   });
   return () => {
     controller.abort();
     clearTimeout(state.timer);
     clearTimeout(searchTimer);
-    live.textContent = "";
+    showLive(null);
   };
 }

@@ -5,7 +5,7 @@
 import { follow, get, post } from "./api.js";
 import { ALLOWED, LABELS } from "./plan.js";
 import {
-  clock, confirmAction, duration, h, notice, num, seconds, show, status, when,
+  clock, confirmAction, duration, h, notice, num, seconds, show, showLive, status, when,
 } from "./ui.js";
 
 const enc = encodeURIComponent;
@@ -146,16 +146,14 @@ export function taskPage(main, ctx, planId, tenantId) {
       if (events.some((e) => e.task_id === taskId) && !timer) {
         timer = setTimeout(() => { timer = null; refresh(); }, 300);
       }
-    }, controller.signal, (s) => {
-      document.getElementById("live").textContent = s === "live" ? "● live" : s === "reconnecting" ? "reconnecting…" : "";
-    });
+    }, controller.signal, showLive);
   }, (error) => {
     if (!controller.signal.aborted) show(main, h("h1", {}, tenantId), h("p", { class: "error" }, error.message));
   });
   return () => {
     controller.abort();
     clearTimeout(timer);
-    document.getElementById("live").textContent = "";
+    showLive(null);
   };
 }
 

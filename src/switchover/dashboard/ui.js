@@ -99,6 +99,12 @@ export function legend(counts) {
 
 // --------------------------------------------------------------------- notices and dialog
 
+const LIVE_TEXT = { live: "● live", reconnecting: "reconnecting…" };
+/** The header's stream state: "live", "reconnecting", or anything else for nothing. */
+export function showLive(state) {
+  document.getElementById("live").textContent = LIVE_TEXT[state] || "";
+}
+
 let noticeTimer = null;
 /** A one-line message under the header; `bad` for refusals and errors. */
 export function notice(text, bad = false) {

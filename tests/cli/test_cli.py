@@ -206,6 +206,24 @@ def test_minus_h_is_help_everywhere(cli: CliRunner) -> None:
         assert "Usage:" in out
 
 
+def test_help_loads_neither_the_display_nor_the_domain_records() -> None:
+    """``switchover --help`` imports what it shows, not what the commands use when they run."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys\nsys.argv = ['switchover', '--help']\nfrom switchover.cli import main\n"
+        "try:\n    main()\nexcept SystemExit as exc:\n    assert exc.code in (0, None)\n"
+        "heavy = ('rich.console', 'switchover.domain.records', 'switchover.domain.commands', "
+        "'switchover.engine', 'pydantic', 'yaml')\n"
+        "print('LOADED', *[m for m in heavy if m in sys.modules])"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "Commands:" in done.stdout
+    assert done.stdout.splitlines()[-1] == "LOADED"
+
+
 def _commands(group: Any, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
     found: list[tuple[str, ...]] = []
     for name, command in group.commands.items():

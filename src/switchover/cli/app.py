@@ -14,16 +14,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import typer
-from rich.console import Console
 
 from switchover import __version__
+from switchover.cli.console import err, out, print_json
 from switchover.cli.exits import Exit, exit_for_error
-from switchover.cli.render import print_json
-from switchover.domain.records import PlanSpec, Target, TargetKind
 from switchover.errors import PlanValidationError, SettingsError, SwitchoverError
 from switchover.secrets import Scrubber
 
 if TYPE_CHECKING:
+    from switchover.domain.records import PlanSpec, Target
     from switchover.service import Operations, Views
     from switchover.settings import Settings
 
@@ -45,9 +44,6 @@ config_app = typer.Typer(help="Inspect the effective settings.", no_args_is_help
 app.add_typer(config_app, name="config")
 
 _T = TypeVar("_T")
-
-out = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable JSON output.")]
 PlanOption = Annotated[str | None, typer.Option("--plan", help="A plan id.")]
@@ -296,10 +292,12 @@ def one_target(
     kind, key = given[0]
     if not key.strip():
         fail(opts, Exit.INVALID, f"--{kind} needs a {kind} id, not an empty string")
+    from switchover.domain.records import Target, TargetKind
+
     return Target(TargetKind(kind), key)
 
 
 # The commands register themselves on ``app`` when imported.
 from switchover.cli import ops_cmd, plan_cmd, run_cmd, status_cmd  # noqa: E402
 
-__all__ = ["Options", "app", "ops_cmd", "plan_cmd", "run_cmd", "status_cmd"]
+__all__ = ["Options", "app", "err", "ops_cmd", "out", "plan_cmd", "run_cmd", "status_cmd"]

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.text import Text
 
 from switchover.cli.app import (
     JsonOption,
@@ -23,13 +22,13 @@ from switchover.cli.app import (
     run_async,
     settings,
 )
+from switchover.cli.console import print_json
 from switchover.cli.exits import Exit, exit_for_task
-from switchover.cli.render import counts_line, print_json
-from switchover.domain.commands import Cancel, Command, Pause, command_name
 from switchover.domain.status import TaskStatus
 
 if TYPE_CHECKING:
     from switchover.bulk import BulkOutcome, Selection
+    from switchover.domain.commands import Command
     from switchover.service import Operations
     from switchover.settings import Settings
 
@@ -107,6 +106,10 @@ async def _bulk(
     as_json: bool,
     wait: bool,
 ) -> Exit:
+    from rich.text import Text
+
+    from switchover.cli.render import counts_line
+    from switchover.domain.commands import command_name
     from switchover.views import bulk_json
 
     verb = command_name(command)
@@ -142,6 +145,7 @@ async def _follow(
 ) -> dict[str, TaskStatus]:
     """Follow the accepted tasks to their end; their final statuses."""
     from switchover.cli.follow import show
+    from switchover.domain.commands import Cancel, Pause, command_name
     from switchover.service import Watch, tasks_started_and_settled, tasks_stopped
 
     ids = set(outcome.task_ids)
@@ -158,6 +162,8 @@ async def _follow(
 
 
 def _final_code(command: Command, status: TaskStatus) -> Exit:
+    from switchover.domain.commands import Cancel, Pause
+
     return Exit.OK if isinstance(command, Pause | Cancel) else exit_for_task(status)
 
 

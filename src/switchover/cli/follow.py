@@ -21,7 +21,8 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
-from switchover.cli.render import counts_line, event_line, failure_line, print_json, styled
+from switchover.cli.console import print_json
+from switchover.cli.render import counts_line, event_line, failure_line, styled
 from switchover.domain.events import EventType
 from switchover.domain.status import EXECUTING_TASK_STATUSES, FINAL_TASK_STATUSES, TaskStatus
 

@@ -28,8 +28,8 @@ from switchover.cli.app import (
     settings,
 )
 from switchover.cli.bulk_cmd import StatusOption, TenantsFileOption, operate_bulk, selection_of
+from switchover.cli.console import print_json
 from switchover.cli.exits import Exit, exit_for_error, exit_for_plan, exit_for_task
-from switchover.cli.render import print_json
 from switchover.cli.run_cmd import (
     PAUSING,
     drain,
@@ -38,23 +38,12 @@ from switchover.cli.run_cmd import (
     install_interrupt,
     pause_of,
 )
-from switchover.domain.commands import (
-    COMMAND_NAMES,
-    Accepted,
-    Cancel,
-    Command,
-    Pause,
-    Promote,
-    Resume,
-    Retry,
-    Rollback,
-    command_name,
-)
-from switchover.domain.records import Target
 from switchover.domain.status import PlanStatus
 from switchover.errors import SwitchoverError
 
 if TYPE_CHECKING:
+    from switchover.domain.commands import Accepted, Cancel, Command, Pause, Resume
+    from switchover.domain.records import Target
     from switchover.service import Operations, Result
     from switchover.settings import Settings
 
@@ -78,6 +67,7 @@ async def _operate_async(
     opts: Options, conf: Settings, command: Command, as_json: bool, wait: bool
 ) -> Exit:
     from switchover.cli.follow import show
+    from switchover.domain.commands import Resume, command_name
 
     async with operations(opts, conf) as op:
         accepted, watch = await op.perform(command, wait=wait)
@@ -116,6 +106,9 @@ def _on_ctrl_c(
     at once what happens next — a retried or resumed task is paused at its next stage
     boundary; a rollback, a pause or a cancel goes on to its boundary — and a second exits.
     """
+    from switchover.domain.commands import Resume, Retry, Rollback, command_name
+    from switchover.domain.records import Target
+
     if opts.server is not None:
         install_detach(opts, plan_id)
         return
@@ -139,6 +132,8 @@ def _on_ctrl_c(
 
 def _report(result: Result, as_json: bool) -> Exit:
     """Print what a followed command came to; its exit code."""
+    from switchover.domain.commands import Cancel, Pause, Resume
+
     stopping = isinstance(result.command, Pause | Cancel)
     if result.whole_plan:
         plan = result.plan
@@ -163,7 +158,13 @@ def _report(result: Result, as_json: bool) -> Exit:
     return worst
 
 
-def _plan_or_task_command(kind: type[Pause | Resume | Cancel], summary: str) -> None:
+def _kind(name: str) -> type[Pause | Resume | Cancel]:
+    from switchover.domain.commands import COMMAND_NAMES, Cancel, Pause, Resume
+
+    return {COMMAND_NAMES[k]: k for k in (Pause, Resume, Cancel)}[name]
+
+
+def _plan_or_task_command(name: str, summary: str) -> None:
     """Register ``pause``/``resume``/``cancel``: same targets, same options."""
 
     def command(
@@ -177,7 +178,10 @@ def _plan_or_task_command(kind: type[Pause | Resume | Cancel], summary: str) -> 
         wait: WaitOption = True,
         json_output: JsonOption = False,
     ) -> None:
+        from switchover.domain.records import Target
+
         opts = Options.of(ctx)
+        kind = _kind(name)
         selection = selection_of(opts, plan, status, tenants_file)
         if selection is not None:
             template = kind(target=Target.plan(selection.plan_id), actor=actor(), reason=reason)
@@ -186,21 +190,21 @@ def _plan_or_task_command(kind: type[Pause | Resume | Cancel], summary: str) -> 
         _operate(ctx, kind(target=target, actor=actor(), reason=reason), json_output, wait)
 
     command.__doc__ = summary
-    app.command(COMMAND_NAMES[kind])(command)
+    app.command(name)(command)
 
 
 _plan_or_task_command(
-    Pause,
+    "pause",
     "Pause a task (at its next stage boundary) or every running task of a plan.\n\n"
     'Example: switchover pause --plan big-move --reason "canary errors"',
 )
 _plan_or_task_command(
-    Resume,
+    "resume",
     "Resume a paused task (from its next stage) or a paused plan.\n\n"
     "Example: switchover resume --plan big-move",
 )
 _plan_or_task_command(
-    Cancel,
+    "cancel",
     "Cancel a task (at its next stage boundary when running) or a whole plan.\n\n"
     'Example: switchover cancel --tenant t-0042 --reason "tenant asked to stay"',
 )
@@ -230,6 +234,8 @@ def retry(
     Examples: switchover retry --tenant tenant-c --from-checkpoint --reason "INC-7";
     switchover retry --plan big-move --status FAILED (each FAILED task of the plan)
     """
+    from switchover.domain.commands import Retry
+
     _on_tasks(
         ctx,
         (plan, status, tenants_file, tenant, task),
@@ -275,6 +281,8 @@ def rollback(
     switchover rollback --plan big-move --status FAILED (each FAILED task, task by task; the
     plan's status is not changed by rollbacks)
     """
+    from switchover.domain.commands import Rollback
+
     _on_tasks(
         ctx,
         (plan, status, tenants_file, tenant, task),
@@ -295,6 +303,8 @@ def _on_tasks(
 ) -> None:
     """A retry or rollback of one task (--tenant / --task) or of a selection (--plan with
     --status or --tenants-file), built by ``build`` for its target."""
+    from switchover.domain.records import Target
+
     plan, status, tenants_file, tenant, task = named
     opts = Options.of(ctx)
     selection = selection_of(opts, plan, status, tenants_file)
@@ -314,6 +324,8 @@ def promote(
 
     Example: switchover promote --plan big-move --reason "canary looks good"
     """
+    from switchover.domain.commands import Promote
+
     target = one_target(Options.of(ctx), plan, None, None, plans=True)
     _operate(ctx, Promote(target=target, actor=actor(), reason=reason), json_output, False)
 

@@ -50,8 +50,8 @@ from switchover.cli.app import (
     run_async,
     settings,
 )
+from switchover.cli.console import print_json
 from switchover.cli.exits import Exit
-from switchover.cli.render import print_json
 from switchover.errors import PlanValidationError
 
 if TYPE_CHECKING:

@@ -9,7 +9,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from rich.console import Console, Group, RenderableType
+from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
@@ -47,13 +47,6 @@ def styled(status: str) -> Text:
 def when(timestamp: float) -> str:
     """Local wall time of a timestamp, to the second."""
     return dt.datetime.fromtimestamp(timestamp).strftime("%Y-%m-%d %H:%M:%S")
-
-
-def print_json(console: Console, data: Mapping[str, Any]) -> None:
-    """One JSON document on one line (so output can be piped to ``jq``), ``schema`` first."""
-    from switchover.views import document
-
-    console.print_json(json.dumps(document(data)), indent=None, highlight=False)
 
 
 def counts_line(counts: Counter[TaskStatus]) -> Text:

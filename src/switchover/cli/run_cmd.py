@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.text import Text
 
 from switchover.cli.app import (
     JsonOption,
@@ -29,15 +28,13 @@ from switchover.cli.app import (
     run_async,
     settings,
 )
+from switchover.cli.console import print_json
 from switchover.cli.exits import Exit, exit_for_plan
-from switchover.cli.follow import leave_screen, notify, on_screen
-from switchover.cli.render import print_json
-from switchover.domain.commands import Pause
-from switchover.domain.records import PlanSpec, Target
 from switchover.domain.status import PlanStatus
 from switchover.errors import ConflictError, PlanValidationError, SwitchoverError
 
 if TYPE_CHECKING:
+    from switchover.domain.records import PlanSpec, Target
     from switchover.service import Operations, PlanTree, Progress
     from switchover.settings import Settings
 
@@ -157,6 +154,8 @@ def run(
     except PlanValidationError as exc:
         fail(opts, Exit.INVALID, str(exc))
     if max_concurrency is not None:
+        from switchover.domain.records import PlanSpec
+
         spec = PlanSpec(spec.plan_id, spec.version, max_concurrency, spec.tenants)
     if dry_run:
         from switchover.cli.plan_cmd import dry_run as show_dry_run
@@ -204,6 +203,7 @@ async def follow_plan(
     detaches (the plan keeps running there) and says how to re-attach, pause or cancel.
     """
     from switchover.cli.follow import show
+    from switchover.domain.records import Target
     from switchover.service import Watch, plan_done
 
     if opts.server is not None:
@@ -266,6 +266,10 @@ def pause_of(
     opts: Options, op: Operations, targets: list[Target]
 ) -> Callable[[], Coroutine[Any, Any, None]]:
     """The pause of each of ``targets`` that a first Ctrl-C requests (a refusal is said)."""
+    from rich.text import Text
+
+    from switchover.cli.follow import notify
+    from switchover.domain.commands import Pause
 
     async def pause() -> None:
         for target in targets:
@@ -280,6 +284,8 @@ def pause_of(
 def install_detach(opts: Options, plan_id: str) -> None:
     """Ctrl-C while following a plan on a server: stop following; the plan runs on."""
     import asyncio
+
+    from switchover.cli.follow import leave_screen, on_screen
 
     loop = asyncio.get_running_loop()
 
@@ -309,6 +315,10 @@ def install_interrupt(first: Callable[[], Coroutine[Any, Any, None]] | None, say
     the display (its last frame stays) before saying it exits.
     """
     import asyncio
+
+    from rich.text import Text
+
+    from switchover.cli.follow import leave_screen, notify, on_screen
 
     loop = asyncio.get_running_loop()
     presses = {"n": 0}

@@ -6,7 +6,6 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.text import Text
 
 from switchover.cli.app import (
     JsonOption,
@@ -22,20 +21,12 @@ from switchover.cli.app import (
     settings,
     views,
 )
+from switchover.cli.console import print_json
 from switchover.cli.exits import Exit, exit_for_plan, exit_for_task
-from switchover.cli.render import (
-    counts_line,
-    event_line,
-    plan_list,
-    plan_tree_view,
-    print_json,
-    task_detail,
-    tenant_history,
-)
-from switchover.domain.records import Plan, Target, Task
 from switchover.domain.status import PlanStatus, TaskStatus
 
 if TYPE_CHECKING:
+    from switchover.domain.records import Plan, Target, Task
     from switchover.service import PlanTree, StageSpan, Stranded, Views
     from switchover.settings import Settings
 
@@ -128,6 +119,8 @@ def status(
     if history and tenant is not None:
         run_async(opts, _history(opts, conf, tenant, as_json))
     elif tenant is not None or task is not None:
+        from switchover.domain.records import Target
+
         target = Target.tenant(tenant) if tenant is not None else Target.task(task or "")
         shown = run_async(opts, _task_status(opts, conf, target, as_json))
         if exit_status and shown.status is not TaskStatus.RUNNING:
@@ -158,6 +151,8 @@ async def _history(opts: Options, conf: Settings, tenant: str, as_json: bool) ->
 
         print_json(out, history_json(tenant, tasks))
         return
+    from switchover.cli.render import tenant_history
+
     out.print(tenant_history(tenant, tasks))
 
 
@@ -170,6 +165,8 @@ async def _task_status(opts: Options, conf: Settings, target: Target, as_json: b
 
         print_json(out, task_json(detail.task))
         return detail.task
+    from switchover.cli.render import task_detail
+
     out.print(task_detail(detail.task, stages))
     stranded_note(opts, detail.stranded)
     return detail.task
@@ -186,6 +183,8 @@ async def _plans(opts: Options, conf: Settings, as_json: bool) -> None:
         where = opts.server or str(conf.store.absolute())
         out.print(f"no plans yet in {where}; submit one with 'switchover run PLAN_FILE'")
     else:
+        from switchover.cli.render import plan_list
+
         out.print(plan_list(summaries))
 
 
@@ -205,6 +204,8 @@ async def _plan_status(
     as_json: bool,
 ) -> Plan:
     if not as_json:
+        from switchover.cli.render import plan_tree_view
+
         tree = await _tree(opts, conf, plan_id, shape, statuses)
         out.print(plan_tree_view(tree), soft_wrap=False)
         stranded_note(opts, tree.detail.stranded)
@@ -270,6 +271,7 @@ def events(
 async def _events(
     opts: Options, conf: Settings, plan_id: str | None, since: int, follow_: bool, as_json: bool
 ) -> None:
+    from switchover.cli.render import event_line
     from switchover.views import event_json
 
     async with views(opts, conf) as q:
@@ -317,7 +319,10 @@ async def _watch(
     import signal
     import time
 
+    from rich.text import Text
+
     from switchover.cli.follow import live
+    from switchover.cli.render import counts_line, plan_tree_view
     from switchover.cli.run_cmd import plan_outcome
     from switchover.service import plan_tree
 

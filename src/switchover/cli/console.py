@@ -1,0 +1,53 @@
+"""The command line's two consoles, stdout and stderr, and its JSON output.
+
+rich's console is the largest import of the command line after typer; the consoles are made at
+their first use, so that ``switchover --help`` (and every command's ``--help``) never loads it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, cast
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+
+class _Deferred:
+    """Stands for a ``rich.console.Console`` made at first use; every attribute is its."""
+
+    def __init__(self, *, stderr: bool) -> None:
+        self._stderr = stderr
+        self._console: Console | None = None
+
+    def made(self) -> Console:
+        """The console itself."""
+        console = self._console
+        if console is None:
+            from rich.console import Console
+
+            console = self._console = Console(stderr=self._stderr, soft_wrap=True)
+        return console
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.made(), name)
+
+    def __enter__(self) -> Console:  # ``with console:`` (rich's Live does it)
+        return self.made().__enter__()
+
+    def __exit__(self, *exc: object) -> None:
+        self.made().__exit__(*exc)
+
+
+out = cast("Console", _Deferred(stderr=False))
+"""Standard output."""
+err = cast("Console", _Deferred(stderr=True))
+"""Standard error: notes, warnings and one-line errors."""
+
+
+def print_json(console: Console, data: Mapping[str, Any]) -> None:
+    """One JSON document on one line (so output can be piped to ``jq``), ``schema`` first."""
+    from switchover.views import document
+
+    console.print_json(json.dumps(document(data)), indent=None, highlight=False)

@@ -414,8 +414,9 @@ class RemoteOperator:
             since = max(since, detail.last_seq)
         progress = Progress(plan_id, status=detail.plan.status, last_seq=since)
         for task in detail.tasks:
-            progress.tasks[task.task_id] = TaskProgress(
-                task.tenant_id, task.status, task.current_stage
+            progress.track(
+                task.task_id,
+                TaskProgress(task.tenant_id, task.status, task.current_stage),
             )
         queue: asyncio.Queue[Event | BaseException] = asyncio.Queue()
 

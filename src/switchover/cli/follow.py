@@ -17,14 +17,12 @@ from typing import TYPE_CHECKING
 
 from rich.console import Console, Group, RenderableType
 from rich.live import Live
-from rich.progress_bar import ProgressBar
-from rich.table import Table
 from rich.text import Text
 
 from switchover.cli.console import print_json
 from switchover.cli.render import counts_line, event_line, failure_line, styled
 from switchover.domain.events import EventType
-from switchover.domain.status import EXECUTING_TASK_STATUSES, FINAL_TASK_STATUSES, TaskStatus
+from switchover.domain.status import FINAL_TASK_STATUSES, TaskStatus
 
 if TYPE_CHECKING:
     from switchover.service import Operations, Progress, Watch
@@ -73,8 +71,18 @@ def leave_screen() -> None:
         display.stop()
 
 
+BAR_WIDTH = 60
+RUNNING_SHOWN = 8
+"""Executing tasks listed by name in the live display; the rest are counted."""
+
+
 def render(progress: Progress, title: str) -> RenderableType:
-    """The live display of a followed plan."""
+    """The live display of a followed plan.
+
+    Plain lines of styled text: it is redrawn several times a second, in the event loop the
+    engine also runs in, so it is built from the follower's running tallies (no pass over the
+    tasks) and without tables, whose layout costs more than everything else here.
+    """
     counts = progress.counts()
     total = len(progress.tasks)
     settled = sum(n for s, n in counts.items() if s in _SETTLED_TASK)
@@ -86,28 +94,32 @@ def render(progress: Progress, title: str) -> RenderableType:
         styled(progress.status.value),
         f"  {settled}/{total} settled  {elapsed:5.1f}s",
     )
-    # A progress bar ends no line: it and the counts share one, as a grid's row.
-    bar = Table.grid(padding=(0, 2))
-    bar.add_row(ProgressBar(total=max(total, 1), completed=settled, width=60), counts_line(counts))
+    filled = BAR_WIDTH * settled // max(total, 1)
+    bar = Text.assemble(
+        ("━" * filled, "bar.finished" if settled == total else "bar.complete"),
+        ("━" * (BAR_WIDTH - filled), "bar.back"),
+        "  ",
+        counts_line(counts),
+    )
     parts: list[RenderableType] = [head, bar]
     if progress.note:
         parts.append(Text(progress.note, style="yellow"))
-    running = [v for v in progress.tasks.values() if v.status in EXECUTING_TASK_STATUSES]
+    running = progress.running()
     if running:
-        table = Table(show_header=True, box=None, pad_edge=False)
-        table.add_column("running", style="cyan")
-        table.add_column("stage")
-        table.add_column("for", justify="right")
+        shown = sorted(running, key=lambda v: v.since)[:RUNNING_SHOWN]
+        width = max(len("running"), *(len(v.tenant_id) for v in shown))
+        stage_width = max(len("stage"), *(len(v.stage or "") for v in shown))
+        lines = Text()
+        lines.append(f"{'running':<{width}}  {'stage':<{stage_width}}    for", style="bold")
         now = time.monotonic()
-        for view in sorted(running, key=lambda v: v.since)[:8]:
-            table.add_row(
-                view.tenant_id,
-                view.stage or "",
-                f"{now - view.since:4.1f}s" if view.since else "",
-            )
-        if len(running) > 8:
-            table.add_row(f"… {len(running) - 8} more", "", "")
-        parts.append(table)
+        for view in shown:
+            took = f"{now - view.since:4.1f}s" if view.since else ""
+            lines.append("\n")
+            lines.append(f"{view.tenant_id:<{width}}", style="cyan")
+            lines.append(f"  {view.stage or '':<{stage_width}}  {took:>5}")
+        if len(running) > RUNNING_SHOWN:
+            lines.append(f"\n… {len(running) - RUNNING_SHOWN} more")
+        parts.append(lines)
     for tenant, failure in progress.failures:
         parts.append(Text(f"✗ {tenant}: {failure_line(failure)}", style="red"))
     for line in progress.warnings:

@@ -342,8 +342,9 @@ class Operator:
         if found is not None:
             progress.status = found.status
         for task in await (tasks or store.list_tasks)(progress.plan_id):
-            progress.tasks[task.task_id] = TaskProgress(
-                task.tenant_id, task.status, task.current_stage
+            progress.track(
+                task.task_id,
+                TaskProgress(task.tenant_id, task.status, task.current_stage),
             )
 
     async def _read_all(self, plan_id: str, since: int) -> list[Event]:

@@ -32,17 +32,40 @@ _STARTS = (EventType.TASK_RETRY_STARTED, EventType.TASK_ROLLING_BACK, EventType.
 
 @dataclass
 class Progress:
-    """A plan as seen through its event stream."""
+    """A plan as seen through its event stream.
+
+    Its tasks are added with ``track`` and changed by ``apply`` only: the counts by status and
+    the executing tasks are kept as they change, so that a display redrawn several times a
+    second costs the same for 10 tasks as for 100,000.
+    """
 
     plan_id: str
     status: PlanStatus = PlanStatus.RUNNING
     tasks: dict[str, TaskProgress] = field(default_factory=dict)
+    """Read only: what is known of each task."""
     failures: deque[tuple[str, FailureInfo]] = field(default_factory=lambda: deque(maxlen=6))
     warnings: deque[str] = field(default_factory=lambda: deque(maxlen=3))
     last_seq: int = 0
     started_at: float = field(default_factory=time.monotonic)
     note: str | None = None
     """What the plan waits for (a bake, an approval) or why it halted, from its events."""
+    _counts: Counter[TaskStatus] = field(default_factory=Counter, repr=False)
+    _executing: dict[str, TaskProgress] = field(default_factory=dict, repr=False)
+
+    def track(self, task_id: str, view: TaskProgress) -> None:
+        """Know ``task_id`` as ``view`` (replacing what was known of it)."""
+        old = self.tasks.get(task_id)
+        if old is not None:
+            self._counts[old.status] -= 1
+        self.tasks[task_id] = view
+        self._counted(task_id, view)
+
+    def _counted(self, task_id: str, view: TaskProgress) -> None:
+        self._counts[view.status] += 1
+        if view.status in EXECUTING_TASK_STATUSES:
+            self._executing[task_id] = view
+        else:
+            self._executing.pop(task_id, None)
 
     def apply(self, event: Event) -> None:
         """Update the view with one event."""
@@ -54,11 +77,12 @@ class Progress:
             return
         view = self.tasks.get(event.task_id)
         if view is None:
-            view = self.tasks[event.task_id] = TaskProgress(
-                event.tenant_id or "", TaskStatus(event.status or "PENDING")
-            )
-        if event.status:
+            view = TaskProgress(event.tenant_id or "", TaskStatus(event.status or "PENDING"))
+            self.track(event.task_id, view)
+        if event.status and event.status != view.status:  # a StrEnum equals its value
+            self._counts[view.status] -= 1
             view.status = TaskStatus(event.status)
+            self._counted(event.task_id, view)
         if event.type is EventType.STAGE_STARTED:
             view.stage, view.since = event.stage, time.monotonic()
         if event.type in _STARTS:
@@ -74,12 +98,16 @@ class Progress:
             self.warnings.append(f"{view.tenant_id}: {event.data.get('message', '')}")
 
     def counts(self) -> Counter[TaskStatus]:
-        """Tasks by status."""
-        return Counter(view.status for view in self.tasks.values())
+        """Tasks by status (statuses no task has are left out)."""
+        return +self._counts
 
     def executing(self) -> bool:
         """Whether any task is executing."""
-        return any(v.status in EXECUTING_TASK_STATUSES for v in self.tasks.values())
+        return bool(self._executing)
+
+    def running(self) -> list[TaskProgress]:
+        """The executing tasks."""
+        return list(self._executing.values())
 
 
 def _plan_note(event: Event, note: str | None) -> str | None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields, replace
+from operator import attrgetter
 from typing import Any, assert_never
 
 from switchover.domain.commands import (
@@ -48,6 +49,9 @@ class Step:
 
 _TASK_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Task))
 _TASK_FIELD_SET = frozenset(_TASK_FIELDS)
+_TASK_INDEX = {name: i for i, name in enumerate(_TASK_FIELDS)}
+_TASK_VALUES = attrgetter(*_TASK_FIELDS)
+_TASK_SLOTS = tuple(getattr(Task, name).__set__ for name in _TASK_FIELDS)
 
 
 def advance(task: Task, now: float, **changes: Any) -> Task:
@@ -66,10 +70,12 @@ def advance(task: Task, now: float, **changes: Any) -> Task:
     if not _TASK_FIELD_SET.issuperset(changes):
         raise TypeError(f"Task has no field {sorted(set(changes) - _TASK_FIELD_SET)}")
     changes["updated_at"] = now
+    values = list(_TASK_VALUES(task))  # every field at once, then each set through its slot
+    for name, value in changes.items():
+        values[_TASK_INDEX[name]] = value
     new = object.__new__(Task)
-    put = object.__setattr__
-    for name in _TASK_FIELDS:
-        put(new, name, changes[name] if name in changes else getattr(task, name))
+    for put, value in zip(_TASK_SLOTS, values, strict=True):
+        put(new, value)
     return new
 
 

@@ -8,6 +8,8 @@ from dataclasses import fields
 from operator import attrgetter
 from typing import Any, TypeVar
 
+import msgspec
+
 from switchover.domain.commands import (
     COMMAND_NAMES,
     Accepted,
@@ -82,8 +84,10 @@ __all__ = [
 
 _R = TypeVar("_R")
 
-# One shared encoder: ``json.dumps`` with non-default arguments builds a new encoder per call.
-_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, check_circular=False)
+# msgspec's encoder writes the same compact JSON as ``json.dumps(separators=(",", ":"),
+# ensure_ascii=False)`` five to seven times faster, and every stage boundary encodes a task row
+# and its events (section 11 of bench/RESULTS.md).
+_ENCODE = msgspec.json.Encoder().encode
 _DECODE = json.JSONDecoder().decode
 
 
@@ -100,8 +104,8 @@ def dumps(data: Mapping[str, Any]) -> str:
         StoreError: ``data`` holds something JSON cannot represent.
     """
     try:
-        return _ENCODER.encode(data)
-    except (TypeError, ValueError, RecursionError) as exc:
+        return _ENCODE(data).decode()
+    except (TypeError, ValueError, OverflowError, RecursionError) as exc:
         raise StoreError(f"cannot encode record as JSON: {exc}") from exc
 
 

@@ -6,22 +6,22 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from switchover.clock import Clock, SystemClock
-from switchover.discovery.health import HealthCheckedDiscovery
-from switchover.discovery.nacos import NacosDiscovery
-from switchover.discovery.protocol import Discovery
-from switchover.discovery.static import StaticDiscovery
-from switchover.engine.engine import Engine
-from switchover.engine.session import Session
 from switchover.settings import Settings
-from switchover.stages.catalogue import CatalogueStageBuilder
-from switchover.steps.http_client import HttpClient
-from switchover.steps.redis_client import RedisClient
-from switchover.steps.redis_locks import RedisTenantLocks
-from switchover.steps.redis_targets import RedisTargetState
 from switchover.stores.protocol import Store
 from switchover.stores.sqlite import SqliteStore
+
+if TYPE_CHECKING:
+    from switchover.discovery.protocol import Discovery
+    from switchover.engine.engine import Engine
+    from switchover.engine.session import Session
+    from switchover.stages.catalogue import CatalogueStageBuilder
+    from switchover.steps.redis_client import RedisClient
+
+# The engine, the stages and the HTTP and Redis clients are imported by the functions that make
+# them: a command that only reads the store (``status``, ``events``) does not load them.
 
 
 def make_store(path: Path) -> Store:
@@ -54,6 +54,8 @@ class Runtime:
 
     def session(self) -> Session:
         """A session over this runtime's store and engine factory."""
+        from switchover.engine.session import Session
+
         return Session(
             self.store,
             self.make_engine,
@@ -72,6 +74,10 @@ async def runtime(settings: Settings, *, clock: Clock | None = None) -> AsyncIte
     Raises:
         SettingsError: e.g. ``agent.check`` cannot be imported.
     """
+    from switchover.engine.engine import Engine
+    from switchover.steps.redis_locks import RedisTenantLocks
+    from switchover.steps.redis_targets import RedisTargetState
+
     the_clock: Clock = clock or SystemClock()
     async with AsyncExitStack() as stack:
         store = await stack.enter_async_context(open_store(settings))
@@ -119,6 +125,13 @@ async def open_targets(
     Raises:
         SettingsError: e.g. ``agent.check`` cannot be imported.
     """
+    from switchover.discovery.health import HealthCheckedDiscovery
+    from switchover.discovery.nacos import NacosDiscovery
+    from switchover.discovery.static import StaticDiscovery
+    from switchover.stages.catalogue import CatalogueStageBuilder
+    from switchover.steps.http_client import HttpClient
+    from switchover.steps.redis_client import RedisClient
+
     the_clock: Clock = clock or SystemClock()
     async with AsyncExitStack() as stack:
         http = HttpClient(settings)

@@ -50,4 +50,13 @@ def print_json(console: Console, data: Mapping[str, Any]) -> None:
     """One JSON document on one line (so output can be piped to ``jq``), ``schema`` first."""
     from switchover.views import document
 
-    console.print_json(json.dumps(document(data)), indent=None, highlight=False)
+    write_line(console, json.dumps(document(data), ensure_ascii=False))
+
+
+def write_line(console: Console, line: str) -> None:
+    """``line`` and a line break on the console's output, as is: no markup, no highlighting,
+    no wrapping — what rich would print for it, at a small fraction of the cost (``events``
+    prints thousands of lines). Flushed, so that a follower's lines reach a pipe at once."""
+    file = console.file
+    file.write(line + "\n")
+    file.flush()

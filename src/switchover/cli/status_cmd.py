@@ -21,7 +21,7 @@ from switchover.cli.app import (
     settings,
     views,
 )
-from switchover.cli.console import print_json
+from switchover.cli.console import print_json, write_line
 from switchover.cli.exits import Exit, exit_for_plan, exit_for_task
 from switchover.domain.status import PlanStatus, TaskStatus
 
@@ -271,6 +271,8 @@ def events(
 async def _events(
     opts: Options, conf: Settings, plan_id: str | None, since: int, follow_: bool, as_json: bool
 ) -> None:
+    from rich.control import strip_control_codes
+
     from switchover.cli.render import event_line
     from switchover.views import event_json
 
@@ -280,11 +282,14 @@ async def _events(
             if not summaries:
                 fail(opts, Exit.NOT_FOUND, "no plans yet")
             plan_id = summaries[0].plan.plan_id
+        styled = out.is_terminal  # else plain lines, written as they are
         async for event in q.events(plan_id, since, follow=follow_):
             if as_json:
                 print_json(out, event_json(event))
-            else:
+            elif styled:
                 out.print(event_line(event), highlight=False)
+            else:
+                write_line(out, strip_control_codes(event_line(event).plain))
 
 
 @app.command()

@@ -6,6 +6,10 @@ Each task has three stages of one step that does nothing, so what is measured is
 subprocess so that its peak resident memory is its own.
 
 Run: ``python -m bench.engine_overhead [--small] [--sizes 1000,10000] [--concurrency 10,100]``.
+
+Side by side with other code: ``--baseline DIR [--repeats R]`` runs each case R times in this
+tree and in DIR (a checkout of another commit: its ``src`` and ``bench``), alternating, one
+subprocess each, and prints min / median / max tasks/s of both and the ratio of the medians.
 """
 
 from __future__ import annotations
@@ -13,6 +17,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -22,7 +28,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.machine import header, peak_rss_mib
+from bench.machine import header, peak_rss_mib, spread
 from bench.noop import STAGE_NAMES, NoDiscovery, NoopBuilder, noop_spec
 from switchover.domain.status import PlanStatus
 from switchover.engine.engine import Engine
@@ -137,14 +143,45 @@ async def run_case(tenants: int, concurrency: int, directory: Path) -> Case:
     )
 
 
-def run_child(tenants: int, concurrency: int) -> Case:
-    """Run one case in a fresh interpreter so that its peak RSS is its own."""
+def run_child(tenants: int, concurrency: int, tree: Path | None = None) -> Case:
+    """Run one case in a fresh interpreter so that its peak RSS is its own (in the checkout
+    ``tree``, with its own ``src`` and ``bench``, when given)."""
     command = [
         sys.executable, "-m", "bench.engine_overhead",
         "--child", str(tenants), "--concurrency", str(concurrency),
     ]  # fmt: skip
-    done = subprocess.run(command, check=True, capture_output=True, text=True)
-    return Case(**json.loads(done.stdout.strip().splitlines()[-1]))
+    env = None
+    if tree is not None:
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tree / "src"), str(tree)]))
+    done = subprocess.run(command, check=True, capture_output=True, text=True, cwd=tree, env=env)
+    fields = json.loads(done.stdout.strip().splitlines()[-1])
+    return Case(**{k: v for k, v in fields.items() if k in Case.__dataclass_fields__})
+
+
+def side_by_side(
+    sizes: Sequence[int], concurrencies: Sequence[int], baseline: Path, repeats: int
+) -> None:
+    """Each case in this tree and in ``baseline``, alternating; tasks/s of both and the ratio."""
+    here = Path(__file__).resolve().parent.parent
+    for tenants in sizes:
+        for concurrency in concurrencies:
+            runs: dict[str, list[Case]] = {"this": [], "baseline": []}
+            for _ in range(repeats):
+                for label, tree in (("baseline", baseline), ("this", here)):
+                    runs[label].append(run_child(tenants, concurrency, tree))
+            print(f"   {tenants:>7,} tenants, concurrency {concurrency}:")
+            for label, cases in runs.items():
+                rates = spread([c.tasks_per_s for c in cases], digits=0)
+                loop = spread([c.loop_cpu_stage_us for c in cases], digits=0)
+                writer = spread([c.writer_cpu_stage_us for c in cases], digits=0)
+                print(
+                    f"     {label:>8}: {rates} tasks/s; CPU µs per stage: loop {loop}, "
+                    f"writer {writer}"
+                )
+            ratio = statistics.median(c.tasks_per_s for c in runs["this"]) / statistics.median(
+                c.tasks_per_s for c in runs["baseline"]
+            )
+            print(f"     this / baseline, median tasks/s: x{ratio:.2f}", flush=True)
 
 
 def _print_table(cases: Sequence[Case]) -> None:
@@ -212,6 +249,8 @@ def main(argv: Sequence[str] | None = None) -> list[Case]:
     parser.add_argument(
         "--concurrency", default=",".join(map(str, CONCURRENCY)), help="max_concurrency values"
     )
+    parser.add_argument("--baseline", type=Path, help="a checkout to compare with, side by side")
+    parser.add_argument("--repeats", type=int, default=3, help="with --baseline: runs per side")
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child is not None:
@@ -226,6 +265,9 @@ def main(argv: Sequence[str] | None = None) -> list[Case]:
         sizes = list(SMALL_SIZES if args.small else FULL_SIZES)
     concurrencies = [int(c) for c in args.concurrency.split(",")]
     header("engine overhead: no-op 3-stage tasks, SqliteStore synchronous=FULL")
+    if args.baseline is not None:
+        side_by_side(sizes, concurrencies, args.baseline.resolve(), args.repeats)
+        return []
     cases = []
     for tenants in sizes:
         for concurrency in concurrencies:

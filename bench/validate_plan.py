@@ -10,7 +10,11 @@ than wall time on a shared machine) and its peak RSS. Targets at 100,000 tenants
 e.g. a copy of this one with older files), alternating with this one run by run, so that
 both see the same machine load and the ratio means something.
 
+``--plans DIR`` keeps the plan files in DIR and reuses those already there (100,000 tenants
+take most of a minute to write); delete them when ``tenant()`` changes.
+
     python -m bench.validate_plan [--small] [--tenants N,..] [--repeats R] [--baseline SRC]
+                                  [--plans DIR]
 """
 
 from __future__ import annotations
@@ -66,13 +70,15 @@ def tenant(index: int) -> dict[str, Any]:
     return doc
 
 
-def write_plans(directory: Path, tenants: int) -> dict[str, Path]:
-    """The same plan as YAML and as JSON."""
+def write_plans(directory: Path, tenants: int, *, reuse: bool = False) -> dict[str, Path]:
+    """The same plan as YAML and as JSON (``reuse``: the files already there, if both are)."""
+    paths = {"yaml": directory / f"plan-{tenants}.yaml", "json": directory / f"plan-{tenants}.json"}
+    if reuse and all(path.exists() for path in paths.values()):
+        return paths
     doc = {
         "plan": {"id": f"bench-{tenants}", "version": 20, "max_concurrency": 100},
         "tenants": [tenant(i) for i in range(tenants)],
     }
-    paths = {"yaml": directory / f"plan-{tenants}.yaml", "json": directory / f"plan-{tenants}.json"}
     with paths["yaml"].open("w") as out:
         yaml.dump(doc, out, Dumper=getattr(yaml, "CSafeDumper", yaml.SafeDumper), sort_keys=False)
     paths["json"].write_text(json.dumps(doc))
@@ -164,6 +170,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--tenants", help="comma-separated plan sizes")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--baseline", type=Path, help="a src directory to compare with")
+    parser.add_argument("--plans", type=Path, help="keep the plan files here, and reuse them")
     args = parser.parse_args(argv)
     sizes = (
         [int(n) for n in args.tenants.split(",")]
@@ -176,8 +183,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     print(describe())
     print(f"  calibration (sum of 30M ints): {calibration():.2f} s")
     with tempfile.TemporaryDirectory(prefix="switchover-bench-") as tmp:
+        directory = Path(tmp) if args.plans is None else args.plans
+        directory.mkdir(parents=True, exist_ok=True)
         for size in sizes:
-            paths = write_plans(Path(tmp), size)
+            paths = write_plans(directory, size, reuse=args.plans is not None)
             for kind, path in paths.items():
                 runs: dict[str, list[Run]] = {label: [] for label in trees}
                 for _ in range(args.repeats):  # alternating: both see the same load

@@ -31,7 +31,7 @@ from pydantic_settings import (
 from pydantic_settings import SettingsError as SourceError
 
 from switchover.domain.documents import decode_utf8, load_yaml, yaml_error_message
-from switchover.domain.planfile import text_problem
+from switchover.domain.text import text_problem
 from switchover.errors import SettingsError
 from switchover.secrets import MASK, Scrubber
 

@@ -1,8 +1,9 @@
 """The fast paths of plan parsing read every input as the full path does.
 
 Two shortcuts make a plan of 100,000 tenants quick to check: tenants whose fields are plainly
-valid skip pydantic (the quick path), and YAML is loaded with yaml_rs where the text allows it
-(the fast loader). Each test here compares a shortcut with the reference it stands in for: the
+valid skip pydantic (the quick path, and the whole-plan path that checks them all at once: see
+test_planfile_bulk), and YAML is loaded with yaml_rs where the text allows it (the fast
+loader). Each test here compares a shortcut with the reference it stands in for: the
 full pydantic path, and PyYAML's YAML 1.1 reading. Outcomes are compared whole: the PlanSpec,
 or every issue with its tenant, field and message.
 """
@@ -24,7 +25,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from switchover.domain import documents, planfile
+from switchover.domain import bulkcheck, documents, planfile, planrules, quickcheck
 from switchover.domain.config import NetworkEndpoint, TenantConfig
 from switchover.domain.documents import MAX_DEPTH, load_yaml, load_yaml_fast, yaml11_reads_as_str
 from switchover.domain.planfile import parse_plan_bytes, parse_plan_data, parse_plan_text
@@ -50,9 +51,12 @@ def outcome(parse: Any, data: object) -> Outcome:
 
 
 def reference(parse: Any, data: object) -> Outcome:
-    """The outcome with both shortcuts off."""
+    """The outcome with every shortcut off: the whole-plan and the per-tenant quick paths, and
+    the fast YAML loader."""
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(planfile, "_quick_tenant", lambda raw, yaml11, room: None)
+        patch.setattr(bulkcheck, "json_rows", lambda source: None)
+        patch.setattr(planfile, "_fast_yaml_rows", lambda data, source: None)
+        patch.setattr(planfile, "quick_tenant", lambda raw, yaml11, room: None)
         patch.setattr(documents, "_yaml_rs", None)
         return outcome(parse, data)
 
@@ -218,12 +222,12 @@ def test_duplicates_are_reported_in_the_users_spelling() -> None:
 
 def test_the_quick_builders_make_the_dataclasses_own_objects() -> None:
     """Setting the slots directly gives objects equal to the constructors', every field set."""
-    endpoint = planfile._endpoint("k", "192.0.2.1", None, None, "d.example")
+    endpoint = planrules.new_endpoint("k", "192.0.2.1", None, None, "d.example")
     assert endpoint == NetworkEndpoint("k", "192.0.2.1", None, None, "d.example")
     fields = (None, None, None, 1, 2, "green", (endpoint,), "ns", ("1",), "tg", True)
-    config = planfile._config(fields, "t", "p", 3)
+    config = quickcheck.quick_record(fields, "t", "p", 3)
     assert config == TenantConfig("t", "p", 3, 1, 2, "green", (endpoint,), "ns", ("1",), "tg", True)
-    assert planfile._spec(config, None) == TenantSpec(config=config, previous=None)
+    assert planrules.new_spec(config, None) == TenantSpec(config=config, previous=None)
     # A field added to a dataclass must be set by its builder too.
     assert [f.name for f in dataclasses.fields(NetworkEndpoint)] == [
         "key",
@@ -250,6 +254,23 @@ def test_parsing_leaves_the_garbage_collector_as_it_found_it(collecting: bool) -
     finally:
         if was:
             gc.enable()
+
+
+def test_a_big_parse_hands_its_objects_to_the_oldest_generation() -> None:
+    """After a parse that made many objects, none waits in the young generations; objects the
+    program froze itself stay frozen."""
+    text = json.dumps([valid_tenant(i, planId="p") for i in range(3)])
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(planfile, "_PROMOTED", 0)
+        parse_plan_text(text)
+        assert gc.get_count()[0] < 50  # what this test made since
+        gc.freeze()
+        try:
+            frozen = gc.get_freeze_count()
+            parse_plan_text(text)
+            assert gc.get_freeze_count() == frozen
+        finally:
+            gc.unfreeze()
 
 
 # --- depth: JSON loads unbounded, and the parts the quick path does not walk are checked -----
@@ -571,7 +592,7 @@ def test_yaml11_reads_as_str_matches_pyyamls_resolver() -> None:
         tag = resolver.resolve(yaml.ScalarNode, value, (True, False))
         is_str = tag == "tag:yaml.org,2002:str"
         assert yaml11_reads_as_str(value) == is_str, value
-        assert planfile._yaml11_str(value) == is_str, value  # with its shortcut for words
+        assert planrules.yaml11_str(value) == is_str, value  # with its shortcut for words
 
 
 def test_no_yaml11_type_holds_a_comma() -> None:

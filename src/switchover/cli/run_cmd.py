@@ -49,7 +49,7 @@ def validate(
 
     Example: switchover validate examples/plan.yaml
     """
-    from switchover.stages.names import stage_names
+    from switchover.stages.names import stage_counts
 
     opts = Options.of(ctx)
     as_json = opts.with_json(json_output)
@@ -57,10 +57,7 @@ def validate(
         spec = read_plan(opts, plan_file, settings(opts).engine.max_concurrency)
     except PlanValidationError as exc:
         plan_problems(opts, plan_file, exc)
-    stages: dict[str, int] = {}
-    for tenant in spec.tenants:
-        for name in stage_names(tenant.config):
-            stages[name] = stages.get(name, 0) + 1
+    stages = stage_counts(tenant.config for tenant in spec.tenants)
     rollback_ready = sum(1 for t in spec.tenants if t.previous is not None)
     rollout = _rollout_lines(spec)
     if as_json:

@@ -287,12 +287,17 @@ def _numbers_read_alike(data: bytes) -> bool:
     return True
 
 
-def _fast_yaml_may_read(text: str, data: bytes) -> bool:
-    """Whether yaml_rs reads ``text`` (``data``: its UTF-8) as PyYAML does (see load_yaml_fast)."""
+def _fast_yaml_may_read(text: str | None, data: bytes) -> bool:
+    """Whether yaml_rs reads ``text`` (``data``: its UTF-8; no text: ``data`` is ASCII) as
+    PyYAML does (see load_yaml_fast)."""
     rare = set(data.translate(None, _NOT_RARE))
     if rare & _REFUSED:
         return False  # control characters, tabs, CRs, escapes
-    if any(byte >= 0x80 for byte in rare) and not text.replace("\n", "").isprintable():
+    if (
+        text is not None
+        and any(byte >= 0x80 for byte in rare)
+        and not text.replace("\n", "").isprintable()
+    ):
         return False  # other line breaks, byte-order marks, spaces PyYAML may refuse
     for indicator in rare & _INDICATORS:
         if data[0] == indicator or _INDICATOR[indicator].search(data):
@@ -308,7 +313,7 @@ def _fast_yaml_may_read(text: str, data: bytes) -> bool:
     return _numbers_read_alike(data)
 
 
-def load_yaml_fast(text: str, data: bytes | None = None) -> tuple[object, bool]:
+def load_yaml_fast(text: str | None, data: bytes | None = None) -> tuple[object, bool]:
     """Load one YAML document as ``load_yaml`` does, with yaml_rs when the text allows it.
 
     yaml_rs reads the document when it is in block style (empty flow collections aside) and
@@ -328,7 +333,8 @@ def load_yaml_fast(text: str, data: bytes | None = None) -> tuple[object, bool]:
     too (``deeper_than``).
 
     Args:
-        text: the document.
+        text: the document; None when ``data`` is ASCII (the text is then made only if PyYAML
+            reads it: yaml_rs reads the bytes).
         data: ``text`` as UTF-8, when the caller has it.
 
     Returns:
@@ -337,11 +343,17 @@ def load_yaml_fast(text: str, data: bytes | None = None) -> tuple[object, bool]:
     Raises:
         yaml.YAMLError: as ``load_yaml`` (only PyYAML's errors are ever raised).
     """
-    if _yaml_rs is not None and _fast_yaml_may_read(
-        text, text.encode("utf-8", "surrogatepass") if data is None else data
-    ):
+    if data is not None:
+        encoded = data
+    else:
+        assert text is not None  # one of the two is given
+        encoded = text.encode("utf-8", "surrogatepass")
+    if _yaml_rs is not None and _fast_yaml_may_read(text, encoded):
         try:
-            loaded = _yaml_rs.loads(text, parse_datetime=False)
+            if text is None:
+                loaded = _yaml_rs.load(encoded, parse_datetime=False)
+            else:
+                loaded = _yaml_rs.loads(text, parse_datetime=False)
         except Exception:  # whatever yaml_rs refuses, PyYAML words the refusal
             pass
         except BaseException as exc:  # a Rust panic is pyo3's PanicException, no Exception
@@ -349,7 +361,7 @@ def load_yaml_fast(text: str, data: bytes | None = None) -> tuple[object, bool]:
                 raise
         else:
             return loaded, False
-    return load_yaml(text), True
+    return load_yaml(encoded.decode("ascii") if text is None else text), True
 
 
 # PyYAML's own table of implicit types: a plain scalar is no string to it when a resolver keyed

@@ -6,6 +6,9 @@ does not import the HTTP and Redis stacks.
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Iterable
+
 from switchover.domain.config import TenantConfig
 
 ASBC_GATEWAY = "asbc-gateway"
@@ -30,10 +33,37 @@ def stage_names(config: TenantConfig) -> tuple[str, ...]:
 
     Forward runs, retries and rollbacks (with the previous config) all use it.
     """
+    # One lookup among the few possible answers: validate asks for every tenant of a plan.
+    return _STAGES[
+        bool(config.called_number_rules and config.trunk_group),
+        bool(config.deploy_unit_name),
+        bool(config.network_endpoints),
+    ]
+
+
+def stage_counts(configs: Iterable[TenantConfig]) -> dict[str, int]:
+    """How many of ``configs`` get each stage, the stages in the order they first appear (as
+    counting config by config gives them): ``validate``'s summary of a plan."""
+    counts: dict[str, int] = {}
+    for names, count in Counter(map(stage_names, configs)).items():
+        for name in names:
+            counts[name] = counts.get(name, 0) + count
+    return counts
+
+
+def _stages(rules_and_trunk: bool, unit_name: bool, endpoints: bool) -> tuple[str, ...]:
     included = {
-        ASBC_GATEWAY: bool(config.called_number_rules) and bool(config.trunk_group),
-        PORTAL: bool(config.deploy_unit_name),
-        BLUE_GREEN_GATEWAY: bool(config.network_endpoints),
-        OB_SERVICE: bool(config.deploy_unit_name),
+        ASBC_GATEWAY: rules_and_trunk,
+        PORTAL: unit_name,
+        BLUE_GREEN_GATEWAY: endpoints,
+        OB_SERVICE: unit_name,
     }
     return tuple(name for name in STAGE_ORDER if included[name])
+
+
+_STAGES = {
+    (rules_and_trunk, unit_name, endpoints): _stages(rules_and_trunk, unit_name, endpoints)
+    for rules_and_trunk in (False, True)
+    for unit_name in (False, True)
+    for endpoints in (False, True)
+}

@@ -46,17 +46,18 @@ err = cast("Console", _Deferred(stderr=True))
 """Standard error: notes, warnings and one-line errors."""
 
 
-def print_json(console: Console, data: Mapping[str, Any]) -> None:
+def print_json(console: Console, data: Mapping[str, Any], *, flush: bool = True) -> None:
     """One JSON document on one line (so output can be piped to ``jq``), ``schema`` first."""
     from switchover.views import document
 
-    write_line(console, json.dumps(document(data), ensure_ascii=False))
+    write_line(console, json.dumps(document(data), ensure_ascii=False), flush=flush)
 
 
-def write_line(console: Console, line: str) -> None:
+def write_line(console: Console, line: str, *, flush: bool = True) -> None:
     """``line`` and a line break on the console's output, as is: no markup, no highlighting,
     no wrapping — what rich would print for it, at a small fraction of the cost (``events``
-    prints thousands of lines). Flushed, so that a follower's lines reach a pipe at once."""
+    prints thousands of lines). Flushed unless ``flush`` is false (a batch that ends soon)."""
     file = console.file
     file.write(line + "\n")
-    file.flush()
+    if flush:
+        file.flush()

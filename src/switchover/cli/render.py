@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Group, RenderableType
+from rich.control import strip_control_codes
 from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
@@ -331,29 +332,37 @@ def task_detail(
     return Group(*lines)
 
 
-def event_line(event: Event) -> Text:
-    """One event as a line: ``#12 10:00:01 StageCompleted t-1 RUNNING portal``."""
-    text = Text(f"#{event.seq:<6} {when(event.at)[11:]} ")
-    text.append(f"{event.type.value:<18}", style="bold")
+def event_parts(event: Event) -> list[tuple[str, str]]:
+    """One event's line as pieces of text, each with its style (see ``event_line``)."""
+    parts = [(f"#{event.seq:<6} {when(event.at)[11:]} ", ""), (f"{event.type.value:<18}", "bold")]
     if event.tenant_id:
-        text.append(f" {event.tenant_id}")
+        parts.append((f" {event.tenant_id}", ""))
     if event.status:
-        text.append(" ")
-        text.append_text(styled(event.status))
+        parts += [(" ", ""), (event.status, STATUS_STYLE.get(event.status, ""))]
     if event.stage:
-        text.append(f" {event.stage}")
+        parts.append((f" {event.stage}", ""))
     if event.failure:
-        text.append(f"  {failure_line(event.failure)}", style="red")
+        parts.append((f"  {failure_line(event.failure)}", "red"))
     if event.type is EventType.OPERATION_ACCEPTED:
-        text.append(f" {event.data.get('operation')} {event.data.get('target')}")
+        parts.append((f" {event.data.get('operation')} {event.data.get('target')}", ""))
     message = event.data.get("message")
     if message:
-        text.append(f"  {message}", style="yellow")
+        parts.append((f"  {message}", "yellow"))
     actor = event.data.get("actor")
     if actor:
         reason = event.data.get("reason")
-        text.append(f"  by {actor}" + (f" ({reason})" if reason else ""), style="dim")
-    return text
+        parts.append((f"  by {actor}" + (f" ({reason})" if reason else ""), "dim"))
+    return parts
+
+
+def event_line(event: Event) -> Text:
+    """One event as a line: ``#12 10:00:01 StageCompleted t-1 RUNNING portal``."""
+    return Text.assemble(*event_parts(event))
+
+
+def event_plain(event: Event) -> str:
+    """``event_line`` without styles or control characters: for a pipe or a file."""
+    return strip_control_codes("".join(text for text, _ in event_parts(event)))
 
 
 def tenant_history(tenant_id: str, tasks: Sequence[Task]) -> Table:

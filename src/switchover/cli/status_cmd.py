@@ -271,9 +271,7 @@ def events(
 async def _events(
     opts: Options, conf: Settings, plan_id: str | None, since: int, follow_: bool, as_json: bool
 ) -> None:
-    from rich.control import strip_control_codes
-
-    from switchover.cli.render import event_line
+    from switchover.cli.render import event_line, event_plain
     from switchover.views import event_json
 
     async with views(opts, conf) as q:
@@ -285,11 +283,11 @@ async def _events(
         styled = out.is_terminal  # else plain lines, written as they are
         async for event in q.events(plan_id, since, follow=follow_):
             if as_json:
-                print_json(out, event_json(event))
+                print_json(out, event_json(event), flush=follow_)
             elif styled:
                 out.print(event_line(event), highlight=False)
             else:
-                write_line(out, strip_control_codes(event_line(event).plain))
+                write_line(out, event_plain(event), flush=follow_)
 
 
 @app.command()

@@ -91,3 +91,18 @@ def test_a_malformed_record_is_a_store_error_naming_its_kind() -> None:
         codec.config_from_dict({"tenant_id": "t1"})
     with pytest.raises(StoreError, match="stored failure record is malformed"):
         codec.failure_from_dict({"error_type": "NO_SUCH_TYPE", "message": "x"})
+
+
+def test_records_json_cannot_decode_fast_are_still_read() -> None:
+    """Integers over 64 bits and non-ASCII text: the fast decoder hands over to json."""
+    data = {"big": 2**70, "negative": -(2**65), "text": "é✓", "nested": {"n": [1.5, None]}}
+    text = codec.dumps(data)
+    assert json.loads(text) == data
+    assert codec.loads(text) == data
+    assert codec.loads(text.encode()) == data
+
+
+def test_stored_text_that_is_not_a_json_object_is_a_store_error() -> None:
+    for text in ("[1, 2]", "{not json", '{"a": 1} trailing'):
+        with pytest.raises(StoreError):
+            codec.loads(text)

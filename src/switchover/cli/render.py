@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import time
 from collections import Counter
@@ -47,7 +48,12 @@ def styled(status: str) -> Text:
 
 def when(timestamp: float) -> str:
     """Local wall time of a timestamp, to the second."""
-    return dt.datetime.fromtimestamp(timestamp).strftime("%Y-%m-%d %H:%M:%S")
+    return _when(int(timestamp // 1))
+
+
+@functools.lru_cache(maxsize=64)  # an event log's lines share their seconds
+def _when(second: int) -> str:
+    return dt.datetime.fromtimestamp(second).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def counts_line(counts: Counter[TaskStatus]) -> Text:

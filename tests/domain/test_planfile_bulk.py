@@ -82,8 +82,9 @@ CONFIG_EDITS = {
     "calledNumberRules": rules | odd,
     "trunkGroup": odd,
     "defaultFlag": st.booleans() | odd,
-    "networkEndpoints": st.sampled_from([[], None, [1], "r"]) | odd,
-    "sourceTenantDeployConfig": st.sampled_from([{}, None, [], "x"]),
+    # Fresh copies: a shared {} edited into itself would make the plan circular.
+    "networkEndpoints": st.sampled_from([[], None, [1], "r"]).map(copy.deepcopy) | odd,
+    "sourceTenantDeployConfig": st.sampled_from([{}, None, [], "x"]).map(copy.deepcopy),
 }
 ENDPOINT_EDITS = {
     "key": st.sampled_from(["tenant-0000-r", "r2"]) | odd,

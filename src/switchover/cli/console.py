@@ -6,7 +6,6 @@ their first use, so that ``switchover --help`` (and every command's ``--help``) 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, cast
 
@@ -47,10 +46,13 @@ err = cast("Console", _Deferred(stderr=True))
 
 
 def print_json(console: Console, data: Mapping[str, Any], *, flush: bool = True) -> None:
-    """One JSON document on one line (so output can be piped to ``jq``), ``schema`` first."""
+    """One JSON document on one line (so output can be piped to ``jq``), ``schema`` first;
+    compact, as the API writes it."""
+    import msgspec
+
     from switchover.views import document
 
-    write_line(console, json.dumps(document(data), ensure_ascii=False), flush=flush)
+    write_line(console, msgspec.json.encode(document(data)).decode(), flush=flush)
 
 
 def write_line(console: Console, line: str, *, flush: bool = True) -> None:

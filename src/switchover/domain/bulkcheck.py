@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from functools import partial
 from itertools import chain, compress, islice, repeat
 from typing import Annotated, Any, TypeVar
@@ -240,26 +240,9 @@ def _neither(ip: str | None, domain: str | None) -> bool:
 # ---------------------------------------------------------------------------------------------
 # Building: records of a slotted dataclass, a field at a time.
 
-_ENDPOINT_SETTERS = tuple(
-    slot_setter(NetworkEndpoint, name)
-    for name in ("key", "source_ip", "source_domain", "target_ip", "target_domain")
-)
-_CONFIG_SETTERS = tuple(
-    slot_setter(TenantConfig, name)
-    for name in (
-        "tenant_id",
-        "plan_id",
-        "plan_version",
-        "deploy_unit_id",
-        "deploy_unit_version",
-        "deploy_unit_name",
-        "network_endpoints",
-        "nacos_namespace",
-        "called_number_rules",
-        "trunk_group",
-        "default_flag",
-    )
-)
+# One setter per field, in the records' field order: the columns passed to ``_records`` follow it.
+_ENDPOINT_SETTERS = tuple(slot_setter(NetworkEndpoint, f.name) for f in fields(NetworkEndpoint))
+_CONFIG_SETTERS = tuple(slot_setter(TenantConfig, f.name) for f in fields(TenantConfig))
 _SPEC_SETTERS = (slot_setter(TenantSpec, "config"), slot_setter(TenantSpec, "previous"))
 
 

@@ -126,12 +126,7 @@ def _rollout_line(plan: Plan) -> Text | None:
         parts.append(waiting)
     budget = plan.policy.budget if plan.policy is not None else None
     if budget is not None:
-        limits = []
-        if budget.max_failed is not None:
-            limits.append(f"more than {budget.max_failed:,}")
-        if budget.max_failed_ratio is not None:
-            limits.append(f"more than {budget.max_failed_ratio:.0%}")
-        state = "overridden" if plan.rollout.overridden else f"halts at {' or '.join(limits)}"
+        state = "overridden" if plan.rollout.overridden else f"halts at {budget.limits()}"
         parts.append(f"failure budget: {plan.rollout.failures:,} failed, {state}")
     if not parts:
         return None

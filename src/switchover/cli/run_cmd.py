@@ -102,12 +102,7 @@ def _rollout_lines(spec: PlanSpec) -> list[str]:
         lines.append(f"waves: {'; '.join(sizes)}{bake}")
     budget = policy.budget
     if budget is not None:
-        parts = []
-        if budget.max_failed is not None:
-            parts.append(f"more than {budget.max_failed} failed")
-        if budget.max_failed_ratio is not None:
-            parts.append(f"more than {budget.max_failed_ratio:.0%} failed")
-        lines.append(f"failure budget: halt when {' or '.join(parts)}")
+        lines.append(f"failure budget: halt when {budget.limits(' failed')}")
     if policy.auto_rollback:
         lines.append("auto rollback: each failed tenant is rolled back")
     if policy.stage_deadline or policy.task_deadline:

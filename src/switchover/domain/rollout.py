@@ -39,6 +39,15 @@ class Budget:
             and failed / total > self.max_failed_ratio
         )
 
+    def limits(self, each: str = "") -> str:
+        """Its limits in words, ``each`` after each: ``more than 5 or more than 10%``."""
+        parts = []
+        if self.max_failed is not None:
+            parts.append(f"more than {self.max_failed:,}{each}")
+        if self.max_failed_ratio is not None:
+            parts.append(f"more than {self.max_failed_ratio:.0%}{each}")
+        return " or ".join(parts)
+
 
 @dataclass(frozen=True, slots=True)
 class Wave:

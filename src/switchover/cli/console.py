@@ -6,8 +6,9 @@ their first use, so that ``switchover --help`` (and every command's ``--help``) 
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, cast
+from typing import IO, TYPE_CHECKING, Any, cast
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -28,6 +29,13 @@ class _Deferred:
 
             console = self._console = Console(stderr=self._stderr, soft_wrap=True)
         return console
+
+    @property
+    def file(self) -> IO[str]:
+        """The stream it writes to (as rich's console would name it, without making one)."""
+        if self._console is not None:
+            return self._console.file
+        return sys.stderr if self._stderr else sys.stdout
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.made(), name)

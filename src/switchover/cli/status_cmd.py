@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -26,6 +26,7 @@ from switchover.cli.exits import Exit, exit_for_plan, exit_for_task
 from switchover.domain.status import PlanStatus, TaskStatus
 
 if TYPE_CHECKING:
+    from switchover.domain.events import Event
     from switchover.domain.records import Plan, Target, Task
     from switchover.service import PlanTree, StageSpan, Stranded, Views
     from switchover.settings import Settings
@@ -271,23 +272,29 @@ def events(
 async def _events(
     opts: Options, conf: Settings, plan_id: str | None, since: int, follow_: bool, as_json: bool
 ) -> None:
-    from switchover.cli.render import event_line, event_plain
-    from switchover.views import event_json
-
+    show = _event_printer(as_json, follow_)
     async with views(opts, conf) as q:
         if plan_id is None:
             summaries = await q.plans()
             if not summaries:
                 fail(opts, Exit.NOT_FOUND, "no plans yet")
             plan_id = summaries[0].plan.plan_id
-        styled = out.is_terminal  # else plain lines, written as they are
         async for event in q.events(plan_id, since, follow=follow_):
-            if as_json:
-                print_json(out, event_json(event), flush=follow_)
-            elif styled:
-                out.print(event_line(event), highlight=False)
-            else:
-                write_line(out, event_plain(event), flush=follow_)
+            show(event)
+
+
+def _event_printer(as_json: bool, follow_: bool) -> Callable[[Event], None]:
+    """How ``events`` prints one event: a JSON line, a styled line on a terminal, else a plain
+    line written as it is (flushed at once only when following)."""
+    if as_json:
+        from switchover.views import event_json
+
+        return lambda event: print_json(out, event_json(event), flush=follow_)
+    from switchover.cli.render import event_line, event_plain
+
+    if out.is_terminal:
+        return lambda event: out.print(event_line(event), highlight=False)
+    return lambda event: write_line(out, event_plain(event), flush=follow_)
 
 
 @app.command()

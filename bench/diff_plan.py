@@ -156,7 +156,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         directory = Path(tmp)
         plan = directory / "plan.json"
         spec = write_plan(plan, args.tenants)
-        settings = Settings(redis={"url": server.url}, store=directory / "unused.db")
+        settings = Settings.of(redis={"url": server.url}, store=directory / "unused.db")
         populate(server.url, spec, settings.redis.key_prefix)
         config = directory / "settings.yaml"
         config.write_text(yaml.safe_dump({"redis": {"url": server.url}}), encoding="utf-8")

@@ -187,10 +187,10 @@ async def measure(
         FleetProcess(redis_url, gateways=gateways, lag=LAG) as fleet,
         tempfile.TemporaryDirectory(prefix="switchover-bench-") as tmp,
     ):
-        settings = Settings(
+        settings = Settings.of(
             store=Path(tmp) / "io.db",
-            redis={"url": redis_url},  # type: ignore[arg-type]
-            verify={  # type: ignore[arg-type]
+            redis={"url": redis_url},
+            verify={
                 "interval": INTERVAL,
                 "max_attempts": MAX_ATTEMPTS,
                 "deadline": 60.0,

@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import msgspec
 import uvicorn
 
 from bench.machine import header, peak_rss_mib
@@ -162,9 +163,9 @@ def _check_bodies() -> None:
 
 def _server_section() -> str:
     """The name of the settings section holding the API tokens (``ServerSettings``)."""
-    for name, info in Settings.model_fields.items():
-        if info.annotation is ServerSettings:
-            return name
+    for info in msgspec.structs.fields(Settings):
+        if info.type is ServerSettings:
+            return info.name
     raise RuntimeError("Settings has no ServerSettings section")
 
 
@@ -193,7 +194,7 @@ async def serve_child(build_plans: int, build_tenants: int, directory: Path) -> 
     path = directory / "bench.db"
     tokens = {"tokens": [{"name": "bench", "role": "operator", "token": token}]}
     # No-op stages have no targets to preflight.
-    settings = Settings(store=path, engine={"preflight": False}, **{_server_section(): tokens})
+    settings = Settings.of(store=path, engine={"preflight": False}, **{_server_section(): tokens})
     store = SqliteStore(path)
     await store.open()
     builder, discovery, clock = NoopBuilder(), NoDiscovery(), SystemClock()

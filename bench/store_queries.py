@@ -4,7 +4,8 @@ Part 1 builds a store of N tasks (default 100,000 in 10 plans; ``--small``: 10,0
 ten events per task, through the store's own ``create_plan`` and ``commit`` (one commit per
 1,000 tasks), then times every query the ``status`` views are built from — 5 repeats,
 min/median/max — next to the way they were answered before: ``list_plans`` plus
-``list_tasks`` of every plan, counted in Python.
+``list_tasks`` of every plan, counted in Python; then ``status``, ``status PLAN`` and
+``status --tenant T`` end to end, each a process of its own (target: under 0.3 s).
 
 Part 2 times the task row written at every stage boundary, 10,000 tasks with realistic
 configs (two network endpoints, called-number rules, a previous config): encoding the whole
@@ -341,6 +342,30 @@ async def part_queries(directory: Path, tasks: int, plans: int, repeats: int) ->
         )
     finally:
         await store.close()
+    commands(path, live, tenant, repeats)
+
+
+def commands(path: Path, plan_id: str, tenant: str, repeats: int) -> None:
+    """The status views end to end: each command in a fresh process, output to a pipe, with
+    the bytecode cache an installed package has (one warming run each, not counted)."""
+    from bench.cli_commands import environment, once
+
+    env = environment(Path(__file__).resolve().parent.parent / "src")
+    base = ("-m", "switchover", "--store", str(path), "status")
+    cases = {
+        "switchover status": base,
+        "switchover status PLAN": (*base, plan_id),
+        "switchover status --tenant T": (*base, "--tenant", tenant),
+    }
+    print("   the commands end to end (a process each, start-up included):")
+    for args in cases.values():
+        once(args, env)
+    times: dict[str, list[float]] = {name: [] for name in cases}
+    for _ in range(repeats):
+        for name, args in cases.items():
+            times[name].append(once(args, env))
+    for name, samples in times.items():
+        row(name, samples, TARGET_QUERY_S)
 
 
 # -- part 2: the stage boundary's task row -------------------------------------------------

@@ -85,9 +85,9 @@ class _Journal:
 
 
 def _settings(fleet: FleetProcess, redis_url: str) -> Settings:
-    return Settings(
-        redis={"url": redis_url},  # type: ignore[arg-type]
-        verify={"interval": 0.05, "max_attempts": 1, "deadline": 300.0},  # type: ignore[arg-type]
+    return Settings.of(
+        redis={"url": redis_url},
+        verify={"interval": 0.05, "max_attempts": 1, "deadline": 300.0},
         **fleet.settings_overrides(),
     )
 

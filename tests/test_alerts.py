@@ -19,7 +19,7 @@ from switchover.alerts import IDEMPOTENCY_HEADER, AlertDispatcher, webhook_key
 from switchover.clock import SystemClock
 from switchover.domain.events import Event, EventType
 from switchover.fleet.redis_server import free_port
-from switchover.settings import AlertSettings, AsbcSettings, Settings
+from switchover.settings import Settings
 from switchover.stores.memory import MemoryStore
 from switchover.stores.protocol import AlertState, Change, Store
 from switchover.stores.sqlite import SqliteStore
@@ -122,7 +122,7 @@ def settings_for(*urls: str, **alerts: Any) -> Settings:
         "max_delay": 0.02,
     }
     options.update(alerts)
-    return Settings(alerts=AlertSettings(**options), asbc=AsbcSettings(token=ASBC_TOKEN))
+    return Settings.of(alerts=options, asbc={"token": ASBC_TOKEN})
 
 
 async def add_events(store: Store, plan_id: str, kinds: Sequence[EventType]) -> list[Event]:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 from unittest import mock
 
+import msgspec
 import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
@@ -31,9 +32,9 @@ FUZZ = settings(
 SECRET = "-".join(["S3cr3t", "Planted", str(9431 * 3)])
 
 FIELDS: dict[str, list[str]] = {
-    name: list(model.model_fields)
-    for name, model in ((name, info.annotation) for name, info in Settings.model_fields.items())
-    if isinstance(model, type) and hasattr(model, "model_fields")
+    info.name: list(info.type.__struct_fields__)
+    for info in msgspec.structs.fields(Settings)
+    if isinstance(info.type, type) and hasattr(info.type, "__struct_fields__")
 }
 VARIABLES = ["SWITCHOVER_STORE"] + [
     f"SWITCHOVER_{section.upper()}" + suffix

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
-from pydantic import SecretStr
 
 from switchover import settings as settings_module
 from switchover.errors import SettingsError
+from switchover.secrets import Secret
 from switchover.settings import (
     AsbcSettings,
     NacosSettings,
@@ -345,9 +347,9 @@ def test_a_store_path_with_a_nul_is_refused() -> None:
 def settings_with(url: str, token: str | None = None, password: str | None = None) -> Settings:
     """Settings with the given Redis URL and secrets."""
     return Settings(
-        redis=RedisSettings(url=SecretStr(url)),
-        asbc=AsbcSettings(token=SecretStr(token) if token is not None else None),
-        nacos=NacosSettings(password=SecretStr(password) if password is not None else None),
+        redis=RedisSettings(url=Secret(url)),
+        asbc=AsbcSettings(token=Secret(token) if token is not None else None),
+        nacos=NacosSettings(password=Secret(password) if password is not None else None),
     )
 
 
@@ -377,9 +379,7 @@ def test_masked_hides_every_form_of_the_redis_password(url: str, shown: str) -> 
 def test_masked_hides_token_and_password_everywhere() -> None:
     """The token and the Nacos password are masked, also where they appear in other values."""
     loaded = settings_with("redis://:pw-redis@h/0", token="tok-secret", password="pw-nacos")
-    loaded = loaded.model_copy(
-        update={"nacos": loaded.nacos.model_copy(update={"server_addr": "u:pw-nacos@nacos:8848"})}
-    )
+    loaded = loaded.replace(nacos=loaded.nacos.replace(server_addr="u:pw-nacos@nacos:8848"))
     data = loaded.masked()
     text = repr(data)
     for secret in ("pw-redis", "tok-secret", "pw-nacos"):
@@ -420,4 +420,64 @@ def test_a_secret_never_appears_in_a_settings_error(tmp_path: Path) -> None:
     message = refusal(path)
     for secret in ("hunter2", "tok-42", "sekrit"):
         assert secret not in message
-    assert "nacos.***: Extra inputs are not permitted" in message
+    assert "nacos.***: unknown setting" in message
+
+
+# --- the model itself ------------------------------------------------------------------------
+
+
+def test_a_secret_shows_itself_hidden_and_compares_by_value() -> None:
+    """repr and str never show the text; get_secret_value does; equal texts are equal."""
+    secret = Secret("hunter2")
+    assert "hunter2" not in repr(secret)
+    assert "hunter2" not in str(secret)
+    assert "hunter2" not in repr(RedisSettings(url=Secret("redis://:hunter2@h/0")))
+    assert secret.get_secret_value() == "hunter2"
+    assert secret == Secret("hunter2")
+    assert secret != Secret("hunter3")
+    assert len({secret, Secret("hunter2")}) == 1
+
+
+def test_sections_built_directly_keep_their_rules() -> None:
+    """A section made in code runs the same rules as one loaded: no bad URL slips in."""
+    with pytest.raises(ValueError, match="url: must not contain spaces"):
+        RedisSettings(url=Secret("redis://h /0"))
+    with pytest.raises(ValueError, match="token: must be visible ASCII"):
+        AsbcSettings(token=Secret("tok\n"))
+    changed = NacosSettings().replace(server_addr="nacos:8848")
+    assert changed.server_addr == "nacos:8848"
+    with pytest.raises(ValueError, match="password: "):
+        NacosSettings().replace(password=Secret("a\x00b"))
+
+
+def test_every_problem_of_a_section_is_named_at_once() -> None:
+    """Two bad values in one section are both reported, not the first alone."""
+    message = refusal(engine={"max_concurrency": 0, "lease_ttl": "soon", "nope": 1})
+    assert "engine.nope: unknown setting" in message
+    message = refusal(engine={"max_concurrency": 0, "lease_ttl": "soon"})
+    assert "engine.max_concurrency: must be at least 1" in message
+    assert "engine.lease_ttl: expected a number, got a string" in message
+
+
+def test_the_source_file_is_kept_beside_the_values(tmp_path: Path) -> None:
+    """Where settings came from is known, but neither changes equality nor is dumped."""
+    path = settings_file(tmp_path, "{}\n")
+    loaded = load_settings(path)
+    assert loaded.source_file == path.absolute()
+    assert load_settings().source_file is None
+    assert loaded == Settings()
+    assert "source_file" not in loaded.masked()
+    assert "_source_file" not in repr(loaded)
+
+
+def test_loading_settings_imports_neither_pydantic_nor_yaml() -> None:
+    """Every command loads settings first: without a file that costs no pydantic, no YAML."""
+    probe = (
+        "import sys\nfrom switchover.settings import load_settings\nload_settings()\n"
+        "print(' '.join(m for m in ('pydantic', 'pydantic_settings', 'yaml') if m in sys.modules))"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.upper().startswith("SWITCHOVER_")}
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, env=env
+    )
+    assert done.stdout.split() == []

@@ -18,6 +18,41 @@ from urllib.parse import quote
 MASK = "***"
 """What every occurrence of a secret becomes."""
 
+HIDDEN = "**********"
+"""How a ``Secret`` shows itself: in ``repr``, ``str`` and the settings' dumps."""
+
+
+class Secret:
+    """A secret setting (password, token, URL with credentials): hidden unless asked for.
+
+    ``repr`` and ``str`` show ``**********``, so a secret logged or printed by accident stays
+    hidden; ``get_secret_value()`` is the one way to the text. Equal when the texts are.
+    """
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def get_secret_value(self) -> str:
+        """The secret itself, for the one place that sends it."""
+        return self._value
+
+    def __repr__(self) -> str:
+        return f"Secret({HIDDEN!r})"
+
+    def __str__(self) -> str:
+        return HIDDEN
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Secret):
+            return NotImplemented
+        return self._value == other._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
 _T = TypeVar("_T")
 _PERCENT_ESCAPE = re.compile(r"%[0-9A-F]{2}")
 

@@ -1,39 +1,29 @@
-"""The one settings model: defaults, a YAML file, and ``SWITCHOVER_*`` variables."""
+"""The one settings model: defaults, a YAML file, and ``SWITCHOVER_*`` variables.
+
+The sections are frozen ``msgspec`` structs: converting the merged sources into them checks
+types and ranges in C, and each section's ``__post_init__`` adds the rules types cannot say
+(usable text, sendable secrets, distinct token names). Every command starts by loading these,
+so they are cheap to import and build.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal, TypeVar, get_args, get_origin
 from urllib.parse import unquote, unquote_plus
 
-import yaml
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    PrivateAttr,
-    SecretStr,
-    ValidationError,
-    field_validator,
-)
-from pydantic_core import PydanticCustomError
-from pydantic_settings import (
-    BaseSettings,
-    EnvSettingsSource,
-    PydanticBaseSettingsSource,
-    SettingsConfigDict,
-)
-from pydantic_settings import SettingsError as SourceError
+import msgspec
+from msgspec import Meta, Struct, field
 
-from switchover.domain.documents import decode_utf8, load_yaml, yaml_error_message
 from switchover.domain.text import text_problem
 from switchover.errors import SettingsError
-from switchover.secrets import MASK, Scrubber
+from switchover.secrets import HIDDEN, MASK, Scrubber, Secret
 
 SERVICE_KEYS = ("blueGreenGatewayService", "portalService", "asbcService", "obService")
 """Discovery keys of the four kinds of service a task talks to (SPEC §4)."""
@@ -43,8 +33,10 @@ ENV_PREFIX = "SWITCHOVER_"
 MAX_SETTINGS_SIZE = 16 * 2**20
 """The largest settings file accepted, in bytes."""
 
-Seconds = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+Seconds = Annotated[float, Meta(gt=0)]
 """A duration, timeout, interval, deadline or TTL: a positive, finite number of seconds."""
+
+_S = TypeVar("_S", bound="_Section")
 
 
 def _text_in(value: object) -> str | None:
@@ -57,27 +49,37 @@ def _text_in(value: object) -> str | None:
         return next(filter(None, map(_text_in, [*value.keys(), *value.values()])), None)
     if isinstance(value, list | tuple):
         return next(filter(None, map(_text_in, value)), None)
-    return None  # numbers, flags, and secrets (checked by their own rules)
+    return None  # numbers, flags, sections, and secrets (checked by their own rules)
 
 
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class _Section(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """A group of settings. Built by ``load_settings`` (which checks types and ranges) or
+    directly (which runs the rules below, not the type checks)."""
 
-    @field_validator("*", mode="after")
-    @classmethod
-    def _usable_text(cls, value: Any) -> Any:
-        # Every name, path and key ends up in Redis, a URL or the store: control characters
-        # and lone surrogates there fail far from here, so they are refused here.
-        problem = _text_in(value)
-        if problem is not None:
-            raise PydanticCustomError("text", "{problem}", {"problem": problem})
-        return value
+    def __post_init__(self) -> None:
+        for name in self.__struct_fields__:
+            value = getattr(self, name)
+            # Every name, path and key ends up in Redis, a URL or the store: control characters
+            # and lone surrogates there fail far from here, so they are refused here.
+            problem = _text_in(value)
+            if problem is None and isinstance(value, float) and not math.isfinite(value):
+                problem = "must be a finite number"
+            if problem is not None:
+                raise ValueError(f"{name}: {problem}")
+        self._check()
+
+    def _check(self) -> None:
+        """A section's own rules; raises ``ValueError("field: problem")``."""
+
+    def replace(self: _S, **changes: Any) -> _S:
+        """A copy with ``changes`` (the rules are run again)."""
+        return msgspec.structs.replace(self, **changes)
 
 
-def _check_secret(secret: SecretStr | None, *, token: bool) -> None:
-    """Refuse a secret that cannot be sent; the message never quotes the secret."""
+def _secret_problem(secret: Secret | None, *, token: bool) -> str | None:
+    """Why a secret cannot be sent, or None; the answer never quotes the secret."""
     if secret is None:
-        return
+        return None
     value = secret.get_secret_value()
     if token:
         # Sent as "Authorization: Bearer <token>", where only visible ASCII belongs; a
@@ -90,19 +92,21 @@ def _check_secret(secret: SecretStr | None, *, token: bool) -> None:
                     if char.isspace() or not char.isprintable()
                     else f"a non-ASCII character {at}"
                 )
-                raise PydanticCustomError(
-                    "token", "must be visible ASCII characters only (found {what})", {"what": what}
-                )
-        return
-    problem = text_problem(value)
+                return f"must be visible ASCII characters only (found {what})"
+        return None
+    return text_problem(value)
+
+
+def _check_secret(name: str, secret: Secret | None, *, token: bool) -> None:
+    problem = _secret_problem(secret, token=token)
     if problem is not None:
-        raise PydanticCustomError("secret_text", "{problem}", {"problem": problem})
+        raise ValueError(f"{name}: {problem}")
 
 
-class RedisSettings(_Section):
+class RedisSettings(_Section, frozen=True, kw_only=True):
     """Where tenant configs are written and announced."""
 
-    url: SecretStr = SecretStr("redis://127.0.0.1:6379/0")
+    url: Secret = Secret("redis://127.0.0.1:6379/0")
     key_prefix: str = "icc_ai_ops_srv:tenant_config:"
     topic: str = "icc_ai_ops_srv:tenant_config:topic"
     socket_timeout: Seconds = 5.0
@@ -113,30 +117,27 @@ class RedisSettings(_Section):
     lock_ttl: Seconds = 30.0
     """Seconds a tenant claim lives unrenewed; a running engine renews it every third of this."""
 
-    @field_validator("url")
-    @classmethod
-    def _usable_url(cls, value: SecretStr) -> SecretStr:
-        url = value.get_secret_value()
+    def _check(self) -> None:
+        url = self.url.get_secret_value()
         problem = text_problem(url)
         if problem is None and " " in url:
             problem = f"must not contain spaces (found one at offset {url.index(' ')})"
         if problem is not None:
-            raise PydanticCustomError("url_text", "{problem}", {"problem": problem})
-        return value
+            raise ValueError(f"url: {problem}")
 
 
-class VerifySettings(_Section):
+class VerifySettings(_Section, frozen=True, kw_only=True):
     """Polling of every instance's verify endpoint after a Redis write."""
 
     path: str = "/actuator/bg-sdk/{tenant_id}"
     interval: Seconds = 3.0
-    max_attempts: int = Field(10, ge=1)
+    max_attempts: Annotated[int, Meta(ge=1)] = 10
     deadline: Seconds = 60.0
     rollback_interval: Seconds = 3.0
-    rollback_max_attempts: int = Field(5, ge=1)
+    rollback_max_attempts: Annotated[int, Meta(ge=1)] = 5
 
 
-class HttpSettings(_Section):
+class HttpSettings(_Section, frozen=True, kw_only=True):
     """Timeouts of every outgoing HTTP call."""
 
     connect_timeout: Seconds = 5.0
@@ -145,56 +146,56 @@ class HttpSettings(_Section):
     """Deadline of one whole HTTP call (connect, send, every read), however the peer trickles."""
 
 
-class RetrySettings(_Section):
+class RetrySettings(_Section, frozen=True, kw_only=True):
     """Retry of transient I/O errors in a step: attempts after the first, exponential backoff."""
 
-    attempts: int = Field(3, ge=0)
-    base_delay: float = Field(0.5, ge=0, allow_inf_nan=False)
-    multiplier: float = Field(2.0, ge=1, allow_inf_nan=False)
+    attempts: Annotated[int, Meta(ge=0)] = 3
+    base_delay: Annotated[float, Meta(ge=0)] = 0.5
+    multiplier: Annotated[float, Meta(ge=1)] = 2.0
     max_delay: Seconds = 8.0
-    jitter: float = Field(
-        0.5,
-        ge=0,
-        le=1,
-        description=(
-            "Share of each pause drawn at random, so that tasks failing together do not retry "
-            "together: the pause before retry n lies between (1 - jitter) and 1 times "
-            "min(base_delay * multiplier ** n, max_delay); 0 gives fixed pauses, 1 full jitter."
-        ),
-    )
+    jitter: Annotated[float, Meta(ge=0, le=1)] = 0.5
+    """Share of each pause drawn at random, so that tasks failing together do not retry
+    together: the pause before retry n lies between (1 - jitter) and 1 times
+    min(base_delay * multiplier ** n, max_delay); 0 gives fixed pauses, 1 full jitter."""
 
 
-class PortalSettings(_Section):
+class PortalSettings(_Section, frozen=True, kw_only=True):
     """Agent portal notify call."""
 
     path: str = "/icc-agent-portal/inner/v1/notify/bgSwitch"
     scheme: str = "http"
 
 
-class AsbcSettings(_Section):
+class AsbcSettings(_Section, frozen=True, kw_only=True):
     """ASBC traffic-switch call."""
 
     path: str = "/api/sbc/traffic-switch"
     scheme: str = "https"
-    token: SecretStr | None = None
+    token: Secret | None = None
     verify_tls: bool = True
 
-    @field_validator("token")
-    @classmethod
-    def _usable_token(cls, value: SecretStr | None) -> SecretStr | None:
-        _check_secret(value, token=True)
-        return value
+    def _check(self) -> None:
+        _check_secret("token", self.token, token=True)
 
 
-class AgentSettings(_Section):
+class AgentSettings(_Section, frozen=True, kw_only=True):
     """OB agent-readiness polling; ``check`` is ``module:function`` naming a judge_agent."""
 
     check: str | None = None
     interval: Seconds = 3.0
-    max_attempts: int = Field(10, ge=1)
+    max_attempts: Annotated[int, Meta(ge=1)] = 10
 
 
-class NacosSettings(_Section):
+def _service_names() -> dict[str, str]:
+    return {
+        "blueGreenGatewayService": "icc-bg-gateway",
+        "portalService": "icc-agent-portal",
+        "asbcService": "asbc",
+        "obService": "ob-campaign",
+    }
+
+
+class NacosSettings(_Section, frozen=True, kw_only=True):
     """Instance discovery through Nacos' HTTP open API.
 
     ``api`` picks its generation: ``v3`` (Nacos 3.x), ``v2`` (Nacos 2.2+), ``v1`` (Nacos 1.x,
@@ -206,192 +207,181 @@ class NacosSettings(_Section):
     server_addr: str = "127.0.0.1:8848"
     api: Literal["auto", "v3", "v2", "v1"] = "auto"
     username: str | None = None
-    password: SecretStr | None = None
+    password: Secret | None = None
     group: str = "DEFAULT_GROUP"
-    clusters: list[str] = Field(default_factory=list)
+    clusters: list[str] = field(default_factory=list)
     cache_ttl: Seconds = 30.0
-    service_names: dict[str, str] = Field(
-        default_factory=lambda: {
-            "blueGreenGatewayService": "icc-bg-gateway",
-            "portalService": "icc-agent-portal",
-            "asbcService": "asbc",
-            "obService": "ob-campaign",
-        }
-    )
+    service_names: dict[str, str] = field(default_factory=_service_names)
 
-    @field_validator("password")
-    @classmethod
-    def _usable_password(cls, value: SecretStr | None) -> SecretStr | None:
+    def _check(self) -> None:
         # Spaces and any script are fine in a password; line breaks and NULs are not.
-        _check_secret(value, token=False)
-        return value
+        _check_secret("password", self.password, token=False)
 
 
-class DiscoverySettings(_Section):
+class DiscoverySettings(_Section, frozen=True, kw_only=True):
     """Static instances per service key (used alone, or when Nacos fails) and health filtering."""
 
-    fallback_instances: dict[str, list[str]] = Field(default_factory=dict)
+    fallback_instances: dict[str, list[str]] = field(default_factory=dict)
     health_check: bool = False
     health_path: str = "/actuator/health"
 
 
-class EngineSettings(_Section):
+class EngineSettings(_Section, frozen=True, kw_only=True):
     """Scheduling, retries, heartbeat and coordination of the engine."""
 
-    max_concurrency: int = Field(10, ge=1)
-    max_retries: int = Field(3, ge=0)
+    max_concurrency: Annotated[int, Meta(ge=1)] = 10
+    max_retries: Annotated[int, Meta(ge=0)] = 3
     heartbeat_interval: Seconds = 10.0
     control_poll_interval: Seconds = 0.5
     control_ttl: Seconds = 30.0
     lease_ttl: Seconds = 5.0
     stage_deadline: Seconds = 300.0
+    """Seconds one stage may run (all its steps and their retries) before it fails."""
     task_deadline: Seconds = 3600.0
     """How long one run of a task (all its stages) may take before it fails TIMEOUT_ERROR."""
     preflight: bool = True
     """Check a plan's targets (Redis, discovery) before it is created or a paused plan resumes."""
-    """Seconds one stage may run (all its steps and their retries) before it fails."""
 
 
-class TokenSettings(_Section):
+class TokenSettings(_Section, frozen=True, kw_only=True):
     """One API bearer token: who it is (recorded as the actor of what it does) and its role."""
 
-    name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.@-]+$")
+    name: Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.@-]+$")]
     role: Literal["viewer", "operator"] = "viewer"
     """``viewer`` reads; ``operator`` also submits plans and performs operations."""
-    token: SecretStr
+    token: Secret
 
-    @field_validator("token")
-    @classmethod
-    def _usable_token(cls, value: SecretStr) -> SecretStr:
-        _check_secret(value, token=True)
-        if len(value.get_secret_value()) < 16:
-            raise PydanticCustomError("token_length", "must be at least 16 characters long")
-        return value
+    def _check(self) -> None:
+        _check_secret("token", self.token, token=True)
+        if len(self.token.get_secret_value()) < 16:
+            raise ValueError("token: must be at least 16 characters long")
 
 
-class ServerSettings(_Section):
+class ServerSettings(_Section, frozen=True, kw_only=True):
     """``switchover serve``: where it listens and who may call it."""
 
-    listen: str = Field("127.0.0.1:8080", pattern=r"^[^\s:]+:[0-9]{1,5}$")
+    listen: Annotated[str, Meta(pattern=r"^[^\s:]+:[0-9]{1,5}$")] = "127.0.0.1:8080"
     """``host:port``; loopback by default."""
-    tokens: list[TokenSettings] = Field(default_factory=list)
+    tokens: list[TokenSettings] = field(default_factory=list)
     """API tokens. With none, ``serve`` creates an operator token in ``token_file``."""
     token_file: Path | None = None
     """Where the generated operator token is kept; default: beside the store (``.token``)."""
     shutdown_grace: Seconds = 30.0
     """On SIGTERM, seconds running stages get to reach their boundary before the exit."""
 
-    @field_validator("tokens")
-    @classmethod
-    def _distinct(cls, value: list[TokenSettings]) -> list[TokenSettings]:
-        names = [token.name for token in value]
+    def _check(self) -> None:
+        names = [token.name for token in self.tokens]
         for name in names:
             if names.count(name) > 1:
-                raise PydanticCustomError(
-                    "token_name", "token name {name!r} is used twice", {"name": name}
-                )
-        return value
+                raise ValueError(f"tokens: token name {name!r} is used twice")
 
 
-class RemoteSettings(_Section):
+class RemoteSettings(_Section, frozen=True, kw_only=True):
     """The server the command line talks to instead of its own store (``switchover serve``).
 
     ``--server URL`` or ``SWITCHOVER_SERVER`` win over ``url``; ``SWITCHOVER_TOKEN`` over
     ``token``. Without a token, the one ``serve`` created beside the store is used.
     """
 
-    url: str | None = Field(None, pattern=r"^https?://[^\s]+$")
-    token: SecretStr | None = None
+    url: Annotated[str, Meta(pattern=r"^https?://[^\s]+$")] | None = None
+    token: Secret | None = None
 
-    @field_validator("token")
-    @classmethod
-    def _usable_token(cls, value: SecretStr | None) -> SecretStr | None:
-        _check_secret(value, token=True)
-        return value
+    def _check(self) -> None:
+        _check_secret("token", self.token, token=True)
 
 
 DEFAULT_ALERT_EVENTS = ("TaskFailed", "TaskRollbackFailed", "PlanFailed", "PlanCompleted")
 """The event types alerted on when ``alerts.events`` is not set."""
 
 
-class AlertSettings(_Section):
+class AlertSettings(_Section, frozen=True, kw_only=True):
     """Webhooks told about events, from a durable outbox (delivered at least once, retried)."""
 
-    webhooks: list[SecretStr] = Field(default_factory=list)
+    webhooks: list[Secret] = field(default_factory=list)
     """URLs each alert is POSTed to (JSON); secret, since a URL often carries a token."""
-    events: list[str] = Field(default_factory=lambda: list(DEFAULT_ALERT_EVENTS))
+    events: list[str] = field(default_factory=lambda: list(DEFAULT_ALERT_EVENTS))
     """Event types that raise an alert."""
     timeout: Seconds = 5.0
     """Seconds one delivery attempt may take."""
-    max_attempts: int = Field(20, ge=1)
+    max_attempts: Annotated[int, Meta(ge=1)] = 20
     """Attempts per alert and webhook before it is given up (and logged)."""
     base_delay: Seconds = 1.0
     max_delay: Seconds = 300.0
 
-    @field_validator("events")
-    @classmethod
-    def _known_events(cls, value: list[str]) -> list[str]:
-        from switchover.domain.events import EventType
+    def _check(self) -> None:
+        if any(name not in DEFAULT_ALERT_EVENTS for name in self.events):
+            from switchover.domain.events import EventType
 
-        known = {member.value for member in EventType}
-        for name in value:
-            if name not in known:
-                raise PydanticCustomError(
-                    "event_type",
-                    "unknown event type {name!r} (expected one of {known})",
-                    {"name": name, "known": ", ".join(sorted(known))},
-                )
-        return value
-
-    @field_validator("webhooks")
-    @classmethod
-    def _http_urls(cls, value: list[SecretStr]) -> list[SecretStr]:
-        for secret in value:
+            known = {member.value for member in EventType}
+            for name in self.events:
+                if name not in known:
+                    raise ValueError(
+                        f"events: unknown event type {name!r} "
+                        f"(expected one of {', '.join(sorted(known))})"
+                    )
+        for secret in self.webhooks:
             url = secret.get_secret_value()
             if not url.startswith(("http://", "https://")) or " " in url:
-                raise PydanticCustomError("webhook_url", "each webhook must be an http(s) URL")
-        return value
+                raise ValueError("webhooks: each webhook must be an http(s) URL")
 
 
-class Settings(BaseSettings):
-    """Everything switchover can be told. Nested fields: ``SWITCHOVER_REDIS__URL`` and so on."""
+class Settings(_Section, frozen=True, kw_only=True, dict=True):
+    """Everything switchover can be told. Nested fields: ``SWITCHOVER_REDIS__URL`` and so on.
 
-    model_config = SettingsConfigDict(
-        env_prefix=ENV_PREFIX,
-        env_nested_delimiter="__",
-        extra="forbid",
-        frozen=True,
-    )
+    ``Settings()`` is the defaults; ``load_settings`` adds the file and the environment.
+    """
 
     store: Path = Path("switchover.db")
-    redis: RedisSettings = RedisSettings()
-    verify: VerifySettings = VerifySettings()
-    http: HttpSettings = HttpSettings()
-    retry: RetrySettings = RetrySettings()
-    portal: PortalSettings = PortalSettings()
-    asbc: AsbcSettings = AsbcSettings()
-    agent: AgentSettings = AgentSettings()
-    nacos: NacosSettings = NacosSettings()
-    discovery: DiscoverySettings = DiscoverySettings()
-    engine: EngineSettings = EngineSettings()
-    serve: ServerSettings = ServerSettings()
-    remote: RemoteSettings = RemoteSettings()
-    alerts: AlertSettings = AlertSettings()
+    redis: RedisSettings = field(default_factory=RedisSettings)
+    verify: VerifySettings = field(default_factory=VerifySettings)
+    http: HttpSettings = field(default_factory=HttpSettings)
+    retry: RetrySettings = field(default_factory=RetrySettings)
+    portal: PortalSettings = field(default_factory=PortalSettings)
+    asbc: AsbcSettings = field(default_factory=AsbcSettings)
+    agent: AgentSettings = field(default_factory=AgentSettings)
+    nacos: NacosSettings = field(default_factory=NacosSettings)
+    discovery: DiscoverySettings = field(default_factory=DiscoverySettings)
+    engine: EngineSettings = field(default_factory=EngineSettings)
+    serve: ServerSettings = field(default_factory=ServerSettings)
+    remote: RemoteSettings = field(default_factory=RemoteSettings)
+    alerts: AlertSettings = field(default_factory=AlertSettings)
 
-    _source_file: Path | None = PrivateAttr(None)
+    _SOURCE: ClassVar[str] = "_source_file"
 
-    def __eq__(self, other: object) -> bool:
-        # Settings are their values: where they were read from does not make them differ.
-        if not isinstance(other, Settings):
-            return NotImplemented
-        return self.model_dump() == other.model_dump()
+    def _check(self) -> None:
+        # Built in code, the sections must be sections: data goes through Settings.of.
+        for name in self.__struct_fields__:
+            value, kind = getattr(self, name), _FIELDS[name]
+            if not isinstance(value, kind):
+                raise TypeError(
+                    f"Settings({name}=...) takes a {kind.__name__}, not a "
+                    f"{type(value).__name__}; Settings.of(...) converts data"
+                )
 
-    __hash__ = None  # type: ignore[assignment]
+    @classmethod
+    def of(cls, values: Mapping[str, Any] | None = None, /, **more: Any) -> Settings:
+        """Settings from data alone, checked as ``load_settings`` checks it (no file, no
+        environment): ``Settings.of(store=path, redis={"url": url})``.
+
+        Raises:
+            SettingsError: a value is invalid; the message names the field.
+        """
+        merged = _merge(values or {}, more)
+        loaded, problems = _build(merged)
+        if loaded is None:
+            message = _describe(problems, None, {}, {}, merged)
+            raise SettingsError(Scrubber(_raw_secrets(merged)).scrub(message))
+        return loaded
 
     @property
     def source_file(self) -> Path | None:
-        """The settings file these settings were loaded from (absolute), if any."""
-        return self._source_file
+        """The settings file these settings were loaded from (absolute), if any.
+
+        Kept beside the values, not among them: where settings were read from does not make
+        them differ (``==``), nor is it a setting (``config show``).
+        """
+        found: Path | None = self.__dict__.get(self._SOURCE)
+        return found
 
     def binding(self) -> dict[str, str]:
         """What a plan's work is bound to: where it writes and whom it asks (no secrets).
@@ -419,26 +409,6 @@ class Settings(BaseSettings):
             ),
         }
 
-    @field_validator("store")
-    @classmethod
-    def _usable_store(cls, value: Path) -> Path:
-        problem = _text_in(value)
-        if problem is not None:
-            raise PydanticCustomError("text", "{problem}", {"problem": problem})
-        return value
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # Constructed directly: arguments over the environment. load_settings adds the file.
-        return init_settings, env_settings
-
     def secret_values(self) -> tuple[str, ...]:
         """Every configured secret, in each form it is written in; for scrubbing messages.
 
@@ -461,13 +431,26 @@ class Settings(BaseSettings):
                 found.append(secret.get_secret_value())
         return tuple(dict.fromkeys(value for value in found if value))
 
+    def dump(self) -> dict[str, Any]:
+        """The settings as JSON-safe data, each secret shown as ``**********``."""
+        data: dict[str, Any] = msgspec.to_builtins(self, enc_hook=_dump_value)
+        return data
+
     def masked(self) -> dict[str, Any]:
         """The effective settings as JSON-safe data with every secret replaced by ``'***'``."""
-        data: dict[str, Any] = self.model_dump(mode="json")  # SecretStr dumps as "**********"
+        data = self.dump()
         data["redis"]["url"] = _mask_url(self.redis.url.get_secret_value())
         # A secret may also be written into another value (a URL among the instances, say).
         scrubbed: dict[str, Any] = _scrub_values(data, Scrubber(self.secret_values()))
         return scrubbed
+
+
+def _dump_value(value: object) -> object:
+    if isinstance(value, Secret):
+        return HIDDEN
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"cannot dump a {type(value).__name__}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -612,15 +595,166 @@ def load_settings(config_file: str | os.PathLike[str] | None = None, **overrides
         stored = Path(file_values["store"]).expanduser()
         if not stored.is_absolute() and "store" not in env_values and "store" not in overrides:
             merged["store"] = Path(name).absolute().parent / stored
-    try:
-        # Settings' own sources read the environment again, below these values: no change.
-        loaded = Settings.model_validate(merged)
-    except ValidationError as exc:
-        message = _describe(exc, name, file_values, env_values, overrides)
-        raise SettingsError(Scrubber(_raw_secrets(merged)).scrub(message)) from None
+    loaded, problems = _build(merged)
+    if loaded is None:
+        message = _describe(problems, name, file_values, env_values, overrides)
+        raise SettingsError(Scrubber(_raw_secrets(merged)).scrub(message))
     if name is not None:
-        loaded._source_file = Path(name).absolute()
+        loaded.__dict__[Settings._SOURCE] = Path(name).absolute()
     return loaded
+
+
+_FIELDS: dict[str, Any] = {info.name: info.type for info in msgspec.structs.fields(Settings)}
+"""Each top-level setting and its type (a section's struct, or ``Path`` for ``store``)."""
+
+Location = tuple[str | int, ...]
+"""Where in the settings a problem is: ``("engine", "max_concurrency")``, ``("serve", "tokens",
+0, "name")``; ``"..."`` stands for a key of a mapping."""
+
+
+def _build(merged: Mapping[str, Any]) -> tuple[Settings | None, list[tuple[Location, str]]]:
+    """The settings made of ``merged``, or None and every problem found (at most one per
+    section, besides every unknown name)."""
+    problems: list[tuple[Location, str]] = []
+    values: dict[str, Any] = {}
+    for key, value in merged.items():
+        kind = _FIELDS.get(key)
+        if kind is None:
+            problems.append(((key,), "unknown setting"))
+            continue
+        if isinstance(value, Mapping) and isinstance(kind, type) and issubclass(kind, Struct):
+            unknown = [name for name in value if name not in kind.__struct_fields__]
+            if unknown:
+                problems.extend(((key, name), "unknown setting") for name in unknown)
+                continue
+        try:
+            values[key] = msgspec.convert(value, kind, strict=False, dec_hook=_decode)
+        except msgspec.ValidationError as exc:
+            # msgspec stops at the first problem; each field alone shows every one.
+            fields = [] if not isinstance(value, Mapping) else _field_problems(key, kind, value)
+            problems.extend(fields or [_problem((key,), str(exc))])
+    if problems:
+        return None, problems
+    try:
+        return Settings(**values), []
+    except ValueError as exc:  # Settings' own rules (the store path)
+        return None, [_problem((), str(exc))]
+
+
+def _field_problems(
+    key: str, kind: type[Struct], value: Mapping[str, Any]
+) -> list[tuple[Location, str]]:
+    """The problem of each field of section ``key`` on its own (the type checks only)."""
+    types = {info.name: info.type for info in msgspec.structs.fields(kind)}
+    problems: list[tuple[Location, str]] = []
+    for name, item in value.items():
+        try:
+            msgspec.convert(item, types[name], strict=False, dec_hook=_decode)
+        except msgspec.ValidationError as exc:
+            problems.append(_problem((key, name), str(exc)))
+    return problems
+
+
+def _decode(kind: type, value: object) -> object:
+    """What msgspec cannot convert by itself: secrets and paths."""
+    if kind is Secret:
+        if isinstance(value, Secret):
+            return value
+        if isinstance(value, str):
+            return Secret(value)
+    elif kind is Path:
+        if isinstance(value, str | os.PathLike):
+            return Path(value)
+    else:
+        raise TypeError(f"no conversion to {kind.__name__}")
+    raise ValueError(f"expected a string, got {_kind(value)}")
+
+
+_AT = re.compile(r"(?s)(.*) - at `\$(.*)`")
+_STEP = re.compile(r"\.([^.\[]+)|\[(\d+|\.\.\.)\]")
+_OWN = re.compile(r"(?s)([a-z_]+): (.*)")
+_WORDS = {
+    "int": "an integer",
+    "float": "a number",
+    "str": "a string",
+    "bool": "true or false",
+    "array": "a list",
+    "object": "a mapping",
+    "null": "null",
+}
+_SHAPES = {
+    "listen": "must be host:port (127.0.0.1:8080, say)",
+    "url": "must be an http:// or https:// URL without spaces",
+    "name": "must be letters, digits and . _ @ - only",
+}
+"""What a setting with a pattern must look like, by the setting's name."""
+_COMPARISONS = {">=": "at least", ">": "greater than", "<=": "at most", "<": "less than"}
+
+
+def _problem(base: Location, text: str) -> tuple[Location, str]:
+    """Where and what, from a msgspec ``ValidationError`` (or a section's ``ValueError``)
+    raised while converting the value at ``base``."""
+    loc = list(base)
+    found = _AT.fullmatch(text)
+    if found is not None:
+        text = found.group(1)
+        for step in _STEP.finditer(found.group(2)):
+            name, index = step.groups()
+            loc.append(name if name is not None else index if index == "..." else int(index))
+    if (match := re.fullmatch(r"Expected `([\w |]+)`, got `(\w+)`", text)) is not None:
+        expected = " or ".join(_WORDS.get(word, word) for word in match.group(1).split(" | "))
+        return tuple(loc), f"expected {expected}, got {_WORDS.get(match[2], match[2])}"
+    if (match := re.fullmatch(r"Expected `\w+` (>=|>|<=|<) (\S+)", text)) is not None:
+        bound = match[2].removesuffix(".0")
+        return tuple(loc), f"must be {_COMPARISONS[match[1]]} {bound}"
+    if re.fullmatch(r"Expected `str` matching regex '(.*)'", text) is not None:
+        return tuple(loc), _SHAPES.get(str(loc[-1]) if loc else "", "has the wrong form")
+    if (match := re.fullmatch(r"Expected `str` of length (>=|<=) (\d+)", text)) is not None:
+        unit = "character" if match[2] == "1" else "characters"
+        return tuple(loc), f"must be {_COMPARISONS[match[1]]} {match[2]} {unit} long"
+    if (match := re.fullmatch(r"Invalid enum value (.*)", text)) is not None:
+        choices = ", ".join(map(repr, _choices(tuple(loc))))
+        return tuple(loc), f"must be one of {choices} (got {match[1]})"
+    if match := re.fullmatch(r"Object (contains unknown|missing required) field `(.*)`", text):
+        return (*loc, match[2]), "unknown setting" if match[1].startswith(
+            "contains"
+        ) else "required"
+    if (match := _OWN.fullmatch(text)) is not None:  # a section's rule: "field: problem"
+        return (*loc, match[1]), match[2]
+    return tuple(loc), text
+
+
+def _choices(loc: Location) -> tuple[object, ...]:
+    """The values a ``Literal`` setting at ``loc`` may take."""
+    kind: Any = Settings
+    for part in loc:
+        kind = _bare(kind)
+        if isinstance(kind, type) and issubclass(kind, Struct) and isinstance(part, str):
+            kind = {info.name: info.type for info in msgspec.structs.fields(kind)}.get(part)
+        elif get_origin(kind) in (list, dict):
+            kind = get_args(kind)[-1]
+        else:
+            return ()
+    return get_args(_bare(kind))
+
+
+def _bare(kind: Any) -> Any:
+    """``kind`` without ``Annotated`` and without ``| None``."""
+    while get_origin(kind) is Annotated:
+        kind = get_args(kind)[0]
+    args = [arg for arg in get_args(kind) if arg is not type(None)]
+    if type(None) in get_args(kind) and len(args) == 1:
+        return _bare(args[0])
+    return kind
+
+
+def _complex(kind: Any) -> bool:
+    """Whether a variable for a setting of this type holds JSON (a section, list or mapping)."""
+    kind = _bare(kind)
+    return (isinstance(kind, type) and issubclass(kind, Struct)) or get_origin(kind) in (
+        list,
+        dict,
+    )
 
 
 CONFIG_NAME = "switchover.yaml"
@@ -650,6 +784,10 @@ def locate_settings_file(explicit: Path | str | None = None) -> Path | None:
 
 
 def _read_settings_file(name: str) -> dict[str, Any]:
+    import yaml
+
+    from switchover.domain.documents import decode_utf8, load_yaml, yaml_error_message
+
     where = f"settings file {name!r}"
     path = Path(name)
     if not path.is_file():
@@ -698,45 +836,63 @@ def _kind(value: object) -> str:
 
 
 def _environment_values() -> dict[str, Any]:
-    """The ``SWITCHOVER_*`` variables as nested settings data, parsed as pydantic-settings does."""
+    """The ``SWITCHOVER_*`` variables of settings as nested data.
+
+    ``SWITCHOVER_ENGINE__MAX_CONCURRENCY=4`` gives ``{"engine": {"max_concurrency": "4"}}``
+    (names case-insensitive, ``__`` nesting); a variable for a section, list or mapping holds
+    JSON. Variables naming no setting (``SWITCHOVER_CONFIG``, ``SWITCHOVER_TOKEN``) are not
+    settings and are left out.
+    """
+    found: dict[str, Any] = {}
+    variables = [
+        (name, name[len(ENV_PREFIX) :].lower().split("__"))
+        for name in os.environ
+        if name.upper().startswith(ENV_PREFIX)
+    ]
+    for name, path in sorted(variables, key=lambda item: (len(item[1]), item[0])):
+        if path[0] not in _FIELDS:
+            continue
+        text = os.environ[name]
+        value: Any = _json_variable(name, text) if _complex(_type_at(path)) else text
+        node = found
+        for part in path[:-1]:
+            below = node.get(part)
+            if not isinstance(below, dict):
+                below = node[part] = {}
+            node = below
+        below = node.get(path[-1])
+        node[path[-1]] = (
+            _merge(value, below) if isinstance(value, dict) and isinstance(below, dict) else value
+        )
+    return found
+
+
+def _type_at(path: Sequence[str]) -> Any:
+    """The type of the setting a variable's path names (Any below a mapping's keys)."""
+    kind: Any = Settings
+    for part in path:
+        kind = _bare(kind)
+        if isinstance(kind, type) and issubclass(kind, Struct):
+            kind = {info.name: info.type for info in msgspec.structs.fields(kind)}.get(part, Any)
+        elif get_origin(kind) is dict:
+            kind = get_args(kind)[1]
+        else:
+            return Any
+    return kind
+
+
+def _json_variable(name: str, text: str) -> Any:
     try:
-        return dict(EnvSettingsSource(Settings)())
-    except (SourceError, ValueError) as exc:
-        raise SettingsError(_environment_problem(exc)) from None
-
-
-def _environment_problem(exc: Exception) -> str:
-    found = re.search(r'field "([^"]+)"', str(exc))
-    field_name = found.group(1) if found else ""
-    stem = f"{ENV_PREFIX}{field_name}".upper()
-    names = sorted(
-        key for key in os.environ if key.upper() == stem or key.upper().startswith(stem + "__")
-    )
-    # The culprits are the ones holding JSON that does not parse.
-    culprits = [key for key in names if _bad_json(os.environ[key])] or names
-    cause = exc.__cause__
-    if isinstance(cause, json.JSONDecodeError):
-        what = f"not valid JSON: {cause.msg} (line {cause.lineno}, column {cause.colno})"
-    else:
-        what = "cannot be parsed"
-    if not culprits:
-        return f"environment: {field_name or 'a variable'} {what}"
-    label = "variable" if len(culprits) == 1 else "variables"
-    return f"environment {label} {', '.join(culprits)}: {what}"
-
-
-def _bad_json(text: str) -> bool:
-    if not text.lstrip().startswith(("{", "[", '"')):
-        return False
-    try:
-        json.loads(text)
-    except ValueError:
-        return True
-    return False
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise SettingsError(
+            f"environment variable {name}: not valid JSON: {exc.msg} "
+            f"(line {exc.lineno}, column {exc.colno})"
+        ) from None
 
 
 def _merge(base: Mapping[str, Any], update: Mapping[str, Any]) -> dict[str, Any]:
-    """``base`` updated by ``update``, mappings merged key by key (as pydantic-settings does)."""
+    """``base`` updated by ``update``, mappings merged key by key."""
     merged = dict(base)
     for key, value in update.items():
         below = merged.get(key)
@@ -747,10 +903,12 @@ def _merge(base: Mapping[str, Any], update: Mapping[str, Any]) -> dict[str, Any]
     return merged
 
 
-def _gave(values: object, loc: Sequence[str | int]) -> bool:
+def _gave(values: object, loc: Location) -> bool:
     """Whether source ``values`` gave the value at ``loc`` (or one that contains it)."""
     node = values
     for depth, part in enumerate(loc):
+        if part == "...":  # some key of this mapping: the source gave the mapping
+            return depth > 0
         if isinstance(node, Mapping):
             if part not in node:
                 return False
@@ -762,7 +920,7 @@ def _gave(values: object, loc: Sequence[str | int]) -> bool:
     return True
 
 
-def _env_name(loc: Sequence[str | int]) -> str:
+def _env_name(loc: Location) -> str:
     """The variable that gave the value at ``loc``: the most specific one that is set."""
     names = [str(part) for part in loc]
     present = {key.upper(): key for key in os.environ}
@@ -774,17 +932,15 @@ def _env_name(loc: Sequence[str | int]) -> str:
 
 
 def _describe(
-    exc: ValidationError,
+    problems: Sequence[tuple[Location, str]],
     file_name: str | None,
     file_values: Mapping[str, Any],
     env_values: Mapping[str, Any],
     overrides: Mapping[str, Any],
 ) -> str:
-    problems: list[str] = []
-    for error in exc.errors(include_url=False, include_input=False):
-        loc = error["loc"]
-        path = ".".join(_loc_name(part) for part in loc)
-        message = error["msg"].removeprefix("Value error, ")
+    described: list[str] = []
+    for loc, message in problems:
+        path = ".".join(_loc_name(part) for part in loc).replace(".[", "[")
         if _gave(overrides, loc):
             origin = ""
         elif _gave(env_values, loc):
@@ -793,13 +949,14 @@ def _describe(
             origin = f"settings file {file_name!r}: "
         else:
             origin = ""
-        problems.append(f"{origin}{path}: {message}")
-    return "invalid settings: " + "; ".join(problems)
+        described.append(f"{origin}{path}: {message}")
+    return "invalid settings: " + "; ".join(described)
 
 
 def _loc_name(part: str | int) -> str:
-    text = str(part)
-    return text if text.isprintable() and len(text) <= 64 else repr(text)[:40] + "..."
+    if isinstance(part, int) or part == "...":
+        return f"[{part}]"
+    return part if part.isprintable() and len(part) <= 64 else repr(part)[:40] + "..."
 
 
 def _raw_secrets(values: Mapping[str, Any]) -> list[str]:
@@ -809,7 +966,7 @@ def _raw_secrets(values: Mapping[str, Any]) -> list[str]:
     def text(section: str, key: str) -> str | None:
         part = values.get(section)
         value = part.get(key) if isinstance(part, Mapping) else getattr(part, key, None)
-        if isinstance(value, SecretStr):
+        if isinstance(value, Secret):
             value = value.get_secret_value()
         return value if isinstance(value, str) else None
 

@@ -8,7 +8,6 @@ from typing import Literal
 
 import httpx
 import pytest
-from pydantic import SecretStr
 
 from switchover.discovery import DiscoveryQuery, NacosDiscovery, StaticDiscovery
 from switchover.errors import ErrorType, StepFailedError, TransientError
@@ -22,6 +21,7 @@ from switchover.fleet.nacos import (
     start_nacos,
 )
 from switchover.fleet.redis_server import free_port
+from switchover.secrets import Secret
 from switchover.settings import DiscoverySettings, NacosSettings, Settings
 from tests.steps.fakes import FakeClock
 
@@ -65,7 +65,7 @@ def settings_for(
             server_addr=server_addr,
             api=api,
             username=username,
-            password=SecretStr(password) if password is not None else None,
+            password=Secret(password) if password is not None else None,
             clusters=clusters or [],
         ),
         discovery=DiscoverySettings(fallback_instances=fallback or {}),
@@ -120,9 +120,7 @@ async def test_cached_token_is_reused_until_its_ttl_then_renewed() -> None:
     await server.start()
     clock = FakeClock()
     settings = settings_for(server.server_addr, username="nacos", password=PASSWORD)
-    settings = settings.model_copy(
-        update={"nacos": settings.nacos.model_copy(update={"cache_ttl": 1.0})}
-    )
+    settings = settings.replace(nacos=settings.nacos.replace(cache_ttl=1.0))
     try:
         async with discovery_for(settings, clock) as discovery:
             query = DiscoveryQuery("obService", "ns-1")

@@ -47,4 +47,4 @@ def test_an_unknown_api_is_refused_in_one_line_naming_the_field(value: str) -> N
         load_settings(nacos={"api": value})
     message = str(info.value)
     assert "\n" not in message
-    assert "nacos.api: Input should be 'auto', 'v3', 'v2' or 'v1'" in message
+    assert "nacos.api: must be one of 'auto', 'v3', 'v2', 'v1' (got " in message

@@ -29,7 +29,7 @@ class NoDiscovery:
 def engine_settings(**engine: object) -> Settings:
     values: dict[str, object] = {"control_poll_interval": 0.02, "lease_ttl": 5.0}
     values.update(engine)
-    return Settings(engine=values)  # type: ignore[arg-type]
+    return Settings.of(engine=values)
 
 
 @dataclass

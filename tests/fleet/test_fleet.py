@@ -326,7 +326,7 @@ async def test_asbc_rejects_a_malformed_body_with_400(
 async def test_asbc_requires_the_configured_bearer_token(
     redis_server: RedisServer, http: httpx.AsyncClient
 ) -> None:
-    settings = Settings(asbc={"token": "s3cret"})
+    settings = Settings.of(asbc={"token": "s3cret"})
     async with Fleet(redis_server.url, settings, gateways=1, ob_instances=0) as running:
         url = f"http://{running.asbc.address}{settings.asbc.path}"
         body = {"calledNumberMatch": ["1"], "targetTrunkGroupName": "tg"}
@@ -398,7 +398,7 @@ async def test_subscription_survives_a_redis_restart(
 async def test_settings_overrides_point_settings_at_the_fleet(fleet: Fleet) -> None:
     assert set(fleet.instances) == set(SERVICE_KEYS)
     assert [len(fleet.instances[k]) for k in SERVICE_KEYS] == [3, 1, 1, 2]
-    settings = Settings(**fleet.settings_overrides())
+    settings = Settings.of(**fleet.settings_overrides())
     assert settings.asbc.scheme == "http"
     assert settings.discovery.fallback_instances == fleet.instances
     assert all(a.startswith("127.0.0.1:") for v in fleet.instances.values() for a in v)
@@ -409,7 +409,7 @@ async def test_settings_snippet_adds_the_redis_url_and_the_fleets_agent_check(
     fleet: Fleet,
 ) -> None:
     snippet = settings_snippet(fleet, fleet.redis_url)
-    settings = Settings(**snippet)
+    settings = Settings.of(**snippet)
     assert settings.redis.url.get_secret_value() == fleet.redis_url
     assert settings.discovery.fallback_instances["portalService"] == [fleet.portal.address]
     assert settings.agent.check == AGENT_CHECK
@@ -468,7 +468,7 @@ def test_fleet_settings_are_usable_as_shown_with_no_padding_or_wrapping(
     else:
         shown = text.split("(--write FILE saves them):\n", 1)[1].split("\nFaults:", 1)[0]
         values = yaml.safe_load(shown)
-    settings = Settings(**values)
+    settings = Settings.of(**values)
     assert settings.redis.url.get_secret_value().startswith("redis://127.0.0.1:")
     assert len(settings.discovery.fallback_instances["blueGreenGatewayService"]) == 2
     assert settings.agent.check == AGENT_CHECK

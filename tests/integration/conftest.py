@@ -225,7 +225,7 @@ async def start_engine(
             values = settings_values(
                 tmp_path / "switchover.db", redis_server.url, fleet, **overrides
             )
-            return await stack.enter_async_context(running_engine(Settings(**values)))
+            return await stack.enter_async_context(running_engine(Settings.of(**values)))
 
         yield start
 

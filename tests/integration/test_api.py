@@ -128,7 +128,7 @@ async def api(tmp_path: Path, redis_server: RedisServer, fleet: Fleet) -> AsyncI
     values = settings_values(
         tmp_path / "switchover.db", redis_server.url, fleet, serve={"tokens": TOKENS}
     )
-    async with serving(Settings(**values)) as started:
+    async with serving(Settings.of(**values)) as started:
         yield started
 
 
@@ -296,7 +296,7 @@ async def test_pause_and_resume_a_plan(
     values = settings_values(
         tmp_path / "switchover.db", redis_server.url, fleet, serve={"tokens": TOKENS}
     )
-    async with serving(Settings(**values)) as api:
+    async with serving(Settings.of(**values)) as api:
         await fleet.set_faults(list(fleet.gateways), slow=0.2)  # slow, so there is time
         assert (
             await api.submit(plan_doc("slow", tenants(8), max_concurrency=2))
@@ -418,7 +418,7 @@ async def test_readyz_reports_redis_down(
     values = settings_values(
         tmp_path / "switchover.db", redis_server.url, fleet, serve={"tokens": TOKENS}
     )
-    async with serving(Settings(**values)) as api:
+    async with serving(Settings.of(**values)) as api:
         redis_server.stop()
         response = await api.client.get("/readyz")
         assert response.status_code == 503
@@ -493,7 +493,7 @@ async def test_a_webhook_down_at_first_gets_every_alert_once_it_is_up(
         },
     )
     try:
-        async with serving(Settings(**values)) as api:
+        async with serving(Settings.of(**values)) as api:
             await run_with_one_failure(api, fleet, "alerted", "t002")
             assert receiver.received == []  # down so far: nothing delivered, nothing lost
 

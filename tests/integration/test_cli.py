@@ -501,7 +501,7 @@ async def test_a_request_left_unanswered_by_a_stopping_engine_is_answered_not_le
     values = settings_values(
         tmp_path / "switchover.db", redis_server.url, fleet, engine={"control_poll_interval": 30.0}
     )
-    async with running_engine(Settings(**values)):
+    async with running_engine(Settings.of(**values)):
         command = await cli.start("rollback", "--tenant", "nobody")
 
         async def queued() -> bool:

@@ -375,7 +375,7 @@ async def test_redis_outage_mid_plan_fails_the_task_clearly_and_a_retry_from_che
             agent={"check": agent_gate.CHECK},
             verify={"max_attempts": 60},
         )
-        async with running_engine(Settings(**values)) as harness:
+        async with running_engine(Settings.of(**values)) as harness:
             await harness.engine.submit_plan(plan_spec("outage", [tenant_doc("t-outage")]))
             async with asyncio.timeout(WAIT):
                 await gate.reached.wait()  # blue-green-gateway is done; ob-service has begun

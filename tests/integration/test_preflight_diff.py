@@ -68,7 +68,7 @@ WRITE_COMMANDS = frozenset(
 
 def make_settings(tmp_path: Path, redis_server: RedisServer, fleet: Fleet, **kw: Any) -> Settings:
     """Settings pointing at the test's Redis and fleet."""
-    return Settings(**settings_values(tmp_path / "switchover.db", redis_server.url, fleet, **kw))
+    return Settings.of(**settings_values(tmp_path / "switchover.db", redis_server.url, fleet, **kw))
 
 
 def three_tenants() -> PlanSpec:

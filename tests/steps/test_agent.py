@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from switchover.errors import ErrorType, SettingsError, StepFailedError, TransientError
-from switchover.settings import AgentSettings, Settings
+from switchover.settings import AgentSettings, Settings, VerifySettings
 from switchover.steps.agent import AgentReadinessStep, JudgeAgent, load_judge_agent
 from switchover.steps.protocol import StepContext
 from tests.steps.fakes import FakeClock, FakeJournal, always_ready, make_ctx
@@ -76,8 +76,8 @@ async def test_the_verify_deadline_bounds_the_wait_for_the_agents() -> None:
     judge = Judge(not_ready=100)
     clock = FakeClock()
     settings = Settings(
-        agent=AgentSettings(interval=2.0, max_attempts=100), verify={"deadline": 5.0}
-    )  # type: ignore[arg-type]
+        agent=AgentSettings(interval=2.0, max_attempts=100), verify=VerifySettings(deadline=5.0)
+    )
     with pytest.raises(StepFailedError) as info:
         await run(AgentReadinessStep(judge), make_ctx(clock=clock, settings=settings))
     assert info.value.error_type is ErrorType.TIMEOUT_ERROR

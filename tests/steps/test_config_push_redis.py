@@ -10,11 +10,11 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 import redis.asyncio as aioredis
-from pydantic import SecretStr
 
 from switchover import wire
 from switchover.errors import ErrorType, StepFailedError, TransientError
 from switchover.fleet.redis_server import RedisServer, free_port
+from switchover.secrets import Secret
 from switchover.settings import RedisSettings, Settings
 from switchover.steps.config_push import ConfigPushStep
 from switchover.steps.http_client import HttpClient
@@ -35,7 +35,7 @@ BG_VALUE = (
 
 
 def settings_for(url: str) -> Settings:
-    return Settings(redis=RedisSettings(url=SecretStr(url), socket_timeout=2.0))
+    return Settings(redis=RedisSettings(url=Secret(url), socket_timeout=2.0))
 
 
 def http_client() -> HttpClient:

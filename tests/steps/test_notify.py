@@ -11,10 +11,10 @@ from urllib.parse import quote
 import httpx
 import pytest
 from aiohttp import web
-from pydantic import SecretStr
 
 from switchover.errors import ErrorType, StepFailedError, TransientError
 from switchover.fleet.redis_server import free_port
+from switchover.secrets import Secret
 from switchover.settings import AsbcSettings, PortalSettings, Settings
 from switchover.steps.http_client import HttpClient
 from switchover.steps.notify import AsbcSwitchStep, PortalNotifyStep
@@ -140,7 +140,7 @@ async def test_portal_without_deploy_unit_name_fails_in_prepare() -> None:
 
 
 def with_token() -> Settings:
-    return Settings(asbc=AsbcSettings(token=SecretStr(TOKEN)))
+    return Settings(asbc=AsbcSettings(token=Secret(TOKEN)))
 
 
 async def test_asbc_posts_rules_and_trunk_group_with_bearer_token_when_configured() -> None:
@@ -260,7 +260,7 @@ async def peer() -> AsyncIterator[tuple[str, list[web.Request], list[tuple[int, 
 
 def loopback_settings() -> Settings:
     return Settings(
-        asbc=AsbcSettings(scheme="http", token=SecretStr(TOKEN)),
+        asbc=AsbcSettings(scheme="http", token=Secret(TOKEN)),
         portal=PortalSettings(scheme="http"),
     )
 

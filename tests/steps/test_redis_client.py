@@ -13,11 +13,11 @@ from typing import Any
 import httpx
 import pytest
 import redis.asyncio as aioredis
-from pydantic import SecretStr
 
 from switchover import wire
 from switchover.errors import ErrorType, StepFailedError, TransientError
 from switchover.fleet.redis_server import free_port
+from switchover.secrets import Secret
 from switchover.settings import RedisSettings, Settings
 from switchover.steps.config_push import ConfigPushStep
 from switchover.steps.http_client import HttpClient
@@ -108,7 +108,7 @@ async def password_server(tmp_path: Path) -> AsyncIterator[PasswordServer]:
 
 
 def settings_for(url: str) -> Settings:
-    return Settings(redis=RedisSettings(url=SecretStr(url), socket_timeout=2.0))
+    return Settings(redis=RedisSettings(url=Secret(url), socket_timeout=2.0))
 
 
 Operation = Callable[[RedisClient], Awaitable[object]]

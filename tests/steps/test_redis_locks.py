@@ -7,10 +7,10 @@ from collections.abc import AsyncIterator
 
 import pytest
 import redis.asyncio as aioredis
-from pydantic import SecretStr
 
 from switchover.errors import ErrorType, TransientError
 from switchover.fleet.redis_server import RedisServer
+from switchover.secrets import Secret
 from switchover.settings import RedisSettings, Settings
 from switchover.steps.locks import Busy, Fence, TenantLocks
 from switchover.steps.redis_client import RedisClient
@@ -24,7 +24,7 @@ SHORT = 0.2
 
 
 def settings_for(url: str) -> Settings:
-    return Settings(redis=RedisSettings(url=SecretStr(url), socket_timeout=2.0))
+    return Settings(redis=RedisSettings(url=Secret(url), socket_timeout=2.0))
 
 
 @pytest.fixture

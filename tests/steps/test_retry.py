@@ -64,9 +64,7 @@ async def test_last_transient_error_is_raised_after_all_attempts_with_count() ->
 async def test_the_final_error_keeps_its_own_details() -> None:
     error = TransientError(ErrorType.TIMEOUT_ERROR, "timed out", details={"url": "http://h/v"})
     with pytest.raises(TransientError) as info:
-        await retry_transient(
-            Flaky(error), policy=POLICY.model_copy(update={"attempts": 0}), clock=FakeClock()
-        )
+        await retry_transient(Flaky(error), policy=POLICY.replace(attempts=0), clock=FakeClock())
     assert info.value is error
     assert info.value.details == {"url": "http://h/v", "attempts": 1}
 

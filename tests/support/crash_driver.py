@@ -52,7 +52,7 @@ class SlowBuilder:
 async def main(path: Path, tenants: int, submit: bool) -> None:
     store = SqliteStore(path)
     await store.open()
-    settings = Settings(engine={"max_concurrency": 8, "lease_ttl": 2.0})  # type: ignore[arg-type]
+    settings = Settings.of(engine={"max_concurrency": 8, "lease_ttl": 2.0})
     engine = Engine(store, SlowBuilder(), settings=settings, discovery=NoDiscovery())
     try:
         await engine.start()

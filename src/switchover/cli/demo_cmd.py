@@ -77,7 +77,7 @@ def demo_settings(store: Path, redis_url: str, fleet: Fleet) -> Settings:
         "engine": {"heartbeat_interval": 2.0},
         **fleet.settings_overrides(),
     }
-    return Settings(**values)
+    return Settings.of(**values)
 
 
 async def run_demo(console: Console, *, tenants: int, store: Path | None, faulty: str) -> int:

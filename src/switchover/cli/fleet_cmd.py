@@ -11,12 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import SecretStr
 from rich.console import Console
 from rich.table import Table
 
 from switchover.fleet.fleet import Fleet
 from switchover.fleet.redis_server import RedisServer
+from switchover.secrets import Secret
 from switchover.settings import Settings, load_settings
 
 _SHOWN_PER_SERVICE = 8
@@ -134,7 +134,7 @@ def settings_snippet(running: Fleet, redis_url: str) -> dict[str, Any]:
         redis_url: the URL to write (masked if it carries a password).
 
     Returns:
-        A mapping ready for ``yaml.safe_dump`` or ``Settings(**...)``.
+        A mapping ready for ``yaml.safe_dump`` or ``Settings.of(**...)``.
     """
     return {
         "redis": {"url": redis_url},
@@ -165,8 +165,8 @@ def write_settings(path: Path, values: dict[str, Any]) -> None:
 
 
 def _masked(settings: Settings, redis_url: str) -> str:
-    redis = settings.redis.model_copy(update={"url": SecretStr(redis_url)})
-    url: str = settings.model_copy(update={"redis": redis}).masked()["redis"]["url"]
+    redis = settings.redis.replace(url=Secret(redis_url))
+    url: str = settings.replace(redis=redis).masked()["redis"]["url"]
     return url
 
 

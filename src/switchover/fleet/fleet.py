@@ -417,7 +417,7 @@ class Fleet:
         raise KeyError(address)
 
     def settings_overrides(self) -> dict[str, Any]:
-        """Settings values that point the engine at this fleet (for ``Settings(**...)``)."""
+        """Settings values that point the engine at this fleet (for ``Settings.of(**...)``)."""
         return {
             "discovery": {"fallback_instances": self.instances},
             "portal": {"scheme": "http"},

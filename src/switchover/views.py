@@ -18,19 +18,20 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from switchover.bulk import BulkOutcome
-from switchover.domain.commands import Accepted
-from switchover.domain.events import Event, EventType
-from switchover.domain.records import Plan, Task
-from switchover.domain.revert import Skipped
+from switchover.domain.events import EventType
 from switchover.domain.rollout import describe
 from switchover.domain.status import TaskStatus
 from switchover.errors import StoreError
 from switchover.stores import codec
-from switchover.stores.protocol import PlanSummary
 
 if TYPE_CHECKING:
+    from switchover.bulk import BulkOutcome
+    from switchover.domain.commands import Accepted
+    from switchover.domain.events import Event
+    from switchover.domain.records import Plan, Task
+    from switchover.domain.revert import Skipped
     from switchover.service import PlanDetail
+    from switchover.stores.protocol import PlanSummary
 
 __all__ = [
     "SCHEMA",

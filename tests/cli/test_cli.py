@@ -242,3 +242,46 @@ def test_every_command_s_help_shows_an_example(cli: CliRunner) -> None:
         assert code == 0, command
         shown = re.search(r"Examples?: switchover ", out)
         assert shown, f"{' '.join(command)} -h shows no example"
+
+
+@pytest.mark.parametrize(
+    ("command", "code", "absent"),
+    [
+        (
+            "status",
+            0,
+            (
+                "switchover.engine",
+                "switchover.domain.commands",
+                "switchover.domain.events",
+                "switchover.service.views",
+                "rich._emoji_codes",
+                "pydantic",
+                "yaml",
+            ),
+        ),
+        ("events", 3, ("switchover.engine.lease", "rich.table", "rich.tree")),
+    ],
+)
+def test_reading_an_empty_store_loads_only_what_it_shows(
+    tmp_path: Path, command: str, code: int, absent: tuple[str, ...]
+) -> None:
+    """``status`` and ``events`` with no store import neither the engine (its lease, its event
+    tail) nor the command records, nor the parts of rich they do not draw; nor pydantic or YAML
+    (the settings are msgspec structs; typer below 0.29 converts arguments without pydantic)."""
+    import os
+    import subprocess
+    import sys
+
+    probe = (
+        f"import sys\nsys.argv = ['switchover', {command!r}]\nfrom switchover.cli import main\n"
+        f"try:\n    main()\nexcept SystemExit as exc:\n    assert exc.code == {code}, exc.code\n"
+        f"print('LOADED', *[m for m in {absent!r} if m in sys.modules])"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SWITCHOVER_")}
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, cwd=tmp_path, env=env
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == "LOADED"
+    assert not (tmp_path / "switchover.db").exists()

@@ -12,9 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from rich.console import Group, RenderableType
 from rich.control import strip_control_codes
-from rich.table import Table
 from rich.text import Text
-from rich.tree import Tree
 
 from switchover.domain.events import Event, EventType
 from switchover.domain.failure import FailureInfo
@@ -23,6 +21,9 @@ from switchover.domain.rollout import describe
 from switchover.domain.status import ExecutionMode, PlanStatus, TaskStatus
 
 if TYPE_CHECKING:
+    from rich.table import Table
+    from rich.tree import Tree
+
     from switchover.service import PlanDetail, PlanTree, StageSpan, TaskBranch
     from switchover.stores.protocol import PlanSummary
 
@@ -76,6 +77,8 @@ def failure_line(failure: FailureInfo) -> str:
 
 def plan_list(summaries: Sequence[PlanSummary]) -> Table:
     """Every plan, most recent first, with its tasks by status."""
+    from rich.table import Table
+
     table = Table(title="plans", title_justify="left", expand=False)
     for column in ("plan", "status", "version", "tasks", "created", "by"):
         table.add_column(column)
@@ -257,6 +260,8 @@ def plan_tree_view(tree: PlanTree, *, now: float | None = None) -> Tree:
         tree: the plan tree (``service.plan_tree``).
         now: the wall-clock time running stages are measured to (default: now).
     """
+    from rich.tree import Tree
+
     at = time.time() if now is None else now
     root = Tree(_plan_label(tree.detail, at), guide_style="dim")
     for group in tree.groups:
@@ -286,6 +291,8 @@ def task_detail(
         lines.append(
             Text(f"waiting for the tenant: its claim is held by {task.waiting_for}", "yellow")
         )
+    from rich.table import Table
+
     stages = Table(show_header=True, expand=False)
     stages.add_column("#")
     stages.add_column("stage")
@@ -368,6 +375,8 @@ def event_plain(event: Event) -> str:
 
 def tenant_history(tenant_id: str, tasks: Sequence[Task]) -> Table:
     """A tenant's tasks across plans, most recent first."""
+    from rich.table import Table
+
     table = Table(title=f"tenant {tenant_id}", title_justify="left", expand=False)
     for column in ("task", "status", "version", "created", "stages", "failure"):
         table.add_column(column, overflow="fold")

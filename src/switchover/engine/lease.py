@@ -7,11 +7,13 @@ import socket
 import time
 import uuid
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from switchover.domain.records import Lease
 from switchover.errors import EngineBusyError
-from switchover.stores.protocol import Store
+
+if TYPE_CHECKING:
+    from switchover.stores.protocol import Store
 
 HOST = socket.gethostname()
 

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
 
-from switchover.clock import Clock, SystemClock
-from switchover.domain.events import Event
-from switchover.stores.protocol import StateStore
+from switchover.clock import SystemClock
+
+if TYPE_CHECKING:
+    from switchover.clock import Clock
+    from switchover.domain.events import Event
+    from switchover.stores.protocol import StateStore
 
 PAGE = 1000
 """Events read per store call."""

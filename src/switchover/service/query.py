@@ -5,17 +5,19 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
-from switchover.domain.events import Event
-from switchover.domain.records import Plan, Target, TargetKind, Task
+from switchover.domain.records import TargetKind
 from switchover.domain.status import EXECUTING_TASK_STATUSES, TaskStatus
-from switchover.engine.lease import lease_is_live
-from switchover.engine.tail import tail_events
 from switchover.errors import ErrorType, NotFoundError, OperationRefusedError
 from switchover.service.suggest import missing
-from switchover.service.views import ATTENTION_ORDER, PlanDetail, Stranded, TaskDetail
-from switchover.settings import Settings
-from switchover.stores.protocol import PlanSummary, Store
+
+if TYPE_CHECKING:
+    from switchover.domain.events import Event
+    from switchover.domain.records import Plan, Target, Task
+    from switchover.service.views import PlanDetail, Stranded, TaskDetail
+    from switchover.settings import Settings
+    from switchover.stores.protocol import PlanSummary, Store
 
 
 class Queries:
@@ -67,11 +69,15 @@ class Queries:
         stranded = await self._stranded(executing, plan_id)
         failed = counts.get(TaskStatus.FAILED, 0) + counts.get(TaskStatus.ROLLBACK_FAILED, 0)
         failures = await store.failure_counts(plan_id) if failed else []
+        from switchover.service.views import PlanDetail
+
         return PlanDetail(plan, counts, tasks, matching, stranded, last_seq, failures)
 
     async def _attention_page(
         self, plan_id: str, counts: Mapping[TaskStatus, int], offset: int, limit: int | None
     ) -> list[Task]:
+        from switchover.service.views import ATTENTION_ORDER
+
         page: list[Task] = []
         skip = offset
         for group in ATTENTION_ORDER:
@@ -104,6 +110,8 @@ class Queries:
             raise await self.missing(target.kind, target.key)
         executing = 1 if task.status in EXECUTING_TASK_STATUSES else 0
         stranded = await self._stranded(executing, task.plan_id, task.task_id)
+        from switchover.service.views import TaskDetail
+
         return TaskDetail(task, stranded)
 
     async def tenant_history(self, tenant_id: str, *, limit: int = 100) -> list[Task]:
@@ -150,6 +158,8 @@ class Queries:
         """
         if await self._store.get_plan(plan_id) is None:
             raise await self.missing(TargetKind.PLAN, plan_id)
+        from switchover.engine.tail import tail_events
+
         async for event in tail_events(self._store, plan_id, since, follow=follow, poll=poll):
             yield event
 
@@ -158,6 +168,9 @@ class Queries:
     ) -> Stranded | None:
         if not executing:
             return None
+        from switchover.engine.lease import lease_is_live
+        from switchover.service.views import Stranded
+
         lease = await self._store.get_lease()
         if lease is not None and lease_is_live(lease):
             return None

@@ -5,10 +5,13 @@ from __future__ import annotations
 import string
 from collections.abc import Collection, Iterable
 from difflib import SequenceMatcher
+from typing import TYPE_CHECKING
 
 from switchover.domain.records import TargetKind
 from switchover.errors import NotFoundError
-from switchover.stores.protocol import Store
+
+if TYPE_CHECKING:
+    from switchover.stores.protocol import Store
 
 SUGGESTIONS = 3
 """The most ids a not-found error suggests."""

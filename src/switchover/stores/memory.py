@@ -9,13 +9,17 @@ import uuid
 from collections import Counter
 from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
-from switchover.domain.commands import ControlRequest
-from switchover.domain.events import Event
-from switchover.domain.records import Lease, Plan, TargetKind, Task
+from switchover.domain.records import TargetKind
 from switchover.domain.status import EXECUTING_TASK_STATUSES, TaskStatus
 from switchover.errors import ConflictError, LeaseLostError, StoreError, SwitchoverError
 from switchover.stores.protocol import Alert, AlertsQueued, AlertState, Change, PlanSummary
+
+if TYPE_CHECKING:
+    from switchover.domain.commands import ControlRequest
+    from switchover.domain.events import Event
+    from switchover.domain.records import Lease, Plan, Task
 
 
 def _check_page(offset: int, limit: int | None) -> None:

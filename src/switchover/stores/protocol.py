@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from switchover.domain.commands import ControlRequest
-from switchover.domain.events import Event
-from switchover.domain.records import Lease, Plan, TargetKind, Task
-from switchover.domain.status import TaskStatus
+if TYPE_CHECKING:
+    import asyncio
+
+    from switchover.domain.commands import ControlRequest
+    from switchover.domain.events import Event
+    from switchover.domain.records import Lease, Plan, TargetKind, Task
+    from switchover.domain.status import TaskStatus
 
 
 @dataclass(frozen=True, slots=True)

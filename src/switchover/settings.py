@@ -8,7 +8,6 @@ so they are cheap to import and build.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
@@ -390,6 +389,8 @@ class Settings(_Section, frozen=True, kw_only=True, dict=True):
         discovery sources. A plan records these when it is created; an engine or a command
         whose own differ leaves the plan alone (see ``domain.records.binding_differences``).
         """
+        import hashlib
+
         fallback = self.discovery.fallback_instances
         digest = hashlib.sha256(json.dumps(fallback, sort_keys=True).encode("utf-8")).hexdigest()[
             :12

@@ -41,8 +41,11 @@ def hoisted(argv: Sequence[str]) -> list[str]:
 
 def main() -> None:
     """Entry point of the ``switchover`` console script."""
-    from switchover.cli.app import app
     from switchover.process import tuned_collector
 
-    with tuned_collector():  # see switchover.process: engines run in this process
+    # See switchover.process: engines run in this process. Raised before the imports too,
+    # which make many objects and none of them garbage.
+    with tuned_collector():
+        from switchover.cli.app import app
+
         app(args=hoisted(sys.argv[1:]), prog_name="switchover")

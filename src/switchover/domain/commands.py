@@ -93,6 +93,8 @@ COMMAND_NAMES: dict[type[Command], str] = {
     Promote: "promote",
 }
 """The verb of each command, as front ends and the codec spell it."""
+COMMAND_TYPES: dict[str, type[Command]] = {name: kind for kind, name in COMMAND_NAMES.items()}
+"""The command of each verb."""
 
 
 def command_name(command: Command) -> str:

@@ -6,26 +6,10 @@ import json
 from collections.abc import Callable, Mapping
 from dataclasses import fields
 from operator import attrgetter
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import msgspec
 
-from switchover.domain.commands import (
-    COMMAND_NAMES,
-    Accepted,
-    Cancel,
-    Command,
-    ControlRequest,
-    Outcome,
-    Pause,
-    Promote,
-    Refused,
-    Resume,
-    Retry,
-    Rollback,
-    SubmitPlan,
-    command_name,
-)
 from switchover.domain.config import NetworkEndpoint, TenantConfig
 from switchover.domain.events import Event, EventType
 from switchover.domain.failure import FailureInfo
@@ -41,6 +25,11 @@ from switchover.domain.records import (
 from switchover.domain.rollout import Budget, Gate, GateKind, Policy, Rollout, Wave
 from switchover.domain.status import ExecutionMode, PlanStatus, TaskStatus
 from switchover.errors import ErrorType, StoreError
+
+if TYPE_CHECKING:
+    # Control requests are read and written only by the mailbox: the commands are imported
+    # there, not by every front end that reads plans and tasks.
+    from switchover.domain.commands import Command, ControlRequest, Outcome
 
 __all__ = [
     "checkpoint_from_dict",
@@ -556,6 +545,17 @@ def with_seq(event: Event, seq: int) -> Event:
 
 def command_to_dict(command: Command) -> dict[str, Any]:
     """JSON-safe form of a command: its verb, target, actor, reason and options."""
+    from switchover.domain.commands import (
+        Cancel,
+        Pause,
+        Promote,
+        Resume,
+        Retry,
+        Rollback,
+        SubmitPlan,
+        command_name,
+    )
+
     data: dict[str, Any] = {
         "command": command_name(command),
         "target": {"kind": command.target.kind.value, "key": command.target.key},
@@ -575,11 +575,10 @@ def command_to_dict(command: Command) -> dict[str, Any]:
     return data
 
 
-_COMMAND_TYPES = {name: kind for kind, name in COMMAND_NAMES.items()}
-
-
 def _build_command(data: Mapping[str, Any]) -> Command:
-    kind = _COMMAND_TYPES[str(data["command"])]
+    from switchover.domain.commands import COMMAND_TYPES, Retry, Rollback
+
+    kind = COMMAND_TYPES[str(data["command"])]
     target = data["target"]
     common: dict[str, Any] = {
         "target": Target(TargetKind(target["kind"]), str(target["key"])),
@@ -614,6 +613,8 @@ def command_from_dict(data: Mapping[str, Any]) -> Command:
 
 def outcome_to_dict(outcome: Outcome) -> dict[str, Any]:
     """JSON-safe form of what became of a command."""
+    from switchover.domain.commands import Accepted
+
     if isinstance(outcome, Accepted):
         return {
             "ok": True,
@@ -634,6 +635,8 @@ def outcome_to_dict(outcome: Outcome) -> dict[str, Any]:
 
 
 def _build_outcome(data: Mapping[str, Any]) -> Outcome:
+    from switchover.domain.commands import Accepted, Refused
+
     if data["ok"]:
         return Accepted(
             plan_id=str(data["plan_id"]),
@@ -677,6 +680,8 @@ def control_to_dict(request: ControlRequest) -> dict[str, Any]:
 
 
 def _build_control(data: Mapping[str, Any]) -> ControlRequest:
+    from switchover.domain.commands import ControlRequest
+
     outcome = data.get("outcome")
     return ControlRequest(
         control_id=str(data["control_id"]),

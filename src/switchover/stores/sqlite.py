@@ -10,9 +10,8 @@ import threading
 from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from switchover.domain.commands import ControlRequest
 from switchover.domain.events import Event
 from switchover.domain.records import Lease, Plan, TargetKind, Task
 from switchover.domain.status import TaskStatus
@@ -46,6 +45,9 @@ from switchover.stores.sqlite_txn import (
     settle,
     store_error,
 )
+
+if TYPE_CHECKING:
+    from switchover.domain.commands import ControlRequest
 
 __all__ = ["SCHEMA_VERSION", "SqliteStore"]
 

@@ -7,9 +7,8 @@ import contextlib
 import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import replace
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from switchover.domain.commands import ControlRequest
 from switchover.domain.events import Event
 from switchover.domain.records import Lease, Plan, Task
 from switchover.errors import ConflictError, LeaseLostError, NotFoundError, StoreError
@@ -24,6 +23,9 @@ from switchover.stores.codec import (
     with_seq,
 )
 from switchover.stores.protocol import Change
+
+if TYPE_CHECKING:
+    from switchover.domain.commands import ControlRequest
 
 T = TypeVar("T")
 A = TypeVar("A")

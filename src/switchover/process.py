@@ -27,3 +27,14 @@ def tuned_collector(thresholds: tuple[int, int, int] = COLLECTOR_THRESHOLDS) -> 
         yield
     finally:
         gc.set_threshold(*before)
+
+
+def skip_the_last_collection() -> None:
+    """At the very end of a short-lived command: move every object to the collector's
+    permanent generation (``gc.freeze``), so that the collection the interpreter runs as it
+    exits walks none of them (~40 ms of every command line's exit, measured on ``status``).
+
+    Python does not promise finalisers of objects alive at exit; files and stores are closed
+    by their ``with`` blocks before this. For the console script's entry point only.
+    """
+    gc.freeze()

@@ -41,11 +41,14 @@ def hoisted(argv: Sequence[str]) -> list[str]:
 
 def main() -> None:
     """Entry point of the ``switchover`` console script."""
-    from switchover.process import tuned_collector
+    from switchover.process import skip_the_last_collection, tuned_collector
 
     # See switchover.process: engines run in this process. Raised before the imports too,
     # which make many objects and none of them garbage.
     with tuned_collector():
         from switchover.cli.app import app
 
-        app(args=hoisted(sys.argv[1:]), prog_name="switchover")
+        try:
+            app(args=hoisted(sys.argv[1:]), prog_name="switchover")
+        finally:
+            skip_the_last_collection()

@@ -285,3 +285,15 @@ def test_reading_an_empty_store_loads_only_what_it_shows(
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[-1] == "LOADED"
     assert not (tmp_path / "switchover.db").exists()
+
+
+def test_data_that_looks_like_an_emoji_code_is_shown_as_written(
+    cli: CliRunner, tmp_path: Path
+) -> None:
+    """A store path (or tenant id, or message) holding ``:smile:`` is printed as it is."""
+    store = tmp_path / ":smile:" / "switchover.db"
+    store.parent.mkdir()
+    code, out, _ = invoke(cli, "--store", str(store), "status")
+    assert code == 0
+    assert ":smile:" in out.replace("\n", "")
+    assert "\N{SMILING FACE WITH OPEN MOUTH AND SMILING EYES}" not in out

@@ -27,7 +27,9 @@ class _Deferred:
         if console is None:
             from rich.console import Console
 
-            console = self._console = Console(stderr=self._stderr, soft_wrap=True)
+            # No emoji codes: what is shown is data (tenant ids, paths, a peer's message), and
+            # ":smile:" in it stays as written.
+            console = self._console = Console(stderr=self._stderr, soft_wrap=True, emoji=False)
         return console
 
     @property

@@ -182,9 +182,10 @@ async def _plans(opts: Options, conf: Settings, as_json: bool) -> None:
         print_json(out, plans_json(summaries))
     elif not summaries:
         where = opts.server or str(conf.store.absolute())
-        # A path or URL is shown as it is: no emoji codes (":smile:") or markup ("[b]") in it.
-        message = f"no plans yet in {where}; submit one with 'switchover run PLAN_FILE'"
-        out.print(message, emoji=False, markup=False)
+        # A path or URL is shown as it is: no markup ("[b]") in it.
+        out.print(
+            f"no plans yet in {where}; submit one with 'switchover run PLAN_FILE'", markup=False
+        )
     else:
         from switchover.cli.render import plan_list
 

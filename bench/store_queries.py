@@ -56,6 +56,8 @@ ROW_TASKS = 10_000
 ROWS_PER_TXN = 100
 
 TARGET_QUERY_S = 0.3
+FLOOR = "import typer, rich.console, rich.table, asyncio, sqlite3, msgspec, dataclasses"
+"""What any status command imports before a line of its own runs: the floor of its start."""
 TARGET_EVENTS_S = 1.0
 EVENT_PAGE = 10_000
 
@@ -356,8 +358,10 @@ def commands(path: Path, plan_id: str, tenant: str, repeats: int) -> None:
         "switchover status": base,
         "switchover status PLAN": (*base, plan_id),
         "switchover status --tenant T": (*base, "--tenant", tenant),
+        "floor: python importing the libraries alone": ("-c", FLOOR),
     }
-    print("   the commands end to end (a process each, start-up included):")
+    print("   the commands end to end (a process each, start-up included), and for scale the")
+    print("   libraries every status command imports, alone (no switchover code, no store):")
     for args in cases.values():
         once(args, env)
     times: dict[str, list[float]] = {name: [] for name in cases}
@@ -365,7 +369,14 @@ def commands(path: Path, plan_id: str, tenant: str, repeats: int) -> None:
         for name, args in cases.items():
             times[name].append(once(args, env))
     for name, samples in times.items():
-        row(name, samples, TARGET_QUERY_S)
+        row(name, samples, None if name.startswith("floor") else TARGET_QUERY_S)
+    floor = statistics.median(times["floor: python importing the libraries alone"])
+    shares = ", ".join(
+        f"{name.removeprefix('switchover ')} +{(statistics.median(samples) - floor) * 1e3:.0f} ms"
+        for name, samples in times.items()
+        if not name.startswith("floor")
+    )
+    print(f"   above the floor (medians): {shares}")
 
 
 # -- part 2: the stage boundary's task row -------------------------------------------------

@@ -454,6 +454,8 @@ def test_every_problem_of_a_section_is_named_at_once() -> None:
     """Two bad values in one section are both reported, not the first alone."""
     message = refusal(engine={"max_concurrency": 0, "lease_ttl": "soon", "nope": 1})
     assert "engine.nope: unknown setting" in message
+    assert "engine.max_concurrency: must be at least 1" in message
+    assert "engine.lease_ttl: expected a number, got a string" in message
     message = refusal(engine={"max_concurrency": 0, "lease_ttl": "soon"})
     assert "engine.max_concurrency: must be at least 1" in message
     assert "engine.lease_ttl: expected a number, got a string" in message

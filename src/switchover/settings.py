@@ -627,6 +627,8 @@ def _build(merged: Mapping[str, Any]) -> tuple[Settings | None, list[tuple[Locat
             unknown = [name for name in value if name not in kind.__struct_fields__]
             if unknown:
                 problems.extend(((key, name), "unknown setting") for name in unknown)
+                known = {name: item for name, item in value.items() if name not in unknown}
+                problems.extend(_field_problems(key, kind, known))
                 continue
         try:
             values[key] = msgspec.convert(value, kind, strict=False, dec_hook=_decode)

@@ -483,3 +483,25 @@ def test_loading_settings_imports_neither_pydantic_nor_yaml() -> None:
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True, env=env
     )
     assert done.stdout.split() == []
+
+
+def test_a_misspelt_name_suggests_the_setting_meant() -> None:
+    """A near miss of a section or a field says which one was probably meant."""
+    assert "engin: unknown setting (did you mean engine?)" in refusal(engin={})
+    message = refusal(engine={"max_concurency": 3})
+    assert "engine.max_concurency: unknown setting (did you mean max_concurrency?)" in message
+    assert "(did you mean" not in refusal(engine={"zzz": 1})
+
+
+def test_a_bad_entry_of_a_mapping_is_named_by_its_key() -> None:
+    """In a mapping setting, each bad entry is named: the key, and the item within it."""
+    message = refusal(
+        discovery={"fallback_instances": {"portalService": "http://a", "obService": [1]}}
+    )
+    assert "discovery.fallback_instances.portalService: expected a list, got a string" in message
+    assert "discovery.fallback_instances.obService[0]: expected a string" in message
+
+
+def test_nan_is_refused_as_not_finite() -> None:
+    """NaN fails every bound; it is named for what it is, not for the bound."""
+    assert "retry.jitter: must be a finite number" in refusal(retry={"jitter": float("nan")})

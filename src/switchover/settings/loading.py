@@ -8,9 +8,10 @@ source that gave the value: the variable, the file, or the caller.
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any, get_args, get_origin
 
@@ -94,12 +95,13 @@ def _build(merged: Mapping[str, Any]) -> tuple[Settings | None, list[tuple[Locat
     for key, value in merged.items():
         kind = FIELDS.get(key)
         if kind is None:
-            problems.append(((key,), "unknown setting"))
+            problems.append(((key,), _unknown(key, FIELDS)))
             continue
         if isinstance(value, Mapping) and isinstance(kind, type) and issubclass(kind, Struct):
             unknown = [name for name in value if name not in kind.__struct_fields__]
             if unknown:
-                problems.extend(((key, name), "unknown setting") for name in unknown)
+                names = kind.__struct_fields__
+                problems.extend(((key, name), _unknown(name, names)) for name in unknown)
                 known = {name: item for name, item in value.items() if name not in unknown}
                 problems.extend(_field_problems(key, kind, known))
                 continue
@@ -124,11 +126,37 @@ def _field_problems(
     types = {info.name: info.type for info in msgspec.structs.fields(kind)}
     problems: list[tuple[Location, str]] = []
     for name, item in value.items():
-        try:
-            msgspec.convert(item, types[name], strict=False, dec_hook=_decode)
-        except msgspec.ValidationError as exc:
-            problems.append(_problem((key, name), str(exc)))
+        problems.extend(_value_problems((key, name), types[name], item))
     return problems
+
+
+def _value_problems(loc: Location, kind: Any, value: object) -> list[tuple[Location, str]]:
+    """Why ``value`` is no ``kind``: one problem, or one per entry of a mapping (so that the
+    entry is named), or none."""
+    if isinstance(value, float) and math.isnan(value):
+        return [(loc, "must be a finite number")]
+    if get_origin(_bare(kind)) is dict and isinstance(value, Mapping):
+        item_kind = get_args(_bare(kind))[1]
+        found = [
+            problem
+            for k, v in value.items()
+            for problem in _value_problems((*loc, k), item_kind, v)
+        ]
+        if found:
+            return found
+    try:
+        msgspec.convert(value, kind, strict=False, dec_hook=_decode)
+    except msgspec.ValidationError as exc:
+        return [_problem(loc, str(exc))]
+    return []
+
+
+def _unknown(name: object, known: Collection[str]) -> str:
+    """``unknown setting``, with the setting meant when the name is a near miss of one."""
+    import difflib
+
+    close = difflib.get_close_matches(str(name), list(known), n=1) if isinstance(name, str) else []
+    return f"unknown setting (did you mean {close[0]}?)" if close else "unknown setting"
 
 
 def _decode(kind: type, value: object) -> object:

@@ -3,9 +3,10 @@
 Three paths, fastest first, each leaving to the next whatever it cannot vouch for: the
 whole-plan path (``bulkcheck``: every tenant at once, column by column), the per-tenant quick
 path (``quickcheck``: a tenant whose fields are plainly valid, without pydantic), and the exact
-path here (pydantic models), which words every problem with its tenant and field. Their rules
-are shared (``planrules``); a plan gets the same records, or the same issues, whichever path
-checks it.
+path here (pydantic models, ``planmodels``), which words every problem with its tenant and
+field (``planissues``). Their rules are shared (``planrules``); a plan gets the same records, or
+the same issues, whichever path checks it. The file's shape and its ``plan`` section, with the
+rollout policy, are read by ``plansection``.
 """
 
 from __future__ import annotations
@@ -21,10 +22,8 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 from pydantic import ValidationError
-from pydantic.alias_generators import to_snake
-from pydantic_core import ErrorDetails, PydanticCustomError
+from pydantic_core import PydanticCustomError
 
-from switchover.domain.config import NetworkEndpoint, TenantConfig
 from switchover.domain.documents import (
     MAX_DEPTH,
     MAX_PLAN_SIZE,
@@ -36,24 +35,19 @@ from switchover.domain.documents import (
     yaml_error_message,
 )
 from switchover.domain.documents import (
-    HugeInt as _HugeInt,
-)
-from switchover.domain.documents import (
     file_issue as _file_issue,
 )
 from switchover.domain.documents import (
     too_large as _too_large,
 )
+from switchover.domain.planissues import cross_field_issues, lookup, pydantic_issues, spelled
 from switchover.domain.planmodels import (
-    DeployConfigFields,
     PlanSectionInput,
     TenantDeployConfigInput,
-    WaveInput,
-    blank_to_none,
     is_tenant_id,
-    path_part,
     plan_id_text,
-    show,
+    tenant_config_of,
+    yaml11_model_strings,
 )
 from switchover.domain.planrules import (
     CONTAINERS,
@@ -62,179 +56,17 @@ from switchover.domain.planrules import (
     TooDeepError,
     camel,
     new_spec,
-    parse_rules,
-    yaml11_str,
 )
+from switchover.domain.plansection import plan_policy, split_shape, yaml11_section_strings
 from switchover.domain.quickcheck import QuickTenant, quick_record, quick_tenant
 from switchover.domain.records import PlanSpec, TenantSpec
-from switchover.domain.rollout import Budget, Policy, Wave, resolve_waves
 from switchover.errors import PlanValidationError, ValidationIssue
 
 if TYPE_CHECKING:
     from switchover.domain import bulkcheck
 
-_SHAPES = "a list of tenant configs, or a document with 'plan' and 'tenants'"
 _STARTS_LIKE_JSON = re.compile(r"\s*[\[{]")
 _STARTS_LIKE_JSON_BYTES = re.compile(rb"\s*[\[{]")
-
-# ---------------------------------------------------------------------------------------------
-# Error reporting: pydantic errors and our own cross-field checks, in the user's own spelling.
-
-_TYPE_MESSAGES = {
-    "missing": "is required",
-    "string_type": "must be a string",
-    "int_type": "must be an integer",
-    "int_from_float": "must be an integer",
-    "bool_type": "must be true or false",
-    "list_type": "must be a list",
-    "model_type": "must be an object (key: value mapping)",
-    "model_attributes_type": "must be an object (key: value mapping)",
-    "dict_type": "must be an object (key: value mapping)",
-    "extra_forbidden": "unknown key",
-    "invalid_key": "unknown key (keys must be strings)",
-}
-
-
-def _friendly(error: ErrorDetails) -> str:
-    kind = error["type"]
-    value = error["input"]
-    if isinstance(value, _HugeInt) and kind in ("int_type", "plan_id_type"):
-        return f"is too large (an integer of {value.digits} digits)"
-    if kind in ("greater_than_equal", "less_than_equal"):
-        bound = (error.get("ctx") or {}).get("ge" if kind == "greater_than_equal" else "le")
-        least_or_most = "least" if kind == "greater_than_equal" else "most"
-        return f"must be at {least_or_most} {bound} (got {show(value)})"
-    if kind in _TYPE_MESSAGES:
-        message = _TYPE_MESSAGES[kind]
-        if kind not in ("missing", "extra_forbidden", "invalid_key"):
-            message += f" (got {show(value)})"
-        return message
-    return error["msg"].removeprefix("Value error, ")
-
-
-def _prefers_snake(container: object) -> bool:
-    if not isinstance(container, Mapping):
-        return False
-    keys = [k for k in container if isinstance(k, str)]
-    return any("_" in k for k in keys) and not any(k != k.lower() for k in keys)
-
-
-def _join(path: Sequence[object]) -> str:
-    text = ""
-    for part in path:
-        if isinstance(part, int) and not isinstance(part, bool) and part.bit_length() < 64:
-            text += f"[{part}]"
-        else:
-            name = path_part(part)
-            text += f".{name}" if text else name
-    return text
-
-
-def _pydantic_issues(
-    exc: ValidationError, raw: object, prefix: Sequence[str | int] = ()
-) -> list[tuple[str, str]]:
-    found: list[tuple[str, str]] = []
-    for error in exc.errors(include_url=False):
-        loc: list[object] = list(error["loc"])
-        if error["type"] == "missing" and loc and isinstance(loc[-1], str):
-            container = raw
-            for part in loc[:-1]:
-                container = _step_into(container, part)
-            if _prefers_snake(container):
-                loc[-1] = to_snake(loc[-1])
-        elif error["type"] == "invalid_key" and loc:
-            loc[-1] = show(loc[-1])  # a key such as 1 or null, not a list index
-        found.append((_join([*prefix, *loc]), _friendly(error)))
-    return found
-
-
-def _step_into(container: object, part: object) -> object:
-    if isinstance(part, int) and isinstance(container, list) and 0 <= part < len(container):
-        return container[part]
-    if isinstance(container, Mapping):
-        return container.get(part)
-    return None
-
-
-def _lookup(raw: Mapping[Any, Any], name: str) -> tuple[str, Any] | None:
-    """The user's key for field ``name`` (snake_case) and its value, if present and not null."""
-    for key in (camel(name), name):
-        if raw.get(key) is not None:
-            return key, raw[key]
-    return None
-
-
-def _spelled(raw: Mapping[Any, Any], name: str) -> str:
-    """How the user spells field ``name``: their key if present, else their file's style."""
-    hit = _lookup(raw, name)
-    if hit is not None:
-        return hit[0]
-    return name if _prefers_snake(raw) else camel(name)
-
-
-def _given(raw: Mapping[Any, Any], name: str) -> bool:
-    hit = _lookup(raw, name)
-    return hit is not None and blank_to_none(hit[1]) is not None
-
-
-def _cross_field_issues(raw: Mapping[Any, Any], prefix: str) -> list[tuple[str, str]]:
-    """Rules spanning several fields; they run even when pydantic rejected some field."""
-    found: list[tuple[str, str]] = []
-    has_rules, has_trunk = _given(raw, "called_number_rules"), _given(raw, "trunk_group")
-    if has_rules != has_trunk:
-        present, missing = "called_number_rules", "trunk_group"
-        if has_trunk:
-            present, missing = missing, present
-        message = f"is required when {_spelled(raw, present)} is given"
-        found.append((prefix + _spelled(raw, missing), message))
-    rules = _lookup(raw, "called_number_rules")
-    if has_rules and rules is not None and isinstance(rules[1], str) and not parse_rules(rules[1]):
-        message = "contains no rules (expected comma-separated numbers)"
-        found.append((prefix + rules[0], message))
-    endpoints = _lookup(raw, "network_endpoints")
-    if endpoints is not None and isinstance(endpoints[1], list):
-        for index, endpoint in enumerate(endpoints[1]):
-            if not isinstance(endpoint, Mapping):
-                continue
-            for side in ("source", "target"):
-                if not (_given(endpoint, f"{side}_ip") or _given(endpoint, f"{side}_domain")):
-                    ip_key = _spelled(endpoint, f"{side}_ip")
-                    domain_key = _spelled(endpoint, f"{side}_domain")
-                    message = f"{side} side needs {ip_key} or {domain_key}"
-                    found.append((f"{prefix}{endpoints[0]}[{index}]", message))
-    return found
-
-
-# ---------------------------------------------------------------------------------------------
-# YAML 1.1 readings of the strings a validated config uses (the quick paths check their own).
-
-
-def _yaml11_model_strings(model: DeployConfigFields) -> bool:
-    """Whether every string a validated config uses reads the same in YAML 1.1 (full path)."""
-    strings = [
-        model.tenant_id,
-        model.plan_id,
-        model.deploy_unit_name,
-        model.nacos_name_space,
-        model.called_number_rules,
-        model.trunk_group,
-    ]
-    for endpoint in model.network_endpoints or ():
-        strings += (endpoint.key, endpoint.source_domain, endpoint.target_domain)
-    source = (
-        model.source_tenant_deploy_config if isinstance(model, TenantDeployConfigInput) else None
-    )
-    if source is not None and not _yaml11_model_strings(source):
-        return False
-    return all(yaml11_str(text) for text in strings if isinstance(text, str))
-
-
-def _yaml11_section_strings(raw_section: Mapping[Any, Any]) -> bool:
-    """Whether the plan section's strings (id, name, description, wave sizes) read the same."""
-    strings = [raw_section.get(key) for key in ("id", "name", "description")]
-    for wave in raw_section.get("waves") or ():
-        strings.append(wave.get("size") if isinstance(wave, Mapping) else wave)
-    return all(yaml11_str(text) for text in strings if isinstance(text, str))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -469,7 +301,7 @@ def _whole_plan(
     if raw_section is not None:
         if type(raw_section) is not dict or deeper_than(raw_section, MAX_DEPTH - 1):
             return None
-        if yaml11 and not _yaml11_section_strings(raw_section):
+        if yaml11 and not yaml11_section_strings(raw_section):
             return None
         try:
             section = PlanSectionInput.model_validate(raw_section)
@@ -485,7 +317,7 @@ def _whole_plan(
     if plan_id is None or version is None:
         return None
     issues: list[ValidationIssue] = []
-    policy = _policy(section, raw_section, len(tenants), issues)
+    policy = plan_policy(section, raw_section, len(tenants), issues)
     if issues:
         return None
     max_concurrency = default_max_concurrency
@@ -569,7 +401,7 @@ def _checked_plan(
     data: object, default_max_concurrency: int, yaml11: bool, bounded: bool, consume: bool
 ) -> PlanSpec:
     plan_issues: list[ValidationIssue] = []
-    section, raw_section, tenants = _split_shape(data, plan_issues)
+    section, raw_section, tenants = split_shape(data, plan_issues)
     if bounded:
         if tenants is None:
             if type(data) in CONTAINERS and deeper_than(data, MAX_DEPTH):
@@ -584,7 +416,7 @@ def _checked_plan(
         raise PlanValidationError(plan_issues)
     if not tenants:
         plan_issues.append(ValidationIssue(None, "tenants", "at least one tenant is required"))
-    if yaml11 and raw_section is not None and not _yaml11_section_strings(raw_section):
+    if yaml11 and raw_section is not None and not yaml11_section_strings(raw_section):
         raise InexactYamlError
     above = 1 if tenants is data else 2  # containers around each tenant entry
     room = MAX_DEPTH - above - 1 if bounded else None  # for the values of a tenant's fields
@@ -604,10 +436,10 @@ def _checked_plan(
                 if entry.quick is not None:
                     key = entry.quick.tenant_key
                 else:
-                    key = _spelled(entry.raw, "tenant_id") if isinstance(entry.raw, Mapping) else ""
+                    key = spelled(entry.raw, "tenant_id") if isinstance(entry.raw, Mapping) else ""
                 entry.issues.append((key, f"duplicates the tenantId of entry #{first}"))
 
-    policy = _policy(section, raw_section, len(entries), plan_issues)
+    policy = plan_policy(section, raw_section, len(entries), plan_issues)
     issues = plan_issues + [
         ValidationIssue(entry.label, field_path, message)
         for entry in entries
@@ -642,93 +474,9 @@ def _entry(index: int, raw: object, yaml11: bool, room: int | None) -> _Entry:
     if room is not None and type(raw) in CONTAINERS and deeper_than(raw, room + 1):
         raise TooDeepError
     entry = _check_entry(index, raw)
-    if yaml11 and entry.model is not None and not _yaml11_model_strings(entry.model):
+    if yaml11 and entry.model is not None and not yaml11_model_strings(entry.model):
         raise InexactYamlError
     return entry
-
-
-def _policy(
-    section: PlanSectionInput | None,
-    raw_section: Mapping[Any, Any] | None,
-    total: int,
-    issues: list[ValidationIssue],
-) -> Policy | None:
-    """The plan's rollout policy (waves, bake, budget, auto rollback), if it states one."""
-    if section is None:
-        return None
-    waves: tuple[Wave, ...] = ()
-    if section.waves is not None:
-        sizes = [w.model_dump() if isinstance(w, WaveInput) else w for w in section.waves]
-        try:
-            waves = resolve_waves(sizes, total)
-        except ValueError as exc:
-            issues.append(ValidationIssue(None, "plan.waves", str(exc)))
-    budget = None
-    if section.failure_budget is not None:
-        given = section.failure_budget
-        budget = Budget(given.max_failed, given.max_failed_ratio)
-    deadlines = section.deadlines
-    stage_deadline = deadlines.stage if deadlines is not None else None
-    task_deadline = deadlines.task if deadlines is not None else None
-    if (
-        not waves
-        and budget is None
-        and not section.auto_rollback
-        and not section.bake
-        and stage_deadline is None
-        and task_deadline is None
-    ):
-        return None
-    if section.bake and section.waves is None:
-        key = _spelled(raw_section, "bake") if raw_section is not None else "bake"
-        issues.append(
-            ValidationIssue(None, f"plan.{key}", "needs waves (it is the wait between two)")
-        )
-    return Policy(
-        waves=waves,
-        bake=section.bake or 0.0,
-        budget=budget,
-        auto_rollback=bool(section.auto_rollback),
-        stage_deadline=stage_deadline,
-        task_deadline=task_deadline,
-    )
-
-
-def _split_shape(
-    data: object, issues: list[ValidationIssue]
-) -> tuple[PlanSectionInput | None, Mapping[Any, Any] | None, list[Any] | None]:
-    """The plan section (validated and raw, if any) and the raw tenant list.
-
-    The tenant list is None when the data has neither accepted shape.
-    """
-    if isinstance(data, list):
-        return None, None, data
-    if not isinstance(data, Mapping):
-        got = "nothing (empty file)" if data is None else type(data).__name__
-        issues.append(ValidationIssue(None, "file", f"expected {_SHAPES}; got {got}"))
-        return None, None, None
-    if "tenants" not in data:
-        issues.append(ValidationIssue(None, "file", f"expected {_SHAPES}; 'tenants' is missing"))
-        return None, None, None
-    for key in data:
-        if key not in ("plan", "tenants"):
-            message = "unknown key (expected plan, tenants)"
-            issues.append(ValidationIssue(None, path_part(key), message))
-    section: PlanSectionInput | None = None
-    raw_section = data.get("plan")
-    if raw_section is not None:
-        try:
-            section = PlanSectionInput.model_validate(raw_section)
-        except ValidationError as exc:
-            issues.extend(
-                ValidationIssue(None, path, message)
-                for path, message in _pydantic_issues(exc, raw_section, ("plan",))
-            )
-    tenants = data["tenants"]
-    if not isinstance(tenants, list):
-        issues.append(ValidationIssue(None, "tenants", "must be a list of tenant configs"))
-        tenants = None
-    return section, raw_section if isinstance(raw_section, Mapping) else None, tenants
 
 
 def _check_entry(index: int, raw: object) -> _Entry:
@@ -737,23 +485,23 @@ def _check_entry(index: int, raw: object) -> _Entry:
         what = type(raw).__name__
         entry.issues.append(("config", f"must be an object of tenant config fields (got {what})"))
         return entry
-    hit = _lookup(raw, "tenant_id")
+    hit = lookup(raw, "tenant_id")
     valid_id = hit is not None and is_tenant_id(hit[1])
     entry = _Entry(index, raw, hit[1] if hit is not None and valid_id else f"#{index}")
     try:
         entry.model = TenantDeployConfigInput.model_validate(raw)
     except ValidationError as exc:
-        entry.issues.extend(_pydantic_issues(exc, raw))
-    entry.issues.extend(_cross_field_issues(raw, ""))
-    source_hit = _lookup(raw, "source_tenant_deploy_config")
+        entry.issues.extend(pydantic_issues(exc, raw))
+    entry.issues.extend(cross_field_issues(raw, ""))
+    source_hit = lookup(raw, "source_tenant_deploy_config")
     if source_hit is not None and isinstance(source_hit[1], Mapping):
         source_key, source = source_hit
-        entry.issues.extend(_cross_field_issues(source, f"{source_key}."))
-        source_id = _lookup(source, "tenant_id")
+        entry.issues.extend(cross_field_issues(source, f"{source_key}."))
+        source_id = lookup(source, "tenant_id")
         other = source_id[1] if source_id is not None and is_tenant_id(source_id[1]) else None
         if valid_id and other is not None and other != entry.label:
             message = f"must equal the tenant's own tenantId {entry.label!r} (got {other!r})"
-            entry.issues.append((f"{source_key}.{_spelled(source, 'tenant_id')}", message))
+            entry.issues.append((f"{source_key}.{spelled(source, 'tenant_id')}", message))
     return entry
 
 
@@ -779,7 +527,7 @@ def _agree(
             hit = entry.quick.plan_id if name == "plan_id" else entry.quick.plan_version
             if hit is not None:
                 hits.append((entry, *hit))
-        elif isinstance(entry.raw, Mapping) and (found := _lookup(entry.raw, name)) is not None:
+        elif isinstance(entry.raw, Mapping) and (found := lookup(entry.raw, name)) is not None:
             hits.append((entry, found[0], found[1], check(found[1])))
     if section_value is None and not hits:
         if raw_section is not None:
@@ -828,40 +576,11 @@ def _tenant_spec(entry: _Entry, plan_id: str, version: int) -> TenantSpec:
         )
     model = entry.model
     assert model is not None  # entries without a model always carry issues
-    config = _tenant_config(model, model.tenant_id, plan_id, version)
+    config = tenant_config_of(model, model.tenant_id, plan_id, version)
     source = model.source_tenant_deploy_config
     previous_config = None
     if source is not None:
-        previous_config = _tenant_config(
+        previous_config = tenant_config_of(
             source, model.tenant_id, source.plan_id or plan_id, source.plan_version
         )
     return TenantSpec(config=config, previous=previous_config)
-
-
-def _tenant_config(
-    model: DeployConfigFields, tenant_id: str, plan_id: str, version: int
-) -> TenantConfig:
-    endpoints = tuple(
-        NetworkEndpoint(
-            key=e.key,
-            source_ip=e.source_ip,
-            source_domain=e.source_domain,
-            target_ip=e.target_ip,
-            target_domain=e.target_domain,
-        )
-        for e in model.network_endpoints or ()
-    )
-    rules = parse_rules(model.called_number_rules) if model.called_number_rules else ()
-    return TenantConfig(
-        tenant_id=tenant_id,
-        plan_id=plan_id,
-        plan_version=version,
-        deploy_unit_id=model.deploy_unit_id,
-        deploy_unit_version=model.deploy_unit_version,
-        deploy_unit_name=model.deploy_unit_name,
-        network_endpoints=endpoints,
-        nacos_namespace=model.nacos_name_space,
-        called_number_rules=rules,
-        trunk_group=model.trunk_group,
-        default_flag=model.default_flag,
-    )

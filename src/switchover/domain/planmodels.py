@@ -22,6 +22,7 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
+from switchover.domain.config import NetworkEndpoint, TenantConfig
 from switchover.domain.documents import HugeInt as _HugeInt
 from switchover.domain.planrules import (
     INT_MAX,
@@ -30,6 +31,7 @@ from switchover.domain.planrules import (
     PLAN_ID_RE,
     TENANT_ID_RE,
     parse_rules,
+    yaml11_str,
 )
 from switchover.domain.text import text_problem
 
@@ -301,3 +303,53 @@ class PlanSectionInput(BaseModel):
     failure_budget: BudgetInput | None = None
     auto_rollback: StrictBool | None = None
     deadlines: DeadlinesInput | None = None
+
+
+def yaml11_model_strings(model: DeployConfigFields) -> bool:
+    """Whether every string a validated config uses reads the same in YAML 1.1 (full path)."""
+    strings = [
+        model.tenant_id,
+        model.plan_id,
+        model.deploy_unit_name,
+        model.nacos_name_space,
+        model.called_number_rules,
+        model.trunk_group,
+    ]
+    for endpoint in model.network_endpoints or ():
+        strings += (endpoint.key, endpoint.source_domain, endpoint.target_domain)
+    source = (
+        model.source_tenant_deploy_config if isinstance(model, TenantDeployConfigInput) else None
+    )
+    if source is not None and not yaml11_model_strings(source):
+        return False
+    return all(yaml11_str(text) for text in strings if isinstance(text, str))
+
+
+def tenant_config_of(
+    model: DeployConfigFields, tenant_id: str, plan_id: str, version: int
+) -> TenantConfig:
+    """The record a validated config stands for, as tenant ``tenant_id`` of that plan."""
+    endpoints = tuple(
+        NetworkEndpoint(
+            key=e.key,
+            source_ip=e.source_ip,
+            source_domain=e.source_domain,
+            target_ip=e.target_ip,
+            target_domain=e.target_domain,
+        )
+        for e in model.network_endpoints or ()
+    )
+    rules = parse_rules(model.called_number_rules) if model.called_number_rules else ()
+    return TenantConfig(
+        tenant_id=tenant_id,
+        plan_id=plan_id,
+        plan_version=version,
+        deploy_unit_id=model.deploy_unit_id,
+        deploy_unit_version=model.deploy_unit_version,
+        deploy_unit_name=model.deploy_unit_name,
+        network_endpoints=endpoints,
+        nacos_namespace=model.nacos_name_space,
+        called_number_rules=rules,
+        trunk_group=model.trunk_group,
+        default_flag=model.default_flag,
+    )

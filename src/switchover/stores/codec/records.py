@@ -1,130 +1,24 @@
-"""JSON-safe encoding of the store's records, shared by every store backend."""
+"""Records as JSON-safe data and back: configs, failures, checkpoints, plans, tasks, events.
+
+A task is written as two texts: its configs once at creation (``task_configs_to_dict``) and
+its run at every stage boundary (``task_run_to_dict``), which is what the boundary costs.
+"""
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import fields
 from operator import attrgetter
-from typing import TYPE_CHECKING, Any, TypeVar
-
-import msgspec
+from typing import Any
 
 from switchover.domain.config import NetworkEndpoint, TenantConfig
 from switchover.domain.events import Event, EventType
 from switchover.domain.failure import FailureInfo
-from switchover.domain.records import (
-    BoundaryRequest,
-    Checkpoint,
-    Lease,
-    Plan,
-    Target,
-    TargetKind,
-    Task,
-)
+from switchover.domain.records import BoundaryRequest, Checkpoint, Plan, Task
 from switchover.domain.rollout import Budget, Gate, GateKind, Policy, Rollout, Wave
 from switchover.domain.status import ExecutionMode, PlanStatus, TaskStatus
-from switchover.errors import ErrorType, StoreError
-
-if TYPE_CHECKING:
-    # Control requests are read and written only by the mailbox: the commands are imported
-    # there, not by every front end that reads plans and tasks.
-    from switchover.domain.commands import Command, ControlRequest, Outcome
-
-__all__ = [
-    "checkpoint_from_dict",
-    "checkpoint_to_dict",
-    "command_from_dict",
-    "command_to_dict",
-    "config_from_dict",
-    "config_to_dict",
-    "control_from_dict",
-    "control_to_dict",
-    "decode_control",
-    "decode_event",
-    "decode_lease",
-    "decode_plan",
-    "decode_task",
-    "dumps",
-    "encode_control",
-    "encode_event",
-    "encode_lease",
-    "encode_plan",
-    "encode_task_configs",
-    "encode_task_run",
-    "endpoint_to_dict",
-    "event_from_dict",
-    "event_to_dict",
-    "failure_from_dict",
-    "failure_to_dict",
-    "lease_from_dict",
-    "lease_to_dict",
-    "loads",
-    "outcome_from_dict",
-    "outcome_to_dict",
-    "plan_from_dict",
-    "plan_to_dict",
-    "task_configs_to_dict",
-    "task_from_dict",
-    "task_run_to_dict",
-    "task_to_dict",
-    "with_seq",
-]
-
-_R = TypeVar("_R")
-
-# msgspec's encoder writes the same compact JSON as ``json.dumps(separators=(",", ":"),
-# ensure_ascii=False)`` five to seven times faster, and every stage boundary encodes a task row
-# and its events (section 11 of bench/RESULTS.md).
-_ENCODE = msgspec.json.Encoder().encode
-_FAST_DECODE = msgspec.json.decode  # about twice json's speed: status and events read many rows
-_DECODE = json.JSONDecoder().decode
-
-
-def dumps(data: Mapping[str, Any]) -> str:
-    """Serialise a JSON-safe mapping compactly.
-
-    Args:
-        data: the mapping, as produced by one of the ``*_to_dict`` functions.
-
-    Returns:
-        Compact JSON text (UTF-8 characters kept as they are).
-
-    Raises:
-        StoreError: ``data`` holds something JSON cannot represent.
-    """
-    try:
-        return _ENCODE(data).decode()
-    except (TypeError, ValueError, OverflowError, RecursionError) as exc:
-        raise StoreError(f"cannot encode record as JSON: {exc}") from exc
-
-
-def loads(text: str | bytes) -> dict[str, Any]:
-    """Parse JSON text that must hold an object.
-
-    Raises:
-        StoreError: the text is not valid JSON or not a JSON object.
-    """
-    try:
-        data = _FAST_DECODE(text)
-    except msgspec.DecodeError:  # what json reads and msgspec does not (e.g. ints over 64 bits)
-        try:
-            data = _DECODE(text if isinstance(text, str) else text.decode())
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise StoreError(f"stored record is not valid JSON: {exc}") from exc
-    if not isinstance(data, dict):
-        raise StoreError(f"stored record is not a JSON object: {type(data).__name__}")
-    return data
-
-
-def _decoding(kind: str, build: Callable[[Mapping[str, Any]], _R], data: Mapping[str, Any]) -> _R:
-    try:
-        return build(data)
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise StoreError(f"stored {kind} record is malformed: {exc!r}") from exc
-
-
-# -- configs, failures, checkpoints -------------------------------------------------------
+from switchover.errors import ErrorType
+from switchover.stores.codec.text import decoding, dumps, loads
 
 
 def endpoint_to_dict(endpoint: NetworkEndpoint) -> dict[str, Any]:
@@ -187,7 +81,7 @@ def config_from_dict(data: Mapping[str, Any]) -> TenantConfig:
     Raises:
         StoreError: ``data`` is not a valid config record.
     """
-    return _decoding("config", _build_config, data)
+    return decoding("config", _build_config, data)
 
 
 def failure_to_dict(failure: FailureInfo) -> dict[str, Any]:
@@ -219,7 +113,7 @@ def failure_from_dict(data: Mapping[str, Any]) -> FailureInfo:
     Raises:
         StoreError: ``data`` is not a valid failure record.
     """
-    return _decoding("failure", _build_failure, data)
+    return decoding("failure", _build_failure, data)
 
 
 def checkpoint_to_dict(checkpoint: Checkpoint) -> dict[str, Any]:
@@ -247,10 +141,7 @@ def checkpoint_from_dict(data: Mapping[str, Any]) -> Checkpoint:
     Raises:
         StoreError: ``data`` is not a valid checkpoint record.
     """
-    return _decoding("checkpoint", _build_checkpoint, data)
-
-
-# -- plans -----------------------------------------------------------------------------------
+    return decoding("checkpoint", _build_checkpoint, data)
 
 
 def plan_to_dict(plan: Plan) -> dict[str, Any]:
@@ -390,10 +281,7 @@ def plan_from_dict(data: Mapping[str, Any]) -> Plan:
     Raises:
         StoreError: ``data`` is not a valid plan record.
     """
-    return _decoding("plan", _build_plan, data)
-
-
-# -- tasks -----------------------------------------------------------------------------------
+    return decoding("plan", _build_plan, data)
 
 
 def task_run_to_dict(task: Task) -> dict[str, Any]:
@@ -477,10 +365,7 @@ def task_from_dict(data: Mapping[str, Any]) -> Task:
     Raises:
         StoreError: ``data`` is not a valid task record.
     """
-    return _decoding("task", _build_task, data)
-
-
-# -- events ----------------------------------------------------------------------------------
+    return decoding("task", _build_task, data)
 
 
 def event_to_dict(event: Event) -> dict[str, Any]:
@@ -522,10 +407,12 @@ def event_from_dict(data: Mapping[str, Any]) -> Event:
     Raises:
         StoreError: ``data`` is not a valid event record.
     """
-    return _decoding("event", _build_event, data)
+    return decoding("event", _build_event, data)
 
 
 _EVENT_VALUES = attrgetter(*(field.name for field in fields(Event)))
+
+
 _SEQ_INDEX = [field.name for field in fields(Event)].index("seq")
 
 
@@ -538,204 +425,6 @@ def with_seq(event: Event, seq: int) -> Event:
     values = list(_EVENT_VALUES(event))
     values[_SEQ_INDEX] = seq
     return Event(*values)
-
-
-# -- control requests ------------------------------------------------------------------------
-
-
-def command_to_dict(command: Command) -> dict[str, Any]:
-    """JSON-safe form of a command: its verb, target, actor, reason and options."""
-    from switchover.domain.commands import (
-        Cancel,
-        Pause,
-        Promote,
-        Resume,
-        Retry,
-        Rollback,
-        SubmitPlan,
-        command_name,
-    )
-
-    data: dict[str, Any] = {
-        "command": command_name(command),
-        "target": {"kind": command.target.kind.value, "key": command.target.key},
-        "actor": command.actor,
-        "reason": command.reason,
-    }
-    match command:
-        case Retry(from_checkpoint=from_checkpoint, force=force):
-            data["from_checkpoint"] = from_checkpoint
-            data["force"] = force
-        case Rollback(version=version, from_checkpoint=from_checkpoint, force=force):
-            data["version"] = version
-            data["from_checkpoint"] = from_checkpoint
-            data["force"] = force
-        case SubmitPlan() | Pause() | Resume() | Cancel() | Promote():
-            pass
-    return data
-
-
-def _build_command(data: Mapping[str, Any]) -> Command:
-    from switchover.domain.commands import COMMAND_TYPES, Retry, Rollback
-
-    kind = COMMAND_TYPES[str(data["command"])]
-    target = data["target"]
-    common: dict[str, Any] = {
-        "target": Target(TargetKind(target["kind"]), str(target["key"])),
-        "actor": str(data["actor"]),
-        "reason": str(data["reason"]) if data.get("reason") is not None else None,
-    }
-    if kind is Retry:
-        return Retry(
-            **common,
-            from_checkpoint=bool(data.get("from_checkpoint")),
-            force=bool(data.get("force")),
-        )
-    if kind is Rollback:
-        version = data.get("version")
-        return Rollback(
-            **common,
-            version=int(version) if version is not None else None,
-            from_checkpoint=bool(data.get("from_checkpoint")),
-            force=bool(data.get("force")),
-        )
-    return kind(**common)
-
-
-def command_from_dict(data: Mapping[str, Any]) -> Command:
-    """Inverse of ``command_to_dict``.
-
-    Raises:
-        StoreError: ``data`` is not a valid command.
-    """
-    return _decoding("command", _build_command, data)
-
-
-def outcome_to_dict(outcome: Outcome) -> dict[str, Any]:
-    """JSON-safe form of what became of a command."""
-    from switchover.domain.commands import Accepted
-
-    if isinstance(outcome, Accepted):
-        return {
-            "ok": True,
-            "plan_id": outcome.plan_id,
-            "task_ids": list(outcome.task_ids),
-            "message": outcome.message,
-        }
-    return {
-        "ok": False,
-        "error_type": outcome.error_type.value,
-        "message": outcome.message,
-        "task_id": outcome.task_id,
-        "tenant_id": outcome.tenant_id,
-        "status": outcome.status,
-        "kind": outcome.kind,
-        "key": outcome.key,
-    }
-
-
-def _build_outcome(data: Mapping[str, Any]) -> Outcome:
-    from switchover.domain.commands import Accepted, Refused
-
-    if data["ok"]:
-        return Accepted(
-            plan_id=str(data["plan_id"]),
-            task_ids=tuple(str(t) for t in data["task_ids"]),
-            message=str(data["message"]),
-        )
-
-    def text(key: str) -> str | None:
-        value = data.get(key)
-        return str(value) if value is not None else None
-
-    return Refused(
-        error_type=ErrorType(data["error_type"]),
-        message=str(data["message"]),
-        task_id=text("task_id"),
-        tenant_id=text("tenant_id"),
-        status=text("status"),
-        kind=text("kind"),
-        key=text("key"),
-    )
-
-
-def outcome_from_dict(data: Mapping[str, Any]) -> Outcome:
-    """Inverse of ``outcome_to_dict``.
-
-    Raises:
-        StoreError: ``data`` is not a valid outcome.
-    """
-    return _decoding("outcome", _build_outcome, data)
-
-
-def control_to_dict(request: ControlRequest) -> dict[str, Any]:
-    """JSON-safe form of a control request (``outcome`` None while pending)."""
-    outcome = request.outcome
-    return {
-        "control_id": request.control_id,
-        "command": command_to_dict(request.command),
-        "created_at": request.created_at,
-        "outcome": outcome_to_dict(outcome) if outcome is not None else None,
-    }
-
-
-def _build_control(data: Mapping[str, Any]) -> ControlRequest:
-    from switchover.domain.commands import ControlRequest
-
-    outcome = data.get("outcome")
-    return ControlRequest(
-        control_id=str(data["control_id"]),
-        command=_build_command(data["command"]),
-        created_at=float(data["created_at"]),
-        outcome=_build_outcome(outcome) if outcome is not None else None,
-    )
-
-
-def control_from_dict(data: Mapping[str, Any]) -> ControlRequest:
-    """Inverse of ``control_to_dict``.
-
-    Raises:
-        StoreError: ``data`` is not a valid control request record.
-    """
-    return _decoding("control request", _build_control, data)
-
-
-# -- lease -----------------------------------------------------------------------------------
-
-
-def lease_to_dict(lease: Lease) -> dict[str, Any]:
-    """JSON-safe form of the engine lease."""
-    return {
-        "owner": lease.owner,
-        "host": lease.host,
-        "pid": lease.pid,
-        "expires_at": lease.expires_at,
-        "extra": dict(lease.extra),
-        "epoch": lease.epoch,
-    }
-
-
-def _build_lease(data: Mapping[str, Any]) -> Lease:
-    return Lease(
-        owner=str(data["owner"]),
-        host=str(data["host"]),
-        pid=int(data["pid"]),
-        expires_at=float(data["expires_at"]),
-        extra=dict(data.get("extra") or {}),
-        epoch=int(data.get("epoch", 0)),
-    )
-
-
-def lease_from_dict(data: Mapping[str, Any]) -> Lease:
-    """Inverse of ``lease_to_dict``.
-
-    Raises:
-        StoreError: ``data`` is not a valid lease record.
-    """
-    return _decoding("lease", _build_lease, data)
-
-
-# -- text shortcuts --------------------------------------------------------------------------
 
 
 def encode_plan(plan: Plan) -> str:
@@ -773,23 +462,3 @@ def encode_event(event: Event) -> str:
 def decode_event(text: str | bytes) -> Event:
     """Event from JSON text (raises StoreError when malformed)."""
     return event_from_dict(loads(text))
-
-
-def encode_control(request: ControlRequest) -> str:
-    """Control request as JSON text."""
-    return dumps(control_to_dict(request))
-
-
-def decode_control(text: str | bytes) -> ControlRequest:
-    """Control request from JSON text (raises StoreError when malformed)."""
-    return control_from_dict(loads(text))
-
-
-def encode_lease(lease: Lease) -> str:
-    """Lease as JSON text."""
-    return dumps(lease_to_dict(lease))
-
-
-def decode_lease(text: str | bytes) -> Lease:
-    """Lease from JSON text (raises StoreError when malformed)."""
-    return lease_from_dict(loads(text))

@@ -366,8 +366,11 @@ async def test_two_operators_on_two_stores_take_turns_on_each_tenant(
     tenants = [f"duo-{n:02}" for n in range(50)]
     docs = [tenant_doc(t) for t in tenants]
     a_file = write_plan_file(alpha.workdir / "a.yaml", "duo-a", docs, max_concurrency=8)
+    # Beta takes the tenants in the opposite order, so that the two runs meet whichever starts
+    # first: in the same order, the one that started later could trail the other by more than
+    # a batch all the way and never ask for a tenant the other holds.
     b_file = write_plan_file(
-        beta.workdir / "b.yaml", "duo-b", docs, version=NEW_VERSION + 1, max_concurrency=8
+        beta.workdir / "b.yaml", "duo-b", docs[::-1], version=NEW_VERSION + 1, max_concurrency=8
     )
 
     a_run, b_run = await asyncio.gather(

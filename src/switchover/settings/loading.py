@@ -97,7 +97,7 @@ def _build(merged: Mapping[str, Any]) -> tuple[Settings | None, list[tuple[Locat
         if kind is None:
             problems.append(((key,), _unknown(key, FIELDS)))
             continue
-        if isinstance(value, Mapping) and isinstance(kind, type) and issubclass(kind, Struct):
+        if isinstance(value, Mapping) and _is_section(kind):
             unknown = [name for name in value if name not in kind.__struct_fields__]
             if unknown:
                 names = kind.__struct_fields__
@@ -123,7 +123,7 @@ def _field_problems(
     key: str, kind: type[Struct], value: Mapping[str, Any]
 ) -> list[tuple[Location, str]]:
     """The problem of each field of section ``key`` on its own (the type checks only)."""
-    types = {info.name: info.type for info in msgspec.structs.fields(kind)}
+    types = _field_types(kind)
     problems: list[tuple[Location, str]] = []
     for name, item in value.items():
         problems.extend(_value_problems((key, name), types[name], item))
@@ -230,16 +230,7 @@ def _problem(base: Location, text: str) -> tuple[Location, str]:
 
 def _choices(loc: Location) -> tuple[object, ...]:
     """The values a ``Literal`` setting at ``loc`` may take."""
-    kind: Any = Settings
-    for part in loc:
-        kind = _bare(kind)
-        if isinstance(kind, type) and issubclass(kind, Struct) and isinstance(part, str):
-            kind = {info.name: info.type for info in msgspec.structs.fields(kind)}.get(part)
-        elif get_origin(kind) in (list, dict):
-            kind = get_args(kind)[-1]
-        else:
-            return ()
-    return get_args(_bare(kind))
+    return get_args(_bare(_type_at(loc)))
 
 
 def _bare(kind: Any) -> Any:
@@ -255,10 +246,7 @@ def _bare(kind: Any) -> Any:
 def _complex(kind: Any) -> bool:
     """Whether a variable for a setting of this type holds JSON (a section, list or mapping)."""
     kind = _bare(kind)
-    return (isinstance(kind, type) and issubclass(kind, Struct)) or get_origin(kind) in (
-        list,
-        dict,
-    )
+    return _is_section(kind) or get_origin(kind) in (list, dict)
 
 
 CONFIG_NAME = "switchover.yaml"
@@ -371,18 +359,28 @@ def _environment_values() -> dict[str, Any]:
     return found
 
 
-def _type_at(path: Sequence[str]) -> Any:
-    """The type of the setting a variable's path names (Any below a mapping's keys)."""
+def _type_at(loc: Sequence[str | int]) -> Any:
+    """The type of the setting at ``loc`` (a variable's path, or a problem's); Any where the
+    settings name no type (below a mapping's keys, say)."""
     kind: Any = Settings
-    for part in path:
+    for part in loc:
         kind = _bare(kind)
-        if isinstance(kind, type) and issubclass(kind, Struct):
-            kind = {info.name: info.type for info in msgspec.structs.fields(kind)}.get(part, Any)
-        elif get_origin(kind) is dict:
-            kind = get_args(kind)[1]
+        if _is_section(kind):
+            kind = _field_types(kind).get(part, Any) if isinstance(part, str) else Any
+        elif get_origin(kind) is dict or (get_origin(kind) is list and isinstance(part, int)):
+            kind = get_args(kind)[-1]
         else:
             return Any
     return kind
+
+
+def _is_section(kind: Any) -> bool:
+    return isinstance(kind, type) and issubclass(kind, Struct)
+
+
+def _field_types(kind: type[Struct]) -> dict[str, Any]:
+    """Each field of a section and its type."""
+    return {info.name: info.type for info in msgspec.structs.fields(kind)}
 
 
 def _json_variable(name: str, text: str) -> Any:

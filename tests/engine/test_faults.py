@@ -7,6 +7,7 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
@@ -17,6 +18,7 @@ from switchover.engine.engine import Engine
 from switchover.errors import ErrorType, LeaseLostError, OperationRefusedError
 from switchover.steps.locks import LocalTenantLocks
 from switchover.stores.memory import MemoryStore
+from switchover.stores.sqlite import SqliteStore
 from tests.engine.conftest import Harness, NoDiscovery, engine_settings
 from tests.support.clock import FakeClock
 from tests.support.stages import Fail, Gate, Real, Script, ScriptedBuilder, make_spec
@@ -170,6 +172,49 @@ async def test_a_deposed_engine_stops_and_writes_nothing_more(harness: Harness) 
     assert harness.script.stages_run("t1") == ["alpha"]  # beta never touched a target
     assert (await harness.task("p1/t1")).status is TaskStatus.RUNNING  # the usurper's to finish
     await harness.engine.stop()  # never raises what stopped it
+
+
+async def test_an_engine_frozen_past_its_lease_claims_no_tenant_on_waking(
+    tmp_path: Path,
+) -> None:
+    """Frozen while another engine took over: waking, it must not claim a tenant again.
+
+    Both engines on one store claim as the same holder, so a claim by the woken one would be
+    granted with a newer token, and the running engine's next write to the tenant refused.
+    A durable store commits after the next task is admitted, so only the lease check before
+    the claim can stop it.
+    """
+    store, script, locks = SqliteStore(tmp_path / "frozen.db"), Script(), LocalTenantLocks()
+    gate = Gate()
+    script.set("t1", "gamma", gate)
+    await store.open()
+    engine = Engine(
+        store,
+        ScriptedBuilder(script),
+        settings=engine_settings(lease_ttl=0.3),
+        discovery=NoDiscovery(),
+        locks=locks,
+    )
+    await engine.start()
+    try:
+        await engine.submit_plan(make_spec(["t1", "t2"], max_concurrency=1))
+        await asyncio.wait_for(gate.entered.wait(), 5)
+        lease = await store.get_lease()
+        assert lease is not None
+        await store.swap_lease(lease.owner, Lease("usurper", "elsewhere", 1, time.time() + 60))
+        holder = f"{await store.identity()}/p1/t2"
+        usurpers = await locks.claim("t2", holder, 30)  # the engine that took over runs t2
+        gate.open()
+        time.sleep(0.5)  # noqa: ASYNC251 - frozen: its lease expires, every timer is overdue
+        async with asyncio.timeout(5):
+            while engine.fatal is None:  # noqa: ASYNC110 - the engine has no event for this
+                await asyncio.sleep(0.02)
+        assert isinstance(engine.fatal, LeaseLostError)
+        assert await locks.renew(usurpers, 30)  # type: ignore[arg-type]  # still its claim
+        assert script.stages_run("t2") == []
+    finally:
+        await engine.stop()
+        await store.close()
 
 
 async def test_the_lease_loop_notices_a_takeover_while_a_stage_runs() -> None:

@@ -323,6 +323,7 @@ async def test_a_frozen_engine_woken_after_a_takeover_does_not_split_the_brain(
         f"resume exit {resumed.code}, frozen exit {woken.code}, "
         f"plan {plan.status.value if plan else None}, "
         f"not COMPLETED { ({t: s for t, s in statuses.items() if s != 'COMPLETED'}) }, "
+        f"failures { ({t.tenant_id: t.failure for t in tasks if t.failure is not None}) }, "
         f"StageCompleted twice {len(twice)}: {sorted(twice)[:4]}, "
         f"versions not 20 { ({t: v for t, v in versions.items() if v != NEW_VERSION}) }, "
         f"frozen stderr {woken.stderr[-400:]!r}"

@@ -387,6 +387,9 @@ class Engine:
         waits PENDING in its slot, recording who holds it (``waiting_for``, ``TaskWaiting``).
         If the targets cannot be reached the task starts unclaimed, and its first stage claims
         the tenant with retries (failing the stage if it cannot).
+
+        Raises:
+            LeaseLostError: this engine no longer holds the store (it must claim nothing).
         """
         task_id = admission.task_id
         waited: str | None = None
@@ -404,6 +407,7 @@ class Engine:
                 self._schedule_admit()
                 return None
             task = self._state.tasks[task_id]
+            await self._guard()  # a claim is a write to the targets: only by the lease's holder
             try:
                 claim = await self._locks.claim(task.tenant_id, self._holder(task), self._claim_ttl)
             except SwitchoverError:

@@ -47,8 +47,9 @@ def main() -> None:
     # which make many objects and none of them garbage.
     with tuned_collector():
         from switchover.cli.app import app
+        from switchover.cli.lazy import lazy_group
 
         try:
-            app(args=hoisted(sys.argv[1:]), prog_name="switchover")
+            lazy_group(app)(args=hoisted(sys.argv[1:]), prog_name="switchover")
         finally:
             skip_the_last_collection()

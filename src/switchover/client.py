@@ -235,6 +235,20 @@ class RemoteQueries:
         last = int(data.get("last_seq", 0))
         return PlanDetail(_plan(data), counts, tasks, data["matching"], None, last, failures)
 
+    async def tasks(
+        self,
+        plan_id: str,
+        *,
+        statuses: Sequence[TaskStatus] | None = None,
+        offset: int = 0,
+        limit: int | None = 50,
+    ) -> list[Task]:
+        """One page of a plan's tasks in submission order (the server's plan view's page)."""
+        if statuses is None:  # the plan view's unfiltered page is in attention order
+            statuses = tuple(TaskStatus)
+        detail = await self.plan(plan_id, statuses=statuses, offset=offset, limit=limit)
+        return list(detail.tasks)
+
     async def task(self, target: Target) -> TaskDetail:
         """One task, by task id or by tenant (its most recent task)."""
         if target.kind is TargetKind.TASK:

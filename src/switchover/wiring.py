@@ -24,15 +24,16 @@ if TYPE_CHECKING:
 # them: a command that only reads the store (``status``, ``events``) does not load them.
 
 
-def make_store(path: Path) -> Store:
-    """The default embedded store (SQLite, WAL) at ``path``."""
-    return SqliteStore(path)
+def make_store(path: Path, *, read_only: bool = False) -> Store:
+    """The default embedded store (SQLite, WAL) at ``path`` (``read_only``: for reading)."""
+    return SqliteStore(path, read_only=read_only)
 
 
 @asynccontextmanager
-async def open_store(settings: Settings) -> AsyncIterator[Store]:
-    """The store alone, opened; for commands that only read or queue requests."""
-    store = make_store(settings.store)
+async def open_store(settings: Settings, *, read_only: bool = False) -> AsyncIterator[Store]:
+    """The store alone, opened; for commands that only read (``read_only``) or queue
+    requests."""
+    store = make_store(settings.store, read_only=read_only)
     await store.open()
     try:
         yield store

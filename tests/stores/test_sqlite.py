@@ -8,6 +8,7 @@ import re
 import sqlite3
 import sys
 import textwrap
+import threading
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -159,6 +160,105 @@ async def test_file_with_newer_schema_is_refused(tmp_path: Path) -> None:
         conn.close()
     with pytest.raises(StoreError, match="schema version"):
         await SqliteStore(path).open()
+
+
+def _writer_threads() -> int:
+    return sum(t.name.startswith("switchover-sqlite-writer") for t in threading.enumerate())
+
+
+async def test_a_read_only_store_reads_a_writer_s_state_and_refuses_writes(
+    tmp_path: Path,
+) -> None:
+    """Read-only: the same answers as the writer's, no writer thread, every write refused."""
+    path = tmp_path / "state.db"
+    writer = SqliteStore(path)
+    await writer.open()
+    reader = SqliteStore(path, read_only=True)
+    try:
+        plan, _ = await create(writer, 3)
+        plan_id = plan.plan_id
+        before = _writer_threads()
+        await reader.open()
+        assert _writer_threads() == before  # only the writer's own
+        assert await reader.get_plan(plan_id) == await writer.get_plan(plan_id)
+        assert await reader.list_tasks(plan_id) == await writer.list_tasks(plan_id)
+        assert await reader.identity() == await writer.identity()
+        with pytest.raises(StoreError, match="read-only"):
+            await reader.commit(Change(plan_id, [], events=[make_event(plan_id)]))
+        with pytest.raises(StoreError, match="read-only"):
+            await reader.submit_control(make_control())
+        assert await writer.last_seq(plan_id) == await reader.last_seq(plan_id)
+    finally:
+        await reader.close()
+        await writer.close()
+    with pytest.raises(StoreError, match="not open"):
+        await reader.get_plan("any")
+
+
+async def test_a_read_only_open_takes_no_write_lock(tmp_path: Path) -> None:
+    """While another process holds the write lock, a read-only store opens and reads at
+    once; opening for writing waits for the lock (the schema check is a write transaction)."""
+    path = tmp_path / "state.db"
+    writer = SqliteStore(path)
+    await writer.open()
+    plan, _ = await create(writer, 2)
+    plan_id = plan.plan_id
+    await writer.close()
+    holder = sqlite3.connect(path, isolation_level=None)
+    try:
+        holder.execute("BEGIN IMMEDIATE")
+        reader = SqliteStore(path, read_only=True, busy_timeout=0.2)
+        await reader.open()
+        try:
+            assert len(await reader.list_tasks(plan_id)) == 2
+        finally:
+            await reader.close()
+        with pytest.raises(StoreError, match="locked"):
+            await SqliteStore(path, busy_timeout=0.2).open()
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+
+
+async def test_a_read_only_open_brings_an_old_file_up_to_date_first(tmp_path: Path) -> None:
+    path = tmp_path / "v1.db"
+    conn = sqlite3.connect(path)
+    try:
+        for statement in filter(str.strip, MIGRATIONS[0].split(";")):
+            conn.execute(statement)
+        conn.execute("PRAGMA user_version = 1")
+        conn.commit()
+    finally:
+        conn.close()
+    before = _writer_threads()
+    reader = SqliteStore(path, read_only=True)
+    await reader.open()
+    try:
+        assert _writer_threads() == before  # the migration's writer has gone again
+        assert await reader.list_plans() == []
+        with pytest.raises(StoreError, match="read-only"):
+            await reader.create_plan(make_plan(new_id("plan"), 0), [], [])
+    finally:
+        await reader.close()
+    conn = sqlite3.connect(path)
+    try:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    finally:
+        conn.close()
+
+
+async def test_a_read_only_open_refuses_a_newer_schema(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    conn = sqlite3.connect(path)
+    try:
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+        conn.commit()
+    finally:
+        conn.close()
+    before = _writer_threads()
+    with pytest.raises(StoreError, match="schema version"):
+        await SqliteStore(path, read_only=True).open()
+    assert _writer_threads() == before
 
 
 async def test_open_creates_schema_in_wal_mode(tmp_path: Path) -> None:

@@ -35,6 +35,15 @@ class Views(Protocol):
         limit: int | None = 50,
     ) -> PlanDetail: ...
 
+    async def tasks(
+        self,
+        plan_id: str,
+        *,
+        statuses: Sequence[TaskStatus] | None = None,
+        offset: int = 0,
+        limit: int | None = 50,
+    ) -> list[Task]: ...
+
     async def task(self, target: Target) -> TaskDetail: ...
 
     async def tenant_history(self, tenant_id: str, *, limit: int = 100) -> list[Task]: ...

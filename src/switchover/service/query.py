@@ -73,6 +73,19 @@ class Queries:
 
         return PlanDetail(plan, counts, tasks, matching, stranded, last_seq, failures)
 
+    async def tasks(
+        self,
+        plan_id: str,
+        *,
+        statuses: Sequence[TaskStatus] | None = None,
+        offset: int = 0,
+        limit: int | None = 50,
+    ) -> list[Task]:
+        """One page of a plan's tasks in submission order, without the rest of ``plan``'s
+        view (counts, failures, lease): for a caller that has it already. An unknown plan
+        has no tasks."""
+        return await self._store.list_tasks(plan_id, statuses=statuses, offset=offset, limit=limit)
+
     async def _attention_page(
         self, plan_id: str, counts: Mapping[TaskStatus, int], offset: int, limit: int | None
     ) -> list[Task]:
@@ -193,5 +206,5 @@ async def queries(settings: Settings) -> AsyncIterator[Queries]:
         return
     from switchover.wiring import open_store
 
-    async with open_store(settings) as store:
+    async with open_store(settings, read_only=True) as store:
         yield Queries(store)

@@ -140,15 +140,15 @@ async def plan_tree(
         if limit == 0 or not (named or settled or status not in SETTLED_GROUPS):
             groups.append(TaskGroup(status, count))
             continue
-        page = await views.plan(plan_id, statuses=(status,), limit=limit)
+        page = await views.tasks(plan_id, statuses=(status,), limit=limit)
         shown: list[TaskBranch] = []
-        for task in page.tasks:
+        for task in page:
             stages = None
             if timelines > 0 and task.status is not TaskStatus.PENDING:
                 timelines -= 1
                 stages = await task_stages(views, task)
             shown.append(TaskBranch(task, stages))
-        groups.append(TaskGroup(status, page.matching, tuple(shown)))
+        groups.append(TaskGroup(status, count, tuple(shown)))
     return PlanTree(head, tuple(groups))
 
 

@@ -84,6 +84,7 @@ class SqliteStore:
         synchronous: str = "FULL",
         busy_timeout: float = 10.0,
         max_batch: int = 512,
+        read_only: bool = False,
     ) -> None:
         """Configure the store; nothing is opened until ``open``.
 
@@ -94,6 +95,10 @@ class SqliteStore:
                 power loss.
             busy_timeout: seconds to wait for another process's lock before failing.
             max_batch: most operations applied in one transaction.
+            read_only: open only the reader connection, for a front end that only reads:
+                no writer thread, no write lock taken, nothing to checkpoint on close; every
+                write fails with ``StoreError``. A file whose schema is older than this code
+                is still opened for writing, once, to migrate it.
 
         Raises:
             ValueError: ``synchronous`` is not a SQLite mode or ``max_batch`` is below 1.
@@ -107,6 +112,7 @@ class SqliteStore:
         self._synchronous = mode
         self._busy_timeout = busy_timeout
         self._max_batch = max_batch
+        self._read_only = read_only
         self._queue: queue.SimpleQueue[Item] | None = None
         self._outbox: list[Item] = []
         self._writer: threading.Thread | None = None
@@ -121,11 +127,25 @@ class SqliteStore:
     async def open(self) -> None:
         """Open the file, switch it to WAL, and create or migrate the schema (idempotent).
 
+        Read-only, only the reader connection stays open; a file that is missing or has an
+        older schema is first opened for writing, to create or migrate it, and closed again.
+
         Raises:
             StoreError: the file cannot be opened, or its schema is newer than this code.
         """
-        if self._queue is not None:
+        if self._reader is not None:
             return
+        if not self._read_only:
+            await self._open_writer()
+            return
+        if not await self._open_reader():
+            await self._open_writer()
+            await self.close()
+            if not await self._open_reader():
+                raise StoreError(f"{self.path} is still not at schema version {SCHEMA_VERSION}")
+
+    async def _open_writer(self) -> None:
+        """Start the writer thread (which creates or migrates the schema), then the reader."""
         loop = asyncio.get_running_loop()
         ready: asyncio.Future[Any] = loop.create_future()
         items: queue.SimpleQueue[Item] = queue.SimpleQueue()
@@ -150,9 +170,53 @@ class SqliteStore:
             raise
         self._queue, self._writer, self._reader_pool = items, writer, pool
 
+    async def _open_reader(self) -> bool:
+        """Open the reader connection alone; False (nothing open) when the file is missing or
+        its schema must be migrated first.
+
+        Raises:
+            StoreError: the file cannot be read, or its schema is newer than this code.
+        """
+        if not self.path.exists():
+            return False  # a writer creates it
+        loop = asyncio.get_running_loop()
+        pool = ThreadPoolExecutor(1, thread_name_prefix="switchover-sqlite-reader")
+
+        def connect() -> tuple[sqlite3.Connection, int]:
+            conn = self._connect(True)
+            try:
+                return conn, int(conn.execute("PRAGMA user_version").fetchone()[0])
+            except BaseException:
+                conn.close()
+                raise
+
+        try:
+            reader, version = await loop.run_in_executor(pool, connect)
+        except BaseException as exc:
+            pool.shutdown(wait=True)
+            if isinstance(exc, sqlite3.Error):
+                raise store_error(f"cannot open {self.path}", exc) from exc
+            raise
+        if version == SCHEMA_VERSION:
+            self._reader, self._reader_pool = reader, pool
+            return True
+        pool.submit(reader.close)
+        pool.shutdown(wait=True)
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"{self.path} has schema version {version}; this code knows {SCHEMA_VERSION}"
+            )
+        return False
+
     async def close(self) -> None:
         """Wait until every queued write has committed, then release connections and threads."""
         items, writer, pool = self._queue, self._writer, self._reader_pool
+        if writer is None and pool is not None:  # opened read-only
+            reader, self._reader, self._reader_pool = self._reader, None, None
+            if reader is not None:
+                pool.submit(reader.close)
+            pool.shutdown(wait=True)
+            return
         if items is None or writer is None or pool is None:
             return
         self._flush()  # writes made before close() still commit
@@ -308,7 +372,8 @@ class SqliteStore:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
         if self._queue is None:
-            future.set_exception(StoreError(f"{self!r} is not open"))
+            why = "opened read-only" if self._reader is not None else "not open"
+            future.set_exception(StoreError(f"{self!r} is {why}"))
             return future
         self._outbox.append((op, arg, future))
         if len(self._outbox) == 1:
@@ -336,7 +401,7 @@ class SqliteStore:
         Rows are decoded there too, off the event loop: big plans take a while.
         """
         pool, reader = self._reader_pool, self._reader
-        if pool is None or reader is None or self._queue is None:
+        if pool is None or reader is None:
             raise StoreError(f"{self!r} is not open")
         try:
             return await asyncio.get_running_loop().run_in_executor(pool, query, reader)

@@ -10,8 +10,9 @@ import argparse
 import asyncio
 import tempfile
 import time
-from dataclasses import replace
 from pathlib import Path
+
+from msgspec.structs import replace
 
 from switchover.domain.config import NetworkEndpoint, TenantConfig
 from switchover.domain.events import Event, EventType

@@ -26,9 +26,11 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from msgspec.structs import replace
 
 from bench.machine import header, peak_rss_mib
 from switchover.domain.config import NetworkEndpoint, TenantConfig

@@ -10,7 +10,9 @@ plan's slots allow, so ``max_concurrency`` holds for a bulk rollback of 500 tena
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
+
+from msgspec.structs import replace
 
 from switchover.domain.commands import Accepted, Command
 from switchover.domain.records import Target

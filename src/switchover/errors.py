@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
+
+import msgspec
 
 
 class ErrorType(StrEnum):
@@ -35,8 +36,7 @@ class SwitchoverError(Exception):
     error_type: ErrorType = ErrorType.SYSTEM_ERROR
 
 
-@dataclass(frozen=True, slots=True)
-class ValidationIssue:
+class ValidationIssue(msgspec.Struct, frozen=True):
     """One problem in a plan file: which tenant (None: the plan), which field, what is wrong."""
 
     tenant: str | None

@@ -11,7 +11,6 @@ or every issue with its tenant, field and message.
 from __future__ import annotations
 
 import copy
-import dataclasses
 import gc
 import itertools
 import json
@@ -20,6 +19,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+import msgspec.structs
 import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
@@ -220,24 +220,24 @@ def test_duplicates_are_reported_in_the_users_spelling() -> None:
     assert [(i.tenant, i.field) for i in issues] == [("a", "tenant_id")]  # type: ignore[union-attr]
 
 
-def test_the_quick_builders_make_the_dataclasses_own_objects() -> None:
-    """Setting the slots directly gives objects equal to the constructors', every field set."""
+def test_the_quick_builders_make_the_records_own_objects() -> None:
+    """The quick path's builders give the objects the constructors give, every field set."""
     endpoint = planrules.new_endpoint("k", "192.0.2.1", None, None, "d.example")
     assert endpoint == NetworkEndpoint("k", "192.0.2.1", None, None, "d.example")
     fields = (None, None, None, 1, 2, "green", (endpoint,), "ns", ("1",), "tg", True)
     config = quickcheck.quick_record(fields, "t", "p", 3)
     assert config == TenantConfig("t", "p", 3, 1, 2, "green", (endpoint,), "ns", ("1",), "tg", True)
     assert planrules.new_spec(config, None) == TenantSpec(config=config, previous=None)
-    # A field added to a dataclass must be set by its builder too.
-    assert [f.name for f in dataclasses.fields(NetworkEndpoint)] == [
+    # A field added to a record must be set by its builder too.
+    assert [f.name for f in msgspec.structs.fields(NetworkEndpoint)] == [
         "key",
         "source_ip",
         "source_domain",
         "target_ip",
         "target_domain",
     ]
-    assert len(dataclasses.fields(TenantConfig)) == len(fields)
-    assert [f.name for f in dataclasses.fields(TenantSpec)] == ["config", "previous"]
+    assert len(msgspec.structs.fields(TenantConfig)) == len(fields)
+    assert [f.name for f in msgspec.structs.fields(TenantSpec)] == ["config", "previous"]
 
 
 @pytest.mark.parametrize("collecting", [True, False])

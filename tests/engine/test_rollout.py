@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import hypothesis.strategies as st
 import pytest
 from hypothesis import HealthCheck, given, settings
+from msgspec.structs import replace
 
 from switchover.domain.commands import Accepted, Promote, Refused
 from switchover.domain.events import Event, EventType

@@ -15,6 +15,7 @@ import os
 import signal
 import sqlite3
 import sys
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -176,6 +177,23 @@ def store_is_writable(path: Path) -> bool:
         conn.close()
 
 
+async def stopped(pid: int, within: float = 10.0) -> None:
+    """Wait until every thread of process ``pid`` is stopped (state ``T`` in /proc)."""
+
+    def states() -> set[str]:
+        found = set()
+        for stat in Path(f"/proc/{pid}/task").glob("*/stat"):
+            with contextlib.suppress(OSError):  # a thread that just ended
+                found.add(stat.read_text().rsplit(")", 1)[1].split()[0])
+        return found
+
+    deadline = time.monotonic() + within
+    while states() - {"T", "t"}:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"process {pid} did not stop: threads in states {states()}")
+        await asyncio.sleep(0.001)
+
+
 async def freeze(proc: asyncio.subprocess.Process, store_path: Path) -> None:
     """SIGSTOP ``proc`` at a moment it holds no write transaction on the store.
 
@@ -184,6 +202,7 @@ async def freeze(proc: asyncio.subprocess.Process, store_path: Path) -> None:
     """
     for _ in range(200):
         proc.send_signal(signal.SIGSTOP)
+        await stopped(proc.pid)  # a signal is delivered later: it may still take a lock
         if store_is_writable(store_path):
             return
         proc.send_signal(signal.SIGCONT)

@@ -308,7 +308,15 @@ async def test_a_frozen_engine_woken_after_a_takeover_does_not_split_the_brain(
             lease = await store.get_lease()
             return lease is not None and lease.owner != frozen_lease.owner
 
-        await poll(taken_over, 30, "the resumed engine took the lease")
+        try:
+            await poll(taken_over, 30, "the resumed engine took the lease")
+        except AssertionError as exc:
+            second.proc.kill()
+            ended = await second.finish()
+            raise AssertionError(
+                f"{exc}; lease {await store.get_lease()}, resume exit {ended.code}, "
+                f"stdout {ended.stdout[-600:]!r}, stderr {ended.stderr[-600:]!r}"
+            ) from None
         await asyncio.sleep(0.5)  # and got some work going
         first.send_signal(signal.SIGCONT)
         resumed, woken = await asyncio.gather(second.finish(), first.finish())

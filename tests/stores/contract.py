@@ -6,12 +6,12 @@ import asyncio
 import itertools
 import uuid
 from collections.abc import Sequence
-from dataclasses import replace
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from msgspec.structs import replace
 
 from switchover.domain.commands import (
     Accepted,

@@ -10,10 +10,10 @@ import sys
 import textwrap
 import threading
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from msgspec.structs import replace
 
 from switchover.domain.commands import Accepted, Cancel, Pause, Resume
 from switchover.domain.events import Event, EventType

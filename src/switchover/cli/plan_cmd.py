@@ -30,12 +30,12 @@ Summary counts are tenants per kind; a tenant may count under several of ``units
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from json.encoder import encode_basestring
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
+import msgspec.structs
 import typer
 
 from switchover.cli.app import (
@@ -204,7 +204,7 @@ def dry_run(
         chosen = tuple(t for t in spec.tenants if t.config.tenant_id == tenant)
         if not chosen:
             fail(opts, Exit.NOT_FOUND, f"tenant {tenant} is not in plan {spec.plan_id}")
-        spec = dataclasses.replace(spec, tenants=chosen)
+        spec = msgspec.structs.replace(spec, tenants=chosen)
     diff = run_async(opts, _diff(conf, spec))
     from switchover.preflight import redis_address
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from functools import partial
 from itertools import chain, compress, islice, repeat
 from typing import Annotated, Any, TypeVar
@@ -32,8 +32,6 @@ from switchover.domain.planrules import (
     IPV4_RE,
     PLAN_ID_RE,
     TENANT_ID_RE,
-    new,
-    slot_setter,
     split_rules,
     yaml11_str,
 )
@@ -238,23 +236,13 @@ def _neither(ip: str | None, domain: str | None) -> bool:
 
 
 # ---------------------------------------------------------------------------------------------
-# Building: records of a slotted dataclass, a field at a time.
-
-# One setter per field, in the records' field order: the columns passed to ``_records`` follow it.
-_ENDPOINT_SETTERS = tuple(slot_setter(NetworkEndpoint, f.name) for f in fields(NetworkEndpoint))
-_CONFIG_SETTERS = tuple(slot_setter(TenantConfig, f.name) for f in fields(TenantConfig))
-_SPEC_SETTERS = (slot_setter(TenantSpec, "config"), slot_setter(TenantSpec, "previous"))
+# Building: records from columns, one column per field in the record's field order.
 
 
-def _records(
-    cls: type[_T], count: int, setters: Sequence[Any], columns: Sequence[Iterable[object]]
-) -> list[_T]:
-    """``count`` instances of the slotted dataclass ``cls``, one per row of ``columns`` (one
-    column per field, in ``setters``' order), their slots set directly."""
-    records: list[_T] = list(map(new, repeat(cls, count)))
-    for setter, column in zip(setters, columns, strict=True):
-        _exhaust(map(setter, records, column))
-    return records
+def _records(cls: type[_T], count: int, columns: Sequence[Iterable[object]]) -> list[_T]:
+    """``count`` instances of ``cls``, one per row of ``columns`` (one column per field, in
+    field order), built by its own constructor (a msgspec Struct's, in C)."""
+    return list(islice(map(cls, *columns), count))
 
 
 @dataclass(frozen=True, slots=True)
@@ -269,7 +257,7 @@ class _Routes:
         """Each config's route rules."""
         if not self.columns:
             return [()] * len(self.counts)
-        built = _records(NetworkEndpoint, len(self.columns[0]), _ENDPOINT_SETTERS, self.columns)
+        built = _records(NetworkEndpoint, len(self.columns[0]), self.columns)
         if self.counts.count(1) == len(self.counts):
             return list(zip(built))  # one route each, as in most plans
         routes = iter(built)
@@ -293,7 +281,6 @@ class _Level:
         return _records(
             TenantConfig,
             len(tenant_ids),
-            _CONFIG_SETTERS,
             (tenant_ids, plan_ids, versions, *self.units, self.routes.records(), *self.others),
         )
 
@@ -515,7 +502,7 @@ class Checked:
             else:
                 found = iter(built)
                 previous = [next(found) if has else None for has in self._has_previous]
-        return tuple(_records(TenantSpec, count, _SPEC_SETTERS, (configs, previous)))
+        return tuple(_records(TenantSpec, count, (configs, previous)))
 
 
 def check(

@@ -8,7 +8,7 @@ the same object when the engine performs it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import msgspec
 
 from switchover.domain.records import Target
 from switchover.errors import (
@@ -23,40 +23,33 @@ DEFAULT_ACTOR = "cli"
 """Who a command is attributed to when the front end does not say."""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class _Command:
+class _Command(msgspec.Struct, frozen=True, kw_only=True):
     target: Target
     actor: str = DEFAULT_ACTOR
     reason: str | None = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class SubmitPlan(_Command):
+class SubmitPlan(_Command, frozen=True, kw_only=True):
     """Run a plan another process created in the store (its target is the plan)."""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Pause(_Command):
+class Pause(_Command, frozen=True, kw_only=True):
     """Pause a task at its next stage boundary, or a plan (stop admitting, pause running)."""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Resume(_Command):
+class Resume(_Command, frozen=True, kw_only=True):
     """Resume a paused task or plan; continue a task an engine left executing."""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Cancel(_Command):
+class Cancel(_Command, frozen=True, kw_only=True):
     """Cancel a task (at its next stage boundary when running) or a plan."""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Promote(_Command):
+class Promote(_Command, frozen=True, kw_only=True):
     """Let a plan waiting between waves go on: approve the next wave (and skip a bake)."""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Retry(_Command):
+class Retry(_Command, frozen=True, kw_only=True):
     """Run a FAILED task again, from its checkpoint or from the first stage.
 
     ``force``: even when a newer task has switched the tenant since."""
@@ -65,8 +58,7 @@ class Retry(_Command):
     force: bool = False
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Rollback(_Command):
+class Rollback(_Command, frozen=True, kw_only=True):
     """Re-run a task's stages with its previous config (``version``: write this one instead).
 
     ``force``: even when a newer task has switched the tenant since, or the tenant's record
@@ -102,8 +94,7 @@ def command_name(command: Command) -> str:
     return COMMAND_NAMES[type(command)]
 
 
-@dataclass(frozen=True, slots=True)
-class Accepted:
+class Accepted(msgspec.Struct, frozen=True):
     """A command the engine accepted: the plan and tasks it concerns, and what it did."""
 
     plan_id: str
@@ -111,8 +102,7 @@ class Accepted:
     message: str
 
 
-@dataclass(frozen=True, slots=True)
-class Refused:
+class Refused(msgspec.Struct, frozen=True):
     """A command the engine refused; nothing changed. Carries what the refusal named."""
 
     error_type: ErrorType
@@ -183,8 +173,7 @@ def accepted_or_raise(outcome: Outcome) -> Accepted:
     return outcome
 
 
-@dataclass(frozen=True, slots=True)
-class ControlRequest:
+class ControlRequest(msgspec.Struct, frozen=True):
     """A command written to the store for the live engine to perform (the control mailbox).
 
     ``outcome`` is None while pending, and what became of the command once performed.

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import msgspec
 
 
-@dataclass(frozen=True, slots=True)
-class NetworkEndpoint:
+class NetworkEndpoint(msgspec.Struct, frozen=True):
     """One route rule: a route id and the source/target sides, each an IPv4 address or a domain."""
 
     key: str
@@ -31,8 +30,7 @@ def _longer(ip: str | None, domain: str | None) -> str:
     return ip_text if len(ip_text) > len(domain_text) else domain_text
 
 
-@dataclass(frozen=True, slots=True)
-class TenantConfig:
+class TenantConfig(msgspec.Struct, frozen=True):
     """One tenant's config for one plan (or, as a task's ``previous``, the one before it)."""
 
     tenant_id: str

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
+
+import msgspec
 
 from switchover.domain.failure import FailureInfo
 
@@ -69,8 +70,7 @@ _OPERATOR_EVENTS = frozenset(
 _HEALTH_CHECK_ERRORS = frozenset({"HEALTH_CHECK_FAILED", "ROLLBACK_HEALTH_CHECK_FAILED"})
 
 
-@dataclass(frozen=True, slots=True)
-class Event:
+class Event(msgspec.Struct, frozen=True):
     """One event. ``seq`` is 0 until the store assigns the plan's next number on commit."""
 
     plan_id: str
@@ -81,7 +81,7 @@ class Event:
     status: str | None = None
     stage: str | None = None
     failure: FailureInfo | None = None
-    data: Mapping[str, Any] = field(default_factory=dict)
+    data: Mapping[str, Any] = msgspec.field(default_factory=dict)
     seq: int = 0
 
     @property

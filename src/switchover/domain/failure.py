@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any
+
+import msgspec
 
 from switchover.errors import ErrorType
 
 
-@dataclass(frozen=True, slots=True)
-class FailureInfo:
+class FailureInfo(msgspec.Struct, frozen=True):
     """Why something failed: type, message, where (stage/step), retryable, and details.
 
     ``details`` holds JSON-safe data such as per-instance verify results or, for a partial
@@ -22,4 +22,4 @@ class FailureInfo:
     stage: str | None = None
     step: str | None = None
     retryable: bool = False
-    details: Mapping[str, Any] = field(default_factory=dict)
+    details: Mapping[str, Any] = msgspec.field(default_factory=dict)

@@ -10,9 +10,10 @@ here directly. Every change stamps ``updated_at``.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, fields, replace
-from operator import attrgetter
 from typing import Any, assert_never
+
+import msgspec
+from msgspec.structs import replace
 
 from switchover.domain.commands import (
     Accepted,
@@ -39,26 +40,15 @@ PLAN_EVENTS: Mapping[PlanStatus, EventType] = {
 """The event announcing each plan status."""
 
 
-@dataclass(frozen=True, slots=True)
-class Step:
+class Step(msgspec.Struct, frozen=True):
     """One step of a task's life: the task as it becomes and the events describing it."""
 
     task: Task
     events: tuple[Event, ...]
 
 
-_TASK_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Task))
-_TASK_FIELD_SET = frozenset(_TASK_FIELDS)
-_TASK_INDEX = {name: i for i, name in enumerate(_TASK_FIELDS)}
-_TASK_VALUES = attrgetter(*_TASK_FIELDS)
-_TASK_SLOTS = tuple(getattr(Task, name).__set__ for name in _TASK_FIELDS)
-
-
 def advance(task: Task, now: float, **changes: Any) -> Task:
     """``task`` with ``changes`` and ``updated_at = now``; a status change must be allowed.
-
-    Same result as ``dataclasses.replace`` at a fraction of its cost: a stage boundary makes
-    one new task, and a 10,000-tenant plan makes tens of thousands.
 
     Raises:
         InvalidTransitionError: the transition table does not allow the status change.
@@ -67,16 +57,7 @@ def advance(task: Task, now: float, **changes: Any) -> Task:
     status = changes.get("status")
     if status is not None and status is not task.status:
         task_transition(task.task_id, task.status, status)
-    if not _TASK_FIELD_SET.issuperset(changes):
-        raise TypeError(f"Task has no field {sorted(set(changes) - _TASK_FIELD_SET)}")
-    changes["updated_at"] = now
-    values = list(_TASK_VALUES(task))  # every field at once, then each set through its slot
-    for name, value in changes.items():
-        values[_TASK_INDEX[name]] = value
-    new = object.__new__(Task)
-    for put, value in zip(_TASK_SLOTS, values, strict=True):
-        put(new, value)
-    return new
+    return replace(task, updated_at=now, **changes)
 
 
 def task_event(

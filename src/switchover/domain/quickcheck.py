@@ -26,10 +26,8 @@ from switchover.domain.planrules import (
     TooDeepError,
     camel,
     is_ipv4,
-    new,
     new_endpoint,
     parse_rules,
-    slot_setter,
     yaml11_str,
 )
 
@@ -95,34 +93,21 @@ class QuickTenant:
     plan_version: tuple[str, object, int] | None
 
 
-_set_tenant_id = slot_setter(TenantConfig, "tenant_id")
-_set_plan_id = slot_setter(TenantConfig, "plan_id")
-_set_plan_version = slot_setter(TenantConfig, "plan_version")
-_set_deploy_unit_id = slot_setter(TenantConfig, "deploy_unit_id")
-_set_deploy_unit_version = slot_setter(TenantConfig, "deploy_unit_version")
-_set_deploy_unit_name = slot_setter(TenantConfig, "deploy_unit_name")
-_set_network_endpoints = slot_setter(TenantConfig, "network_endpoints")
-_set_nacos_namespace = slot_setter(TenantConfig, "nacos_namespace")
-_set_called_number_rules = slot_setter(TenantConfig, "called_number_rules")
-_set_trunk_group = slot_setter(TenantConfig, "trunk_group")
-_set_default_flag = slot_setter(TenantConfig, "default_flag")
-
-
 def quick_record(fields: QuickConfig, tenant_id: str, plan_id: str, version: int) -> TenantConfig:
     """The TenantConfig of a config the quick path accepted, with the plan-wide identity."""
-    config: TenantConfig = new(TenantConfig)
-    _set_tenant_id(config, tenant_id)
-    _set_plan_id(config, plan_id)
-    _set_plan_version(config, version)
-    _set_deploy_unit_id(config, fields[3])
-    _set_deploy_unit_version(config, fields[4])
-    _set_deploy_unit_name(config, fields[5])
-    _set_network_endpoints(config, fields[6])
-    _set_nacos_namespace(config, fields[7])
-    _set_called_number_rules(config, fields[8])
-    _set_trunk_group(config, fields[9])
-    _set_default_flag(config, fields[10])
-    return config
+    return TenantConfig(
+        tenant_id,
+        plan_id,
+        version,
+        fields[3],
+        fields[4],
+        fields[5],
+        fields[6],
+        fields[7],
+        fields[8],
+        fields[9],
+        fields[10],
+    )
 
 
 _BAD = object()  # a field value the quick path does not accept

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
+
+import msgspec
 
 from switchover.domain.config import TenantConfig
 from switchover.domain.failure import FailureInfo
@@ -13,16 +14,14 @@ from switchover.domain.rollout import Policy, Rollout
 from switchover.domain.status import ExecutionMode, PlanStatus, TaskStatus
 
 
-@dataclass(frozen=True, slots=True)
-class TenantSpec:
+class TenantSpec(msgspec.Struct, frozen=True):
     """One tenant as submitted: its new config and the previous one (None: cannot roll back)."""
 
     config: TenantConfig
     previous: TenantConfig | None
 
 
-@dataclass(frozen=True, slots=True)
-class PlanSpec:
+class PlanSpec(msgspec.Struct, frozen=True):
     """A validated plan file, ready to submit."""
 
     plan_id: str
@@ -33,8 +32,7 @@ class PlanSpec:
     """Waves, bake, failure budget, auto rollback (None: admit as capacity allows)."""
 
 
-@dataclass(frozen=True, slots=True)
-class Plan:
+class Plan(msgspec.Struct, frozen=True):
     """A submitted plan. ``operator_paused`` is set by a plan pause and cleared by resume."""
 
     plan_id: str
@@ -45,7 +43,7 @@ class Plan:
     created_at: float
     updated_at: float
     operator_paused: bool = False
-    binding: Mapping[str, str] = field(default_factory=dict)
+    binding: Mapping[str, str] = msgspec.field(default_factory=dict)
     """The target settings the plan runs with (``Settings.binding``); empty: not recorded."""
     settings_file: str | None = None
     """The settings file the plan was created with, if any."""
@@ -55,7 +53,7 @@ class Plan:
     """Why, as the submitter said."""
     policy: Policy | None = None
     """How it rolls out (waves, bake, budget); None: as capacity allows."""
-    rollout: Rollout = field(default_factory=Rollout)
+    rollout: Rollout = msgspec.field(default_factory=Rollout)
     """Where its rollout stands: current wave, what it waits for, failures, halt."""
 
 
@@ -84,8 +82,7 @@ def binding_differences(plan: Mapping[str, str], here: Mapping[str, str]) -> lis
     ]
 
 
-@dataclass(frozen=True, slots=True)
-class Checkpoint:
+class Checkpoint(msgspec.Struct, frozen=True):
     """The durable mark of progress within one run (forward or rollback) of a task.
 
     ``last_stage`` is the index of the last stage that completed; the run continues at
@@ -110,8 +107,7 @@ class BoundaryRequest(StrEnum):
     CANCEL = "CANCEL"
 
 
-@dataclass(frozen=True, slots=True)
-class Task:
+class Task(msgspec.Struct, frozen=True):
     """One tenant inside one plan.
 
     ``config`` and ``previous`` are fixed at creation (``previous`` is the rollback snapshot).
@@ -162,8 +158,7 @@ class TargetKind(StrEnum):
     TENANT = "tenant"
 
 
-@dataclass(frozen=True, slots=True)
-class Target:
+class Target(msgspec.Struct, frozen=True):
     """The addressee of an operation: a plan, a task id, or a tenant (its most recent task)."""
 
     kind: TargetKind
@@ -188,8 +183,7 @@ class Target:
         return f"{self.kind.value} {self.key}"
 
 
-@dataclass(frozen=True, slots=True)
-class Lease:
+class Lease(msgspec.Struct, frozen=True):
     """Which engine process currently owns the store's work, until ``expires_at``.
 
     ``epoch`` grows by one each time the lease changes hands (the store assigns it); every
@@ -200,5 +194,5 @@ class Lease:
     host: str
     pid: int
     expires_at: float
-    extra: Mapping[str, Any] = field(default_factory=dict)
+    extra: Mapping[str, Any] = msgspec.field(default_factory=dict)
     epoch: int = 0

@@ -8,7 +8,8 @@ through the same stages, verify included, and the original plan is left as it is
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+
+import msgspec
 
 from switchover.domain.records import Plan, PlanSpec, Task, TenantSpec
 from switchover.domain.status import TaskStatus
@@ -17,8 +18,7 @@ REVERTIBLE = frozenset({TaskStatus.COMPLETED, TaskStatus.CANCELLED})
 """Statuses a task can be reverted from (others have their own way back: rollback)."""
 
 
-@dataclass(frozen=True, slots=True)
-class Skipped:
+class Skipped(msgspec.Struct, frozen=True):
     """A selected task the revert leaves out, and why."""
 
     task_id: str

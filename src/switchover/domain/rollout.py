@@ -12,9 +12,11 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
+
+import msgspec
+from msgspec.structs import replace
 
 from switchover.domain.status import TaskStatus
 
@@ -22,8 +24,7 @@ UNSETTLED = frozenset({TaskStatus.PENDING, TaskStatus.RUNNING, TaskStatus.PAUSED
 """Statuses of a task that keep its wave open."""
 
 
-@dataclass(frozen=True, slots=True)
-class Budget:
+class Budget(msgspec.Struct, frozen=True):
     """How many forward failures a plan tolerates before it halts (None: no limit)."""
 
     max_failed: int | None = None
@@ -49,8 +50,7 @@ class Budget:
         return " or ".join(parts)
 
 
-@dataclass(frozen=True, slots=True)
-class Wave:
+class Wave(msgspec.Struct, frozen=True):
     """One wave: the tasks at positions before ``end`` not in an earlier wave."""
 
     end: int
@@ -60,8 +60,7 @@ class Wave:
     """This wave's own failure budget (counted over its own tasks)."""
 
 
-@dataclass(frozen=True, slots=True)
-class Policy:
+class Policy(msgspec.Struct, frozen=True):
     """A plan's rollout policy, as its file states it (waves resolved to positions)."""
 
     waves: tuple[Wave, ...] = ()
@@ -96,8 +95,7 @@ class GateKind(StrEnum):
     APPROVAL = "approval"
 
 
-@dataclass(frozen=True, slots=True)
-class Gate:
+class Gate(msgspec.Struct, frozen=True):
     """The wait before wave ``wave``: since when, until when (bake), failures at its start."""
 
     kind: GateKind
@@ -107,8 +105,7 @@ class Gate:
     failures_at: int = 0
 
 
-@dataclass(frozen=True, slots=True)
-class Rollout:
+class Rollout(msgspec.Struct, frozen=True):
     """Where a plan's rollout stands (kept in the plan record)."""
 
     wave: int = 0
@@ -119,9 +116,9 @@ class Rollout:
     """Why admission stopped (the budget), until an operator resumes."""
     overridden: bool = False
     """An operator resumed a halted plan: the budget no longer halts it."""
-    failed_by: Mapping[str, int] = field(default_factory=dict)
+    failed_by: Mapping[str, int] = msgspec.field(default_factory=dict)
     """Forward failures by ``ERROR_TYPE at stage``."""
-    wave_failures: Mapping[int, int] = field(default_factory=dict)
+    wave_failures: Mapping[int, int] = msgspec.field(default_factory=dict)
     """Forward failures by wave index."""
 
 
@@ -184,8 +181,7 @@ def resolve_waves(sizes: Sequence[int | str | Mapping[str, Any]], total: int) ->
 # ----------------------------------------------------------------------------- decisions
 
 
-@dataclass(frozen=True, slots=True)
-class Decision:
+class Decision(msgspec.Struct, frozen=True):
     """What the rollout does next: its new state, and events as ``(type, data)`` pairs."""
 
     rollout: Rollout

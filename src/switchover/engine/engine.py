@@ -7,9 +7,10 @@ import contextlib
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Mapping
-from dataclasses import replace
 from types import TracebackType
 from typing import Any, assert_never
+
+from msgspec.structs import replace
 
 from switchover.clock import Clock, SystemClock
 from switchover.discovery.protocol import Discovery

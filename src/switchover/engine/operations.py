@@ -9,7 +9,8 @@ admits them.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import replace
+
+from msgspec.structs import replace
 
 from switchover.domain import lifecycle
 from switchover.domain.commands import (

@@ -7,8 +7,9 @@ import functools
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import replace
 from typing import Any
+
+from msgspec.structs import replace
 
 from switchover.clock import Clock
 from switchover.domain import lifecycle, rollout

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING
+
+import msgspec
 
 from switchover.domain.events import Event, EventType
 from switchover.domain.records import Task
@@ -27,8 +28,7 @@ class StageState(StrEnum):
     NOT_RUN = "not run"
 
 
-@dataclass(frozen=True, slots=True)
-class StageSpan:
+class StageSpan(msgspec.Struct, frozen=True):
     """One stage of a task's current run: where it stands (from the task) and when it started
     and ended (from the task's events; None where they do not say)."""
 
@@ -38,16 +38,14 @@ class StageSpan:
     ended_at: float | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class TaskBranch:
+class TaskBranch(msgspec.Struct, frozen=True):
     """A task shown in a plan tree, and its stage timeline (None: not read for this view)."""
 
     task: Task
     stages: tuple[StageSpan, ...] | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class TaskGroup:
+class TaskGroup(msgspec.Struct, frozen=True):
     """A plan's tasks with one status: how many, and the first of them (in submission order)."""
 
     status: TaskStatus
@@ -60,8 +58,7 @@ class TaskGroup:
         return max(self.count - len(self.tasks), 0)
 
 
-@dataclass(frozen=True, slots=True)
-class PlanTree:
+class PlanTree(msgspec.Struct, frozen=True):
     """A plan as ``status PLAN`` and ``watch`` show it: its detail (counts, rollout, failure
     causes) and its tasks grouped by status, what needs attention first (``TREE_ORDER``)."""
 

@@ -6,7 +6,8 @@ Also the status orders every view shares: what a follower stops at, what a plan 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+
+import msgspec
 
 from switchover.domain.records import Plan, Task
 from switchover.domain.status import PlanStatus, TaskStatus
@@ -24,8 +25,7 @@ ATTENTION_ORDER: tuple[tuple[TaskStatus, ...], ...] = (
 """The order a plan page lists tasks in when no filter is given: what needs a look first."""
 
 
-@dataclass(frozen=True, slots=True)
-class Stranded:
+class Stranded(msgspec.Struct, frozen=True):
     """Tasks an engine left executing when it stopped, with no live engine to continue them.
 
     ``task_id`` is set when the view is of one task: the command to continue names it.
@@ -36,8 +36,7 @@ class Stranded:
     task_id: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class PlanDetail:
+class PlanDetail(msgspec.Struct, frozen=True):
     """One plan: its counts by status, one page of its tasks, and how many match the filter."""
 
     plan: Plan
@@ -47,12 +46,11 @@ class PlanDetail:
     stranded: Stranded | None
     last_seq: int = 0
     """The plan's last event when the page was read (read before the tasks)."""
-    failures: list[tuple[str, str | None, int]] = field(default_factory=list)
+    failures: list[tuple[str, str | None, int]] = msgspec.field(default_factory=list)
     """Failed tasks by error type and stage, most first."""
 
 
-@dataclass(frozen=True, slots=True)
-class TaskDetail:
+class TaskDetail(msgspec.Struct, frozen=True):
     """One task as stored, and whether it was left executing by an engine that stopped."""
 
     task: Task

@@ -8,8 +8,10 @@ import itertools
 import uuid
 from collections import Counter
 from collections.abc import Collection, Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+from msgspec.structs import replace
 
 from switchover.domain.records import TargetKind
 from switchover.domain.status import EXECUTING_TASK_STATUSES, TaskStatus

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Protocol
 
@@ -15,9 +14,10 @@ if TYPE_CHECKING:
     from switchover.domain.records import Lease, Plan, TargetKind, Task
     from switchover.domain.status import TaskStatus
 
+import msgspec
 
-@dataclass(frozen=True, slots=True)
-class Change:
+
+class Change(msgspec.Struct, frozen=True):
     """One atomic unit of work against one plan.
 
     Every task in ``tasks`` has its run written whole (status, mode, stages, checkpoint,
@@ -32,7 +32,7 @@ class Change:
 
     A task's ``config`` and ``previous`` are fixed when ``create_plan`` stores it and a store
     writes them only then: a change must carry each task with the configs it was created with
-    (a copy made by ``dataclasses.replace`` does). Carrying other configs is a programming
+    (a copy made by ``msgspec.structs.replace`` does). Carrying other configs is a programming
     error; a backend may refuse it or keep the stored configs.
     """
 
@@ -43,8 +43,7 @@ class Change:
     fence: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class PlanSummary:
+class PlanSummary(msgspec.Struct, frozen=True):
     """A plan with its tasks counted by status (only the statuses some task has)."""
 
     plan: Plan
@@ -286,8 +285,7 @@ class AlertState(StrEnum):
     GIVEN_UP = "given_up"
 
 
-@dataclass(frozen=True, slots=True)
-class Alert:
+class Alert(msgspec.Struct, frozen=True):
     """One event owed to one webhook, as the outbox holds it.
 
     ``webhook`` is the webhook's key, a digest of its URL: never the URL, which is a secret.
@@ -306,8 +304,7 @@ class Alert:
         return f"{self.event.plan_id}:{self.event.seq}"
 
 
-@dataclass(frozen=True, slots=True)
-class AlertsQueued:
+class AlertsQueued(msgspec.Struct, frozen=True):
     """What one ``enqueue_alerts`` did: alerts written, events passed, whether more wait."""
 
     alerts: int = 0

@@ -6,8 +6,9 @@ import asyncio
 import contextlib
 import sqlite3
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any, TypeVar
+
+from msgspec.structs import replace
 
 from switchover.domain.events import Event
 from switchover.domain.records import Lease, Plan, Task

@@ -7,9 +7,9 @@ its run at every stage boundary (``task_run_to_dict``), which is what the bounda
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import fields
-from operator import attrgetter
 from typing import Any
+
+from msgspec.structs import replace
 
 from switchover.domain.config import NetworkEndpoint, TenantConfig
 from switchover.domain.events import Event, EventType
@@ -410,21 +410,9 @@ def event_from_dict(data: Mapping[str, Any]) -> Event:
     return decoding("event", _build_event, data)
 
 
-_EVENT_VALUES = attrgetter(*(field.name for field in fields(Event)))
-
-
-_SEQ_INDEX = [field.name for field in fields(Event)].index("seq")
-
-
 def with_seq(event: Event, seq: int) -> Event:
-    """A copy of ``event`` numbered ``seq``.
-
-    Same result as ``dataclasses.replace(event, seq=seq)`` at half the cost, which matters
-    because a store numbers every event it writes.
-    """
-    values = list(_EVENT_VALUES(event))
-    values[_SEQ_INDEX] = seq
-    return Event(*values)
+    """A copy of ``event`` numbered ``seq``."""
+    return replace(event, seq=seq)
 
 
 def encode_plan(plan: Plan) -> str:

@@ -150,14 +150,19 @@ async def test_unopenable_path_raises_store_error(tmp_path: Path) -> None:
         await sqlite_store.open()
 
 
-async def test_file_with_newer_schema_is_refused(tmp_path: Path) -> None:
-    path = tmp_path / "state.db"
+def _newer_schema_file(path: Path) -> Path:
+    """An empty database file that claims a schema version newer than this code's."""
     conn = sqlite3.connect(path)
     try:
         conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
         conn.commit()
     finally:
         conn.close()
+    return path
+
+
+async def test_file_with_newer_schema_is_refused(tmp_path: Path) -> None:
+    path = _newer_schema_file(tmp_path / "state.db")
     with pytest.raises(StoreError, match="schema version"):
         await SqliteStore(path).open()
 
@@ -248,13 +253,7 @@ async def test_a_read_only_open_brings_an_old_file_up_to_date_first(tmp_path: Pa
 
 
 async def test_a_read_only_open_refuses_a_newer_schema(tmp_path: Path) -> None:
-    path = tmp_path / "state.db"
-    conn = sqlite3.connect(path)
-    try:
-        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
-        conn.commit()
-    finally:
-        conn.close()
+    path = _newer_schema_file(tmp_path / "state.db")
     before = _writer_threads()
     with pytest.raises(StoreError, match="schema version"):
         await SqliteStore(path, read_only=True).open()

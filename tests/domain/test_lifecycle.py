@@ -9,8 +9,15 @@ from switchover.domain import lifecycle
 from switchover.domain.commands import Resume, Retry, Rollback
 from switchover.domain.config import TenantConfig
 from switchover.domain.failure import FailureInfo
-from switchover.domain.records import BoundaryRequest, Checkpoint, Target, Task
-from switchover.domain.status import ExecutionMode, TaskStatus
+from switchover.domain.records import (
+    BoundaryRequest,
+    Checkpoint,
+    PlanSpec,
+    Target,
+    Task,
+    TenantSpec,
+)
+from switchover.domain.status import ExecutionMode, PlanStatus, TaskStatus
 from switchover.errors import ErrorType, InvalidTransitionError
 
 NOW = 1_800_000_000.0
@@ -298,3 +305,54 @@ def test_waiting_names_the_holder_once_and_clears_without_an_event() -> None:
     cleared = lifecycle.waiting(step.task, None, NOW)
     assert cleared.task.waiting_for is None
     assert cleared.events == ()
+
+
+# ----------------------------------------------------------------------------- created
+
+
+@pytest.mark.parametrize("reason", [None, "CHG-7"])
+def test_a_new_plan_is_running_with_a_pending_task_per_tenant_in_file_order(
+    reason: str | None,
+) -> None:
+    def config(tenant: str, version: int) -> TenantConfig:
+        return TenantConfig(tenant_id=tenant, plan_id="p1", plan_version=version)
+
+    spec = PlanSpec(
+        "p1",
+        20,
+        5,
+        (TenantSpec(config("b", 20), config("b", 19)), TenantSpec(config("a", 20), None)),
+    )
+    plan, tasks, events = lifecycle.created(
+        spec,
+        lambda c: STAGES if c.tenant_id == "b" else STAGES[:1],
+        NOW,
+        actor="alice",
+        reason=reason,
+        binding={"redis": "r"},
+        settings_file="ops.yaml",
+    )
+    assert (plan.plan_id, plan.status, plan.task_count, plan.max_concurrency) == (
+        "p1",
+        PlanStatus.RUNNING,
+        2,
+        5,
+    )
+    assert (plan.created_by, plan.reason, plan.binding, plan.settings_file) == (
+        "alice",
+        reason,
+        {"redis": "r"},
+        "ops.yaml",
+    )
+    assert [(t.task_id, t.position, t.status, t.stages) for t in tasks] == [
+        ("p1/b", 0, TaskStatus.PENDING, STAGES),
+        ("p1/a", 1, TaskStatus.PENDING, STAGES[:1]),
+    ]
+    assert all(t.created_at == t.updated_at == NOW for t in tasks)
+    assert [e.type.value for e in events] == ["PlanCreated", "TaskCreated", "TaskCreated"]
+    expected = {"version": 20, "max_concurrency": 5, "task_count": 2, "actor": "alice"}
+    assert events[0].data == (expected if reason is None else {**expected, "reason": reason})
+    assert [e.data for e in events[1:]] == [
+        {"stages": list(STAGES), "rollback_ready": True},
+        {"stages": list(STAGES[:1]), "rollback_ready": False},
+    ]

@@ -9,13 +9,14 @@ here directly. Every change stamps ``updated_at``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, assert_never
 
 import msgspec
 from msgspec.structs import replace
 
 from switchover.domain.commands import (
+    DEFAULT_ACTOR,
     Accepted,
     Command,
     QueuedCommand,
@@ -24,9 +25,17 @@ from switchover.domain.commands import (
     Rollback,
     command_name,
 )
+from switchover.domain.config import TenantConfig
 from switchover.domain.events import Event, EventType
 from switchover.domain.failure import FailureInfo
-from switchover.domain.records import BoundaryRequest, Checkpoint, Plan, TargetKind, Task
+from switchover.domain.records import (
+    BoundaryRequest,
+    Checkpoint,
+    Plan,
+    PlanSpec,
+    TargetKind,
+    Task,
+)
 from switchover.domain.status import ExecutionMode, PlanStatus, TaskStatus, task_transition
 from switchover.errors import ErrorType, InvalidTransitionError
 
@@ -38,6 +47,79 @@ PLAN_EVENTS: Mapping[PlanStatus, EventType] = {
     PlanStatus.CANCELLED: EventType.PLAN_CANCELLED,
 }
 """The event announcing each plan status."""
+
+
+def created(
+    spec: PlanSpec,
+    stage_names: Callable[[TenantConfig], tuple[str, ...]],
+    now: float,
+    *,
+    actor: str = DEFAULT_ACTOR,
+    reason: str | None = None,
+    binding: Mapping[str, str] | None = None,
+    settings_file: str | None = None,
+) -> tuple[Plan, list[Task], list[Event]]:
+    """A new plan's records and first events: the plan RUNNING, a PENDING task per tenant
+    (with the stages ``stage_names`` gives its config), ``PlanCreated`` and a ``TaskCreated``
+    per task."""
+    plan = Plan(
+        plan_id=spec.plan_id,
+        version=spec.version,
+        max_concurrency=spec.max_concurrency,
+        status=PlanStatus.RUNNING,
+        task_count=len(spec.tenants),
+        created_at=now,
+        updated_at=now,
+        binding=dict(binding or {}),
+        settings_file=settings_file,
+        created_by=actor,
+        reason=reason,
+        policy=spec.policy,
+    )
+    tasks: list[Task] = []
+    events = [
+        Event(
+            plan_id=plan.plan_id,
+            type=EventType.PLAN_CREATED,
+            at=now,
+            status=plan.status.value,
+            data={
+                "version": spec.version,
+                "max_concurrency": spec.max_concurrency,
+                "task_count": len(spec.tenants),
+                "actor": actor,
+                **({"reason": reason} if reason else {}),
+            },
+        )
+    ]
+    for position, tenant in enumerate(spec.tenants):
+        config = tenant.config
+        stages = stage_names(config)
+        task = Task(
+            task_id=f"{plan.plan_id}/{config.tenant_id}",
+            plan_id=plan.plan_id,
+            tenant_id=config.tenant_id,
+            position=position,
+            config=config,
+            previous=tenant.previous,
+            status=TaskStatus.PENDING,
+            created_at=now,
+            updated_at=now,
+            stages=stages,
+        )
+        tasks.append(task)
+        events.append(
+            Event(
+                plan_id=plan.plan_id,
+                type=EventType.TASK_CREATED,
+                at=now,
+                task_id=task.task_id,
+                tenant_id=task.tenant_id,
+                status=task.status.value,
+                data={"stages": list(stages), "rollback_ready": task.previous is not None},
+            )
+        )
+    return plan, tasks, events
 
 
 class Step(msgspec.Struct, frozen=True):

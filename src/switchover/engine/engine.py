@@ -50,6 +50,7 @@ from switchover.domain.status import (
     PlanStatus,
     TaskStatus,
 )
+from switchover.engine.claims import TenantClaims
 from switchover.engine.lease import acquire_lease, new_owner_id, renew_lease
 from switchover.engine.operations import Operations
 from switchover.engine.runner import TaskRunner
@@ -63,14 +64,12 @@ from switchover.errors import (
     LeaseLostError,
     NotFoundError,
     OperationRefusedError,
-    StepFailedError,
     SwitchoverError,
 )
 from switchover.secrets import Scrubber
 from switchover.settings import Settings
 from switchover.stages.base import StageBuilder, StageRequest
-from switchover.steps.locks import Busy, Fence, LocalTenantLocks, TenantLocks
-from switchover.steps.retry import retry_transient
+from switchover.steps.locks import Busy, LocalTenantLocks, TenantLocks
 from switchover.steps.targets import TargetState
 from switchover.stores.protocol import Store
 
@@ -110,10 +109,6 @@ class Engine:
         targets: TargetState | None = None,
     ) -> None:
         self._store = store
-        self._locks: TenantLocks = locks or LocalTenantLocks()
-        self._fences: dict[str, Fence] = {}
-        self._fenced = asyncio.Event()
-        self._store_id = ""
         self._builder = stages
         self._settings = settings
         self.owner = owner or new_owner_id()
@@ -126,6 +121,7 @@ class Engine:
         self._state = EngineState(
             store, clock or SystemClock(), on_change=self._on_change, on_fatal=self._on_fatal
         )
+        self._claims = TenantClaims(locks or LocalTenantLocks(), settings, self._state.clock)
         self._state.on_wake = self._wake_at
         self._state.all_listeners.add(self._after_commit)
         self._wakes: dict[str, float] = {}
@@ -138,7 +134,7 @@ class Engine:
             stopping=lambda: self._fatal is not None,
             parking=lambda: self._quiescing,
             guard=self._guard,
-            fence=self._fence,
+            fence=self._claims.fence,
             scrubber=Scrubber(settings.secret_values()),
         )
         self._ops = Operations(self._state, settings, self._load_plan, targets)
@@ -176,7 +172,7 @@ class Engine:
         )
         self._state.fence = self._lease.epoch
         try:
-            self._store_id = await self._store.identity()
+            self._claims.store_id = await self._store.identity()
             await self._recover()
         except BaseException:
             with contextlib.suppress(SwitchoverError):
@@ -266,7 +262,7 @@ class Engine:
                 await self._go.wait()
                 self._live = True
                 tg.create_task(self._control_loop(), name="switchover-control")
-                tg.create_task(self._claims_loop(), name="switchover-claims")
+                tg.create_task(self._claims.renew_forever(), name="switchover-claims")
                 tg.create_task(self._runner.heartbeat(), name="switchover-heartbeat")
                 for plan_id, at in list(self._wakes.items()):
                     tg.create_task(self._sleep_then_drive(plan_id, at), name=f"wake:{plan_id}")
@@ -409,10 +405,7 @@ class Engine:
                 return None
             task = self._state.tasks[task_id]
             await self._guard()  # a claim is a write to the targets: only by the lease's holder
-            try:
-                claim = await self._locks.claim(task.tenant_id, self._holder(task), self._claim_ttl)
-            except SwitchoverError:
-                claim = None
+            claim = await self._claims.try_claim(task)
             if isinstance(claim, Busy):
                 if claim.holder != waited:
                     waited = claim.holder
@@ -420,72 +413,10 @@ class Engine:
                     self._state.apply(lifecycle.waiting(task, claim.holder, now))
                 await self._state.clock.sleep(CLAIM_POLL)
                 continue
-            if claim is not None:
-                self._hold_fence(task_id, claim)
             if not self._admissible(admission):
-                await self._release_fence(task_id)
+                await self._claims.release(task_id)
                 continue
             return self._begin(admission)
-
-    @property
-    def _claim_ttl(self) -> float:
-        return self._settings.redis.lock_ttl
-
-    def _holder(self, task: Task) -> str:
-        """This store's name for the task as a claimant: the same for every engine on it."""
-        return f"{self._store_id}/{task.task_id}"
-
-    def _hold_fence(self, task_id: str, fence: Fence) -> None:
-        self._fences[task_id] = fence
-        self._fenced.set()
-
-    async def _fence(self, task: Task) -> Fence:
-        """The task's claim on its tenant, claimed now (with retries) when it has none.
-
-        Raises:
-            StepFailedError: CONFLICT when another holder has the tenant; the claim's own error
-                when the targets stay unreachable.
-        """
-        fence = self._fences.get(task.task_id)
-        if fence is not None:
-            return fence
-        holder = self._holder(task)
-        claim = await retry_transient(
-            lambda: self._locks.claim(task.tenant_id, holder, self._claim_ttl),
-            policy=self._settings.retry,
-            clock=self._state.clock,
-        )
-        if isinstance(claim, Busy):
-            raise StepFailedError(
-                ErrorType.CONFLICT,
-                f"tenant {task.tenant_id} is claimed by {claim.holder} in the targets; "
-                "this task wrote nothing",
-                details={"holder": claim.holder},
-            )
-        self._hold_fence(task.task_id, claim)
-        return claim
-
-    async def _release_fence(self, task_id: str) -> None:
-        fence = self._fences.pop(task_id, None)
-        if fence is not None:
-            with contextlib.suppress(SwitchoverError):  # it expires by itself otherwise
-                await self._locks.release(fence)
-
-    async def _claims_loop(self) -> None:
-        """Renew every claim this engine holds, a third of their TTL apart; drop lost ones."""
-        while True:
-            if not self._fences:
-                self._fenced.clear()
-                await self._fenced.wait()
-                continue
-            await self._state.clock.sleep(self._claim_ttl / 3)
-            for task_id, fence in list(self._fences.items()):
-                try:
-                    kept = await self._locks.renew(fence, self._claim_ttl)
-                except SwitchoverError:
-                    continue  # unreachable now; the claim lives on until its TTL
-                if not kept and self._fences.get(task_id) == fence:
-                    del self._fences[task_id]  # the next stage claims again, or fails CONFLICT
 
     async def _guard(self) -> None:
         """Before a step touches a target: make sure this engine still holds the store.
@@ -539,7 +470,7 @@ class Engine:
             await self._runner.run(task_id, first)
             task = self._state.tasks[task_id]
             if task.status not in EXECUTING_TASK_STATUSES and self._fatal is None:
-                await self._release_fence(task_id)
+                await self._claims.release(task_id)
         finally:
             self._runners.discard(task_id)
             self._changed.set()
@@ -695,65 +626,19 @@ class Engine:
         binding: Mapping[str, str] | None = None,
         settings_file: str | None = None,
     ) -> tuple[Plan, list[Task], list[Event]]:
-        """The records and first events of a new plan (also used by a CLI handing a plan over)."""
-        plan = Plan(
-            plan_id=spec.plan_id,
-            version=spec.version,
-            max_concurrency=spec.max_concurrency,
-            status=PlanStatus.RUNNING,
-            task_count=len(spec.tenants),
-            created_at=now,
-            updated_at=now,
-            binding=dict(binding or {}),
-            settings_file=settings_file,
-            created_by=actor,
+        """The records and first events of a new plan (also used by a CLI handing a plan over):
+        ``lifecycle.created``, each task with the stages ``builder`` gives its config."""
+        return lifecycle.created(
+            spec,
+            lambda config: builder.names(
+                StageRequest(config.tenant_id, config, ExecutionMode.NORMAL)
+            ),
+            now,
+            actor=actor,
             reason=reason,
-            policy=spec.policy,
+            binding=binding,
+            settings_file=settings_file,
         )
-        tasks: list[Task] = []
-        events = [
-            Event(
-                plan_id=plan.plan_id,
-                type=EventType.PLAN_CREATED,
-                at=now,
-                status=plan.status.value,
-                data={
-                    "version": spec.version,
-                    "max_concurrency": spec.max_concurrency,
-                    "task_count": len(spec.tenants),
-                    "actor": actor,
-                    **({"reason": reason} if reason else {}),
-                },
-            )
-        ]
-        for position, tenant in enumerate(spec.tenants):
-            config = tenant.config
-            stages = builder.names(StageRequest(config.tenant_id, config, ExecutionMode.NORMAL))
-            task = Task(
-                task_id=f"{plan.plan_id}/{config.tenant_id}",
-                plan_id=plan.plan_id,
-                tenant_id=config.tenant_id,
-                position=position,
-                config=config,
-                previous=tenant.previous,
-                status=TaskStatus.PENDING,
-                created_at=now,
-                updated_at=now,
-                stages=stages,
-            )
-            tasks.append(task)
-            events.append(
-                Event(
-                    plan_id=plan.plan_id,
-                    type=EventType.TASK_CREATED,
-                    at=now,
-                    task_id=task.task_id,
-                    tenant_id=task.tenant_id,
-                    status=task.status.value,
-                    data={"stages": list(stages), "rollback_ready": task.previous is not None},
-                )
-            )
-        return plan, tasks, events
 
     # ----------------------------------------------------------------- facade: operations
 

@@ -201,8 +201,11 @@ async def test_an_engine_frozen_past_its_lease_claims_no_tenant_on_waking(
         await asyncio.wait_for(gate.entered.wait(), 5)
         lease = await store.get_lease()
         assert lease is not None
-        await store.swap_lease(lease.owner, Lease("usurper", "elsewhere", 1, time.time() + 60))
-        holder = f"{await store.identity()}/p1/t2"
+        taken = await store.swap_lease(
+            lease.owner, Lease("usurper", "elsewhere", 1, time.time() + 60)
+        )
+        assert taken is not None
+        holder = f"{await store.identity()}/p1/t2#{taken.epoch}"
         usurpers = await locks.claim("t2", holder, 30)  # the engine that took over runs t2
         gate.open()
         time.sleep(0.5)  # noqa: ASYNC251 - frozen: its lease expires, every timer is overdue
@@ -259,7 +262,9 @@ async def test_a_task_waits_pending_while_another_store_holds_its_tenant() -> No
         waiting = await second_store.get_task("b/t1")
         assert waiting is not None
         assert waiting.status is TaskStatus.PENDING
-        holder = f"{await first_store.identity()}/a/t1"
+        lease = await first_store.get_lease()
+        assert lease is not None
+        holder = f"{await first_store.identity()}/a/t1#{lease.epoch}"  # its lease's generation
         assert waiting.waiting_for == holder
         events = [e for e in await second_store.read_events("b") if e.task_id == "b/t1"]
         assert [e.type.value for e in events][-1] == "TaskWaiting"

@@ -12,7 +12,7 @@ from switchover.errors import ErrorType, TransientError
 from switchover.fleet.redis_server import RedisServer
 from switchover.secrets import Secret
 from switchover.settings import RedisSettings, Settings
-from switchover.steps.locks import Busy, Fence, TenantLocks
+from switchover.steps.locks import Busy, Fence, LocalTenantLocks, TenantLocks, takes_over
 from switchover.steps.redis_client import RedisClient
 from switchover.steps.redis_locks import RedisTenantLocks
 
@@ -185,3 +185,69 @@ async def test_claim_on_a_stopped_redis_is_transient(
     with pytest.raises(TransientError) as info:
         await locks.claim("t-1", "engine-a", 30.0)
     assert info.value.error_type is ErrorType.SERVICE_UNAVAILABLE
+
+
+@pytest.fixture(params=["redis", "local"])
+def either_locks(request: pytest.FixtureRequest, redis_server: RedisServer) -> TenantLocks:
+    """The Redis claims and the in-process ones: the takeover rule is the same for both."""
+    if request.param == "local":
+        return LocalTenantLocks()
+    redis: RedisClient = request.getfixturevalue("redis")
+    return RedisTenantLocks(redis, settings_for(redis_server.url))
+
+
+async def test_a_later_generation_of_the_same_name_takes_the_claim_over(
+    either_locks: TenantLocks,
+) -> None:
+    """The engine that took a store over (its lease epoch is larger) takes its claims."""
+    old = await claimed(either_locks, "store/p/t-1#3")
+    new = await claimed(either_locks, "store/p/t-1#4")
+    assert new.token > old.token
+    assert await either_locks.renew(old, 30.0) is False
+    assert await claimed(either_locks, "store/p/t-1#4") != new  # its own again: a new token
+
+
+async def test_an_earlier_generation_cannot_take_the_claim_back(
+    either_locks: TenantLocks,
+) -> None:
+    """A deposed engine woken after its successor claimed the tenant is refused, and the
+    successor's claim stays current."""
+    successor = await claimed(either_locks, "store/p/t-1#4")
+    assert await either_locks.claim("t-1", "store/p/t-1#3", 30.0) == Busy("t-1", "store/p/t-1#4")
+    assert await either_locks.renew(successor, 30.0) is True
+
+
+@pytest.mark.parametrize(
+    "other",
+    ["store/p/t-2#9", "other-store/p/t-1#9", "store/p/t-1", "store/p/t-1#x", "#9"],
+)
+async def test_another_name_is_busy_whatever_its_generation(
+    either_locks: TenantLocks, other: str
+) -> None:
+    await claimed(either_locks, "store/p/t-1#4")
+    assert await either_locks.claim("t-1", other, 30.0) == Busy("t-1", "store/p/t-1#4")
+
+
+async def test_a_generation_without_a_name_takes_nothing_over(either_locks: TenantLocks) -> None:
+    await claimed(either_locks, "#4")
+    assert await either_locks.claim("t-1", "#5", 30.0) == Busy("t-1", "#4")
+
+
+@pytest.mark.parametrize(
+    ("claimant", "holder", "expected"),
+    [
+        ("a#2", "a#2", True),
+        ("a#3", "a#2", True),
+        ("a#10", "a#9", True),  # numbers, not text
+        ("a#1", "a#2", False),
+        ("a#2", "b#2", False),
+        ("a", "a#2", False),
+        ("a#2", "a", False),
+        ("a", "a", True),
+        ("#3", "#2", False),
+        ("a#٣", "a#2", False),  # ASCII digits only, as Lua's %d
+        ("x/y#z#3", "x/y#z#2", True),  # the generation is what follows the last '#'
+    ],
+)
+def test_takes_over(claimant: str, holder: str, expected: bool) -> None:
+    assert takes_over(claimant, holder) is expected

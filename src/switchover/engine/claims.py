@@ -32,6 +32,8 @@ class TenantClaims:
         self._held = asyncio.Event()
         self.store_id = ""
         """The store's identity, part of every holder name (set once the store is open)."""
+        self.generation = 0
+        """The engine's lease epoch: the generation of its holder names (``takes_over``)."""
 
     @property
     def ttl(self) -> float:
@@ -39,8 +41,9 @@ class TenantClaims:
         return self._settings.redis.lock_ttl
 
     def holder(self, task: Task) -> str:
-        """This store's name for the task as a claimant: the same for every engine on it."""
-        return f"{self.store_id}/{task.task_id}"
+        """This engine's name for the task as a claimant: the same for every engine on the
+        store, with this engine's generation (``{store}/{task}#{epoch}``)."""
+        return f"{self.store_id}/{task.task_id}#{self.generation}"
 
     async def try_claim(self, task: Task) -> Fence | Busy | None:
         """Claim the task's tenant once: the fence (held from now on), ``Busy`` naming who

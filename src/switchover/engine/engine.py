@@ -170,7 +170,7 @@ class Engine:
             self._settings.engine.lease_ttl,
             {"binding": self._binding, "settings_file": self._settings_file},
         )
-        self._state.fence = self._lease.epoch
+        self._state.fence = self._claims.generation = self._lease.epoch
         try:
             self._claims.store_id = await self._store.identity()
             await self._recover()

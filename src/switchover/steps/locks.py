@@ -30,14 +30,41 @@ class Busy:
     holder: str
 
 
+def takes_over(claimant: str, holder: str) -> bool:
+    """Whether ``claimant`` may take the claim ``holder`` has: it is ``holder``, or the same
+    name with a generation (``name#N``) at least as large.
+
+    Every engine of one store claims a task's tenant under the same name, with the store's
+    lease epoch as the generation: the engine that took a store over takes its predecessor's
+    claims at once, and a predecessor woken after being frozen (a lower generation) cannot
+    take back a tenant its successor holds. Tenant, plan and store ids contain no ``#``.
+    """
+    if claimant == holder:
+        return True
+    name, _, generation = claimant.rpartition("#")
+    held_name, _, held_generation = holder.rpartition("#")
+    return (
+        bool(name)
+        and name == held_name
+        and _is_number(generation)
+        and _is_number(held_generation)
+        and int(generation) >= int(held_generation)
+    )
+
+
+def _is_number(text: str) -> bool:
+    return text.isascii() and text.isdigit()
+
+
 class TenantLocks(Protocol):
     """Claims on tenants, shared by every engine that writes to the same targets."""
 
     async def claim(self, tenant_id: str, holder: str, ttl: float) -> Fence | Busy:
         """Claim ``tenant_id`` for ``holder`` for ``ttl`` seconds.
 
-        A holder that already holds the claim (e.g. an engine recovering its own task after a
-        crash) gets it again with a fresh token; the old token stops being accepted.
+        Granted when nobody holds the tenant or ``holder`` takes the claim over
+        (``takes_over``: e.g. an engine recovering its own task after a crash); the claim
+        then gets a fresh token and the old token stops being accepted.
 
         Raises:
             TransientError: the target is unreachable.
@@ -63,7 +90,7 @@ class LocalTenantLocks:
     async def claim(self, tenant_id: str, holder: str, ttl: float) -> Fence | Busy:
         """Grant unless another holder has the tenant (``ttl`` is not enforced here)."""
         current = self._held.get(tenant_id)
-        if current is not None and current.holder != holder:
+        if current is not None and not takes_over(holder, current.holder):
             return Busy(tenant_id, current.holder)
         self._counter += 1
         fence = Fence(tenant_id, holder, self._counter)

@@ -28,14 +28,26 @@ from switchover.settings import Settings
 T = TypeVar("T")
 
 # The lock value is ``{token}|{holder}`` (``wire.lock_value``); the holder is what follows the
-# first ``|``. ``%d`` rather than ``..``: Lua 5.1 prints large numbers in exponent form.
+# first ``|``. A claimant takes the lock over as ``steps.locks.takes_over`` says: the same
+# holder, or the same name with a generation (``name#N``) at least as large. ``%d`` rather
+# than ``..``: Lua 5.1 prints large numbers in exponent form.
 _CLAIM = """
+local function named(holder)
+  local name, generation = string.match(holder, '^(.*)#(%d+)$')
+  return name, tonumber(generation)
+end
 local current = redis.call('GET', KEYS[1])
 if current then
   local holder = current
   local bar = string.find(current, '|', 1, true)
   if bar then holder = string.sub(current, bar + 1) end
-  if holder ~= ARGV[1] then return holder end
+  if holder ~= ARGV[1] then
+    local name, generation = named(holder)
+    local mine, mine_generation = named(ARGV[1])
+    if not (name and name ~= '' and name == mine and mine_generation >= generation) then
+      return holder
+    end
+  end
 end
 local token = redis.call('INCR', KEYS[2])
 redis.call('SET', KEYS[1], string.format('%d|%s', token, ARGV[1]), 'PX', ARGV[2])

@@ -46,8 +46,9 @@ class RedisTenantLocks:
     async def claim(self, tenant_id: str, holder: str, ttl: float) -> Fence | Busy:
         """Claim ``tenant_id`` for ``holder`` for ``ttl`` seconds.
 
-        Granted when nobody holds the tenant, or ``holder`` does already: then the claim gets
-        a fresh, larger token and the previous token stops being accepted.
+        Granted when nobody holds the tenant, or ``holder`` takes the claim over (it holds it
+        already, or holds it under a lower generation: ``steps.locks.takes_over``); the claim
+        then gets a fresh, larger token and the previous token stops being accepted.
 
         Args:
             tenant_id: the tenant to claim.

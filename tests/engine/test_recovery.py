@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from switchover.domain import lifecycle
 from switchover.domain.commands import (
     Accepted,
     ControlRequest,
@@ -21,6 +22,7 @@ from switchover.domain.records import Lease, Target
 from switchover.domain.status import PlanStatus, TaskStatus
 from switchover.engine.lease import HOST
 from switchover.errors import EngineBusyError, ErrorType
+from switchover.stages.base import forward_stages
 from tests.engine.conftest import Harness
 from tests.support.stages import Gate, make_spec
 
@@ -123,11 +125,10 @@ async def test_control_requests_are_performed_by_the_live_engine(harness: Harnes
 
 
 async def test_a_plan_created_elsewhere_is_adopted_on_submit_request(harness: Harness) -> None:
-    from switchover.engine.engine import Engine
     from tests.support.stages import ScriptedBuilder
 
-    plan, tasks, events = Engine.build_plan(
-        make_spec(2, plan_id="p9"), ScriptedBuilder(harness.script), time.time()
+    plan, tasks, events = lifecycle.created(
+        make_spec(2, plan_id="p9"), forward_stages(ScriptedBuilder(harness.script)), time.time()
     )
     await harness.store.create_plan(plan, tasks, events)
     await harness.store.submit_control(

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from switchover.clock import Clock, SystemClock
+from switchover.domain import lifecycle
 from switchover.domain.commands import Accepted, Command, ControlRequest, Pause, Retry, Rollback
 from switchover.domain.events import Event, EventType
 from switchover.domain.records import Lease, PlanSpec, Target
@@ -29,6 +30,7 @@ from switchover.errors import (
     StoreError,
     SwitchoverError,
 )
+from switchover.stages.base import forward_stages
 from switchover.stores.memory import MemoryStore
 from switchover.stores.protocol import Change
 from tests.engine.conftest import NoDiscovery, engine_settings
@@ -110,8 +112,8 @@ class World:
 
     async def leave_unfinished(self, spec: PlanSpec) -> None:
         """Create a plan in the store that no engine has started (its tasks are PENDING)."""
-        plan, tasks, events = Engine.build_plan(
-            spec, ScriptedBuilder(self.script), self.clock.now()
+        plan, tasks, events = lifecycle.created(
+            spec, forward_stages(ScriptedBuilder(self.script)), self.clock.now()
         )
         await self.store.create_plan(plan, tasks, events)
 

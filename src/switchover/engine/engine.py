@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable
 from types import TracebackType
 from typing import Any, assert_never
 
@@ -68,7 +68,7 @@ from switchover.errors import (
 )
 from switchover.secrets import Scrubber
 from switchover.settings import Settings
-from switchover.stages.base import StageBuilder, StageRequest
+from switchover.stages.base import StageBuilder, StageRequest, forward_stages
 from switchover.steps.locks import Busy, LocalTenantLocks, TenantLocks
 from switchover.steps.targets import TargetState
 from switchover.stores.protocol import Store
@@ -602,9 +602,9 @@ class Engine:
             ConflictError: a plan with this id exists.
         """
         now = self._state.clock.now()
-        plan, tasks, events = self.build_plan(
+        plan, tasks, events = lifecycle.created(
             spec,
-            self._builder,
+            forward_stages(self._builder),
             now,
             actor=actor,
             reason=reason,
@@ -614,31 +614,6 @@ class Engine:
         await self._store.create_plan(plan, tasks, events)
         self._install(plan, tasks)
         return plan
-
-    @staticmethod
-    def build_plan(
-        spec: PlanSpec,
-        builder: StageBuilder,
-        now: float,
-        *,
-        actor: str = DEFAULT_ACTOR,
-        reason: str | None = None,
-        binding: Mapping[str, str] | None = None,
-        settings_file: str | None = None,
-    ) -> tuple[Plan, list[Task], list[Event]]:
-        """The records and first events of a new plan (also used by a CLI handing a plan over):
-        ``lifecycle.created``, each task with the stages ``builder`` gives its config."""
-        return lifecycle.created(
-            spec,
-            lambda config: builder.names(
-                StageRequest(config.tenant_id, config, ExecutionMode.NORMAL)
-            ),
-            now,
-            actor=actor,
-            reason=reason,
-            binding=binding,
-            settings_file=settings_file,
-        )
 
     # ----------------------------------------------------------------- facade: operations
 

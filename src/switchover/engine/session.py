@@ -6,6 +6,7 @@ import uuid
 from collections.abc import Callable, Mapping
 
 from switchover.clock import Clock, SystemClock
+from switchover.domain import lifecycle
 from switchover.domain.commands import (
     DEFAULT_ACTOR,
     Accepted,
@@ -26,7 +27,7 @@ from switchover.errors import (
     LeaseLostError,
     OperationRefusedError,
 )
-from switchover.stages.base import StageBuilder
+from switchover.stages.base import StageBuilder, forward_stages
 from switchover.stores.protocol import Store
 
 EngineFactory = Callable[[], Engine]
@@ -188,9 +189,9 @@ class Session:
                     f"with its settings{hint}, or use another store",
                 )
         now = self._clock.now()
-        plan, tasks, events = Engine.build_plan(
+        plan, tasks, events = lifecycle.created(
             spec,
-            self._builder,
+            forward_stages(self._builder),
             now,
             actor=actor,
             reason=reason,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -38,3 +38,11 @@ class StageBuilder(Protocol):
     def build(self, request: StageRequest) -> Sequence[Stage]:
         """Fresh stages, with fresh step objects, in execution order."""
         ...
+
+
+def forward_stages(builder: StageBuilder) -> Callable[[TenantConfig], tuple[str, ...]]:
+    """The names of the stages ``builder`` gives a config's forward run (what a new task
+    records: ``lifecycle.created``)."""
+    return lambda config: builder.names(
+        StageRequest(config.tenant_id, config, ExecutionMode.NORMAL)
+    )

@@ -241,13 +241,27 @@ async def test_a_generation_without_a_name_takes_nothing_over(either_locks: Tena
         ("a#10", "a#9", True),  # numbers, not text
         ("a#1", "a#2", False),
         ("a#2", "b#2", False),
-        ("a", "a#2", False),
-        ("a#2", "a", False),
+        ("a", "a#2", False),  # no generation counts as 0
+        ("a#2", "a", True),  # a claim taken before holders had generations
+        ("a#0", "a", True),
         ("a", "a", True),
-        ("#3", "#2", False),
+        ("#3", "#2", False),  # no name
+        ("a#x", "a", False),  # not a generation: another name
         ("a#٣", "a#2", False),  # ASCII digits only, as Lua's %d
         ("x/y#z#3", "x/y#z#2", True),  # the generation is what follows the last '#'
     ],
 )
 def test_takes_over(claimant: str, holder: str, expected: bool) -> None:
     assert takes_over(claimant, holder) is expected
+
+
+async def test_a_claim_without_a_generation_is_taken_over_by_its_name(
+    either_locks: TenantLocks,
+) -> None:
+    """A claim taken before holder names had generations (an older engine, mid-run) is taken
+    over by the same name at once, not left Busy until it expires."""
+    old = await claimed(either_locks, "store/p/t-1")
+    new = await claimed(either_locks, "store/p/t-1#1")
+    assert await either_locks.renew(old, 30.0) is False
+    assert await either_locks.claim("t-1", "store/p/t-1", 30.0) == Busy("t-1", "store/p/t-1#1")
+    assert await either_locks.renew(new, 30.0) is True

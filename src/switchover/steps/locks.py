@@ -32,7 +32,7 @@ class Busy:
 
 def takes_over(claimant: str, holder: str) -> bool:
     """Whether ``claimant`` may take the claim ``holder`` has: it is ``holder``, or the same
-    name with a generation (``name#N``) at least as large.
+    name with a generation (``name#N``; none counts as 0) at least as large.
 
     Every engine of one store claims a task's tenant under the same name, with the store's
     lease epoch as the generation: the engine that took a store over takes its predecessor's
@@ -41,19 +41,17 @@ def takes_over(claimant: str, holder: str) -> bool:
     """
     if claimant == holder:
         return True
-    name, _, generation = claimant.rpartition("#")
-    held_name, _, held_generation = holder.rpartition("#")
-    return (
-        bool(name)
-        and name == held_name
-        and _is_number(generation)
-        and _is_number(held_generation)
-        and int(generation) >= int(held_generation)
-    )
+    name, generation = _named(claimant)
+    held_name, held_generation = _named(holder)
+    return bool(name) and name == held_name and generation >= held_generation
 
 
-def _is_number(text: str) -> bool:
-    return text.isascii() and text.isdigit()
+def _named(holder: str) -> tuple[str, int]:
+    """A holder's name and generation: ``name#N``, or the whole text and 0."""
+    name, mark, generation = holder.rpartition("#")
+    if mark and name and generation.isascii() and generation.isdigit():
+        return name, int(generation)
+    return holder, 0
 
 
 class TenantLocks(Protocol):

@@ -29,12 +29,13 @@ T = TypeVar("T")
 
 # The lock value is ``{token}|{holder}`` (``wire.lock_value``); the holder is what follows the
 # first ``|``. A claimant takes the lock over as ``steps.locks.takes_over`` says: the same
-# holder, or the same name with a generation (``name#N``) at least as large. ``%d`` rather
-# than ``..``: Lua 5.1 prints large numbers in exponent form.
+# holder, or the same name with a generation (``name#N``; none counts as 0) at least as
+# large. ``%d`` rather than ``..``: Lua 5.1 prints large numbers in exponent form.
 _CLAIM = """
 local function named(holder)
-  local name, generation = string.match(holder, '^(.*)#(%d+)$')
-  return name, tonumber(generation)
+  local name, generation = string.match(holder, '^(.+)#(%d+)$')
+  if name then return name, tonumber(generation) end
+  return holder, 0
 end
 local current = redis.call('GET', KEYS[1])
 if current then
@@ -44,7 +45,7 @@ if current then
   if holder ~= ARGV[1] then
     local name, generation = named(holder)
     local mine, mine_generation = named(ARGV[1])
-    if not (name and name ~= '' and name == mine and mine_generation >= generation) then
+    if not (name ~= '' and name == mine and mine_generation >= generation) then
       return holder
     end
   end

@@ -220,14 +220,12 @@ def test_duplicates_are_reported_in_the_users_spelling() -> None:
     assert [(i.tenant, i.field) for i in issues] == [("a", "tenant_id")]  # type: ignore[union-attr]
 
 
-def test_the_quick_builders_make_the_records_own_objects() -> None:
-    """The quick path's builders give the objects the constructors give, every field set."""
-    endpoint = planrules.new_endpoint("k", "192.0.2.1", None, None, "d.example")
-    assert endpoint == NetworkEndpoint("k", "192.0.2.1", None, None, "d.example")
+def test_the_quick_builder_makes_the_record_s_own_object() -> None:
+    """The quick path's config builder gives the object the constructor gives, every field set."""
+    endpoint = NetworkEndpoint("k", "192.0.2.1", None, None, "d.example")
     fields = (None, None, None, 1, 2, "green", (endpoint,), "ns", ("1",), "tg", True)
     config = quickcheck.quick_record(fields, "t", "p", 3)
     assert config == TenantConfig("t", "p", 3, 1, 2, "green", (endpoint,), "ns", ("1",), "tg", True)
-    assert planrules.new_spec(config, None) == TenantSpec(config=config, previous=None)
     # A field added to a record must be set by its builder too.
     assert [f.name for f in msgspec.structs.fields(NetworkEndpoint)] == [
         "key",

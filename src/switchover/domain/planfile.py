@@ -55,7 +55,6 @@ from switchover.domain.planrules import (
     InexactYamlError,
     TooDeepError,
     camel,
-    new_spec,
 )
 from switchover.domain.plansection import plan_policy, split_shape, yaml11_section_strings
 from switchover.domain.quickcheck import QuickTenant, quick_record, quick_tenant
@@ -568,10 +567,10 @@ def _tenant_spec(entry: _Entry, plan_id: str, version: int) -> TenantSpec:
         previous = quick.previous
         config = quick_record(quick.config, entry.label, plan_id, version)
         if previous is None:
-            return new_spec(config, None)
+            return TenantSpec(config, None)
         previous_version = previous[2]
         assert previous_version is not None  # required of a previous config
-        return new_spec(
+        return TenantSpec(
             config, quick_record(previous, entry.label, previous[1] or plan_id, previous_version)
         )
     model = entry.model

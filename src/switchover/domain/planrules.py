@@ -13,9 +13,7 @@ import re
 
 from pydantic.alias_generators import to_camel
 
-from switchover.domain.config import NetworkEndpoint, TenantConfig
 from switchover.domain.documents import yaml11_reads_as_str
-from switchover.domain.records import TenantSpec
 
 INT_MIN, INT_MAX = -(2**63), 2**63 - 1
 """Integers that every store and wire format holds (a signed 64-bit integer, a Java long)."""
@@ -61,23 +59,3 @@ def yaml11_str(value: str) -> bool:
     """``yaml11_reads_as_str``, settling at once the strings longer than any YAML 1.1 word
     that start with a letter (most of them)."""
     return (len(value) > 5 and value[0].isalpha()) or yaml11_reads_as_str(value)
-
-
-# ---------------------------------------------------------------------------------------------
-# Building: the records' own constructors (msgspec Structs, built in C).
-
-
-def new_endpoint(
-    key: str,
-    source_ip: str | None,
-    source_domain: str | None,
-    target_ip: str | None,
-    target_domain: str | None,
-) -> NetworkEndpoint:
-    """``NetworkEndpoint(...)``."""
-    return NetworkEndpoint(key, source_ip, source_domain, target_ip, target_domain)
-
-
-def new_spec(config: TenantConfig, previous: TenantConfig | None) -> TenantSpec:
-    """``TenantSpec(config, previous)``."""
-    return TenantSpec(config, previous)

@@ -26,7 +26,6 @@ from switchover.domain.planrules import (
     TooDeepError,
     camel,
     is_ipv4,
-    new_endpoint,
     parse_rules,
     yaml11_str,
 )
@@ -181,7 +180,7 @@ def _quick_endpoint(raw: object, yaml11: bool, room: int | None) -> NetworkEndpo
         and (target_domain is None or yaml11_str(target_domain))  # type: ignore[arg-type]
     ):
         raise InexactYamlError
-    return new_endpoint(key, source_ip, source_domain, target_ip, target_domain)  # type: ignore[arg-type]
+    return NetworkEndpoint(key, source_ip, source_domain, target_ip, target_domain)  # type: ignore[arg-type]
 
 
 def _quick_config(

@@ -21,7 +21,6 @@ from switchover.stores.codec import (
     encode_task_configs,
     encode_task_run,
     event_to_dict,
-    with_seq,
 )
 from switchover.stores.protocol import Change
 
@@ -271,7 +270,7 @@ def _number_events(
         data = event_to_dict(event)
         data["seq"] = last_seq
         rows.append((plan_id, last_seq, dumps(data), event.task_id))
-        numbered.append(with_seq(event, last_seq))
+        numbered.append(replace(event, seq=last_seq))
     return numbered, rows
 
 

@@ -44,7 +44,6 @@ from switchover.stores.codec.records import (
     task_from_dict,
     task_run_to_dict,
     task_to_dict,
-    with_seq,
 )
 from switchover.stores.codec.text import (
     dumps,
@@ -88,5 +87,4 @@ __all__ = [
     "task_from_dict",
     "task_run_to_dict",
     "task_to_dict",
-    "with_seq",
 ]

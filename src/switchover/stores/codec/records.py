@@ -9,8 +9,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from msgspec.structs import replace
-
 from switchover.domain.config import NetworkEndpoint, TenantConfig
 from switchover.domain.events import Event, EventType
 from switchover.domain.failure import FailureInfo
@@ -408,11 +406,6 @@ def event_from_dict(data: Mapping[str, Any]) -> Event:
         StoreError: ``data`` is not a valid event record.
     """
     return decoding("event", _build_event, data)
-
-
-def with_seq(event: Event, seq: int) -> Event:
-    """A copy of ``event`` numbered ``seq``."""
-    return replace(event, seq=seq)
 
 
 def encode_plan(plan: Plan) -> str:

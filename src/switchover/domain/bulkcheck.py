@@ -16,7 +16,6 @@ is one the per-tenant path accepts, with the same records (the tests compare the
 from __future__ import annotations
 
 import json
-from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -164,7 +163,6 @@ def data_rows(tenants: list[Any]) -> list[_Tenant] | None:
 
 _T = TypeVar("_T")
 _R = TypeVar("_R")
-_exhaust: Callable[[Iterable[object]], None] = deque[object](maxlen=0).extend
 _TENANT_ID_MATCH = TENANT_ID_RE.fullmatch
 _PLAN_ID_MATCH = PLAN_ID_RE.fullmatch
 _IPV4_MATCH = IPV4_RE.fullmatch

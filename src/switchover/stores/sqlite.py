@@ -58,6 +58,13 @@ def _task(doc: str, configs: str | None) -> Task:
     return decode_task(doc, configs)
 
 
+def _close_reader(pool: ThreadPoolExecutor, reader: sqlite3.Connection | None) -> None:
+    """Close the reader connection in its own thread, then stop that thread."""
+    if reader is not None:
+        pool.submit(reader.close)
+    pool.shutdown(wait=True)
+
+
 class SqliteStore:
     """The Store on one SQLite file in WAL mode, shared safely by several processes.
 
@@ -200,8 +207,7 @@ class SqliteStore:
         if version == SCHEMA_VERSION:
             self._reader, self._reader_pool = reader, pool
             return True
-        pool.submit(reader.close)
-        pool.shutdown(wait=True)
+        _close_reader(pool, reader)
         if version > SCHEMA_VERSION:
             raise StoreError(
                 f"{self.path} has schema version {version}; this code knows {SCHEMA_VERSION}"
@@ -213,9 +219,7 @@ class SqliteStore:
         items, writer, pool = self._queue, self._writer, self._reader_pool
         if writer is None and pool is not None:  # opened read-only
             reader, self._reader, self._reader_pool = self._reader, None, None
-            if reader is not None:
-                pool.submit(reader.close)
-            pool.shutdown(wait=True)
+            _close_reader(pool, reader)
             return
         if items is None or writer is None or pool is None:
             return
@@ -228,9 +232,7 @@ class SqliteStore:
         finally:
             writer.join()
             reader, self._reader = self._reader, None
-            if reader is not None:
-                pool.submit(reader.close)
-            pool.shutdown(wait=True)
+            _close_reader(pool, reader)
             self._writer = self._reader_pool = None
 
     def _connect(self, readonly: bool) -> sqlite3.Connection:
